@@ -1,0 +1,35 @@
+# The two Quick start commands (`make demo`, `make test`) do all the set-up themselves.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: setup tools demo test lint down bench
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+tools: setup
+	$(PY) -m harness tools
+
+demo: tools
+	$(PY) -m harness demo
+
+# pytest exits 5 when it collected no test; that is not a failure of the suite.
+test: tools
+	$(PY) -m ruff check .
+	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; exit $$rc
+
+lint: setup
+	$(PY) -m ruff check .
+
+down: setup
+	$(PY) -m harness down
+
+bench: tools
+	$(PY) -m harness bench

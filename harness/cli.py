@@ -1,0 +1,204 @@
+"""`python -m harness …`: the same harness the tests use, for humans."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+from rich.console import Console
+from rich.table import Table
+
+from harness import tools
+from harness.btcd import BtcdRpc
+from harness.network import Network
+from harness.state import lnd_client, read_state, regtest_dir, state_path, write_state
+from harness.util import Timeouts, tail, wait_until
+
+console = Console()
+
+
+def cmd_tools(args: argparse.Namespace) -> int:
+    table = Table("tool", "binaries", "source", "version", "build time")
+    for name in args.only or list(tools.TOOLS):
+        located = tools.locate(name)
+        seconds = f"{located.build_seconds:.0f}s" if located.build_seconds else "-"
+        paths = "\n".join(str(path) for path in located.paths.values())
+        table.add_row(name, paths, located.source, tools.tool_version(located), seconds)
+    console.print(table)
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    if state_path().exists() and _supervisor_alive(read_state()):
+        console.print(f"a network is already up (see {state_path()}); `python -m harness down` first")
+        return 1
+    for name in ("btcd", "lnd"):
+        tools.locate(name)  # build now, in the foreground, with progress
+    if args.foreground:
+        return _run_foreground()
+    return _spawn_background()
+
+
+def _run_foreground() -> int:
+    def _terminate(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+    run_dir = regtest_dir() / "run"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    try:
+        with Network(run_dir, keep_run_dir=True) as network:
+            state = {**network.state(), "supervisor_pid": os.getpid(), "ready": True, **network.timings}
+            write_state(state)
+            print(f"regtest network up in {network.timings['bring_up_s']:.1f}s; state in {state_path()}", flush=True)
+            while True:
+                time.sleep(1)
+    except KeyboardInterrupt:
+        print("stopping the network", flush=True)
+    finally:
+        state_path().unlink(missing_ok=True)
+    return 0
+
+
+def _spawn_background() -> int:
+    log_path = regtest_dir() / "supervisor.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    state_path().unlink(missing_ok=True)
+    with log_path.open("w") as log:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "harness", "up", "--foreground"],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+    with console.status("bringing up btcd and three lnd nodes (merchant, router, payer)…"):
+        while not state_path().exists():
+            if child.poll() is not None:
+                console.print(f"[red]bring-up failed[/red]; {log_path}:\n{tail(log_path, 40)}")
+                return 1
+            time.sleep(0.5)
+    state = read_state()
+    console.print(f"network up in {state['bring_up_s']:.1f}s; state in {state_path()}")
+    return 0
+
+
+def _supervisor_alive(state: dict) -> bool:
+    try:
+        os.kill(int(state.get("supervisor_pid", 0)), 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    if not state_path().exists():
+        console.print("no network is up")
+        return 0
+    state = read_state()
+    pid = int(state.get("supervisor_pid", 0))
+    if _supervisor_alive(state):
+        os.kill(pid, signal.SIGTERM)
+        wait_until(lambda: not _supervisor_alive(state), timeout=Timeouts.PROCESS_STOP * 3, what="network to stop")
+    state_path().unlink(missing_ok=True)
+    console.print("network down")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    state = read_state()
+    chain = BtcdRpc.from_state(state["bitcoin"])
+    table = Table("node", "pubkey", "synced", "channels", "local sat", "remote sat", "wallet sat")
+    for name in state["lightning"]["nodes"]:
+        client = lnd_client(state, name)
+        info, balance = client.get_info(), client.channel_balance()
+        table.add_row(
+            name, info["identity_pubkey"][:16] + "…", str(info.get("synced_to_chain")),
+            str(info.get("num_active_channels", 0)), str(balance["local_msat"] // 1000),
+            str(balance["remote_msat"] // 1000), str(client.wallet_balance_sat()),
+        )
+    console.print(f"btcd {state['bitcoin']['rpc_url']} height {chain.block_count()}")
+    console.print(table)
+    return 0
+
+
+def cmd_invoice(args: argparse.Namespace) -> int:
+    invoice = lnd_client(read_state(), args.node).add_invoice(args.msat, memo=args.memo)
+    print(invoice["payment_request"])
+    return 0
+
+
+def cmd_pay(args: argparse.Namespace) -> int:
+    result = lnd_client(read_state(), args.sender).pay(args.bolt11)
+    summary = {key: result.get(key) for key in ("status", "payment_hash", "value_msat", "fee_msat", "failure_reason")}
+    print(json.dumps(summary, indent=2))
+    return 0 if result.get("status") == "SUCCEEDED" else 1
+
+
+def cmd_mine(args: argparse.Namespace) -> int:
+    rpc = BtcdRpc.from_state(read_state()["bitcoin"])
+    rpc.generate(args.blocks)
+    print(f"mined {args.blocks}; height {rpc.block_count()}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from harness.demo import run_demo
+
+    return run_demo()
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from harness.bench import run_lightning_bench
+
+    return run_lightning_bench(payments=args.payments, concurrent=args.concurrent, senders=args.senders)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__)
+    verbs = parser.add_subparsers(dest="verb", required=True)
+
+    def verb(name: str, handler: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
+        sub = verbs.add_parser(name, help=help_text)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    verb("tools", cmd_tools, "locate or build btcd, lnd, starknet-devnet").add_argument(
+        "only", nargs="*", help=f"only these tools, of: {', '.join(tools.TOOLS)}"
+    )
+    verb("up", cmd_up, "bring the regtest network up in the background").add_argument(
+        "--foreground", action="store_true", help="run in this terminal until Ctrl-C"
+    )
+    verb("down", cmd_down, "tear the network down")
+    verb("status", cmd_status, "show chain height and each node's channels and balances")
+    invoice = verb("invoice", cmd_invoice, "create a plain invoice")
+    invoice.add_argument("--msat", type=int, required=True)
+    invoice.add_argument("--node", default="merchant")
+    invoice.add_argument("--memo", default="")
+    pay = verb("pay", cmd_pay, "pay a BOLT11 invoice")
+    pay.add_argument("bolt11")
+    pay.add_argument("--from", dest="sender", default="payer")
+    verb("mine", cmd_mine, "mine blocks").add_argument("blocks", type=int)
+    verb("demo", cmd_demo, "bring up regtest (if needed) and make a real payment end to end")
+    bench = verb("bench", cmd_bench, "measure bring-up, payment latency and throughput")
+    bench.add_argument("--payments", type=int, default=100)
+    bench.add_argument("--concurrent", type=int, default=300)
+    bench.add_argument("--senders", type=int, default=8)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (tools.ToolError, FileNotFoundError, KeyError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""lnd: one Lightning node process, driven over REST."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from harness.btcd import Btcd
+from harness.process import ManagedProcess
+from harness.util import Timeouts, free_port, wait_until
+from service.lightning.lnd_rest import LndError, LndRestClient
+
+# The flags lnd's own integration tests use to make regtest fast and quiet.
+FAST_REGTEST_FLAGS = [
+    "--noseedbackup",
+    "--nobootstrap",
+    "--trickledelay=50",
+    "--bitcoin.defaultchanconfs=1",
+    "--db.batch-commit-interval=10ms",
+    "--protocol.wumbo-channels",  # channels above 0.167 BTC, room for hundreds of purchases
+    "--maxpendingchannels=10",
+    "--accept-keysend",
+    "--debuglevel=info",
+    "--gossip.max-channel-update-burst=100",
+    "--gossip.channel-update-interval=1s",
+]
+
+
+class Lnd(ManagedProcess):
+    """An lnd node backed by the harness's btcd, with REST on 127.0.0.1."""
+
+    def __init__(self, binary: Path, workdir: Path, name: str, btcd: Btcd) -> None:
+        super().__init__(name, workdir)
+        self.binary = binary
+        self.btcd = btcd
+        self.p2p_port = free_port()
+        self.grpc_port = free_port()
+        self.rest_port = free_port()
+        self.rest: LndRestClient | None = None
+        self.pubkey = ""
+
+    @property
+    def tls_cert(self) -> Path:
+        return self.workdir / "tls.cert"
+
+    @property
+    def macaroon(self) -> Path:
+        return self.workdir / "data" / "chain" / "bitcoin" / "regtest" / "admin.macaroon"
+
+    @property
+    def rest_url(self) -> str:
+        return f"https://127.0.0.1:{self.rest_port}"
+
+    @property
+    def p2p_host(self) -> str:
+        return f"127.0.0.1:{self.p2p_port}"
+
+    def command(self) -> list[str]:
+        return [
+            str(self.binary),
+            f"--lnddir={self.workdir}",
+            f"--alias={self.name}",
+            f"--listen={self.p2p_host}",
+            f"--rpclisten=127.0.0.1:{self.grpc_port}",
+            f"--restlisten=127.0.0.1:{self.rest_port}",
+            "--tlsextraip=127.0.0.1",
+            "--bitcoin.regtest",
+            "--bitcoin.node=btcd",
+            f"--btcd.rpchost={self.btcd.rpc_host}",
+            f"--btcd.rpcuser={self.btcd.rpc_user}",
+            f"--btcd.rpcpass={self.btcd.rpc_password}",
+            f"--btcd.rpccert={self.btcd.rpc_cert}",
+            *FAST_REGTEST_FLAGS,
+        ]
+
+    def start(self) -> None:
+        """Launch and return; call `wait_ready` (several nodes can start at once)."""
+        super().start()
+
+    def wait_ready(self, timeout: float = Timeouts.PROCESS_START) -> None:
+        wait_until(
+            self._synced,
+            timeout=timeout,
+            what=f"[{self.name}] REST up and synced to chain",
+            transient=(httpx.TransportError, LndError, OSError),
+            interval=0.2,
+        )
+
+    def _synced(self) -> bool:
+        self.ensure_alive()
+        if not (self.tls_cert.exists() and self.macaroon.exists()):
+            return False
+        if self.rest is None:
+            self.rest = LndRestClient(self.rest_url, self.tls_cert, self.macaroon)
+        info = self.rest.get_info()
+        self.pubkey = info["identity_pubkey"]
+        return bool(info.get("synced_to_chain"))
+
+    def stop(self, timeout: float = Timeouts.PROCESS_STOP) -> None:
+        self._close_rest()
+        super().stop(timeout)
+
+    def kill(self) -> None:
+        self._close_rest()
+        super().kill()
+
+    def _close_rest(self) -> None:
+        if self.rest is not None:
+            self.rest.close()
+            self.rest = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+        self.wait_ready()
+
+    def client(self) -> LndRestClient:
+        if self.rest is None:
+            raise RuntimeError(f"[{self.name}] not running; start it and wait_ready() first")
+        return self.rest
+
+    def wait_synced_to_height(self, height: int, timeout: float = Timeouts.CHAIN_SYNC) -> None:
+        wait_until(
+            lambda: self.client().get_info().get("block_height", 0) >= height
+            and self.client().get_info().get("synced_to_chain"),
+            timeout=timeout,
+            what=f"[{self.name}] synced to block {height}",
+            transient=(httpx.TransportError, LndError),
+        )
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "rest_url": self.rest_url,
+            "tls_cert": str(self.tls_cert),
+            "macaroon": str(self.macaroon),
+            "pubkey": self.pubkey,
+            "p2p_host": self.p2p_host,
+        }

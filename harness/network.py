@@ -1,0 +1,194 @@
+"""The regtest network: btcd plus three lnd nodes in a line, payer -> router -> merchant.
+
+`Network` owns every process it starts and tears all of them down on exit, on an exception and on
+Ctrl-C. Processes are registered for teardown before they are started, as in lnd's lntest, so a
+failed start is cleaned up too.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from harness.btcd import Btcd
+from harness.lnd import Lnd
+from harness.process import ManagedProcess
+from harness.tools import locate
+from harness.util import Timeouts, wait_until
+from service.lightning.lnd_rest import LndError
+
+log = logging.getLogger("harness.network")
+
+NODE_NAMES = ("merchant", "payer", "router")
+# 500 purchases of 100,000 sat each need 0.5 BTC of outbound on both hops, plus reserve and fees.
+CHANNEL_CAPACITY_SAT = 100_000_000
+COINBASE_MATURITY = 100
+
+
+class Network:
+    """btcd and the merchant, payer and router lnd nodes, funded, connected and routable."""
+
+    def __init__(self, run_dir: Path | None = None, keep_run_dir: bool = False) -> None:
+        self.run_dir = run_dir or Path(tempfile.mkdtemp(prefix="volta-regtest-"))
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.keep_run_dir = keep_run_dir
+        self.processes: list[ManagedProcess] = []
+        self.btcd: Btcd | None = None
+        self.nodes: dict[str, Lnd] = {}
+        self.timings: dict[str, float] = {}
+
+    # -- context management ---------------------------------------------------------------------------
+
+    def __enter__(self) -> Network:
+        try:
+            self.start()
+        except BaseException:
+            self.stop(failed=True)
+            raise
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self.stop(failed=exc_type is not None)
+
+    # -- bring-up ---------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        started = time.monotonic()
+        self._start_chain()
+        self._start_nodes()
+        self._fund_payer_and_router()
+        self._open_channels()
+        self.wait_routable()
+        self.timings["bring_up_s"] = time.monotonic() - started
+
+    def _register(self, process: ManagedProcess) -> None:
+        self.processes.append(process)
+
+    def _start_chain(self) -> None:
+        btcd_bin = locate("btcd")["btcd"]
+        self.btcd = Btcd(btcd_bin, self.run_dir / "btcd")
+        self._register(self.btcd)
+        self.btcd.start()
+        # lnd will not report synced while the tip is older than two hours, and genesis is from 2011.
+        self.btcd.mine(1)
+
+    def _start_nodes(self) -> None:
+        assert self.btcd is not None
+        lnd_bin = locate("lnd")["lnd"]
+        for name in NODE_NAMES:
+            node = Lnd(lnd_bin, self.run_dir / name, name, self.btcd)
+            self.nodes[name] = node
+            self._register(node)
+            node.start()
+        for node in self.nodes.values():
+            node.wait_ready()
+
+    def _fund_payer_and_router(self) -> None:
+        """Mine coinbases to the payer (btcd's miner address is fixed at start, hence the restart)."""
+        assert self.btcd is not None
+        payer, router = self.payer.client(), self.router.client()
+        self.btcd.restart(mining_address=payer.new_address())
+        self.mine(COINBASE_MATURITY + 10)
+        wait_until(lambda: payer.wallet_balance_sat() > 0, timeout=Timeouts.CHAIN_SYNC, what="payer funds")
+        payer.send_coins(router.new_address(), 5 * CHANNEL_CAPACITY_SAT // 2)
+        self.mine(1)
+        wait_until(lambda: router.wallet_balance_sat() > 0, timeout=Timeouts.CHAIN_SYNC, what="router funds")
+
+    def _open_channels(self) -> None:
+        for opener, peer in ((self.payer, self.router), (self.router, self.merchant)):
+            opener.client().connect(peer.pubkey, peer.p2p_host)
+        for opener, peer in ((self.payer, self.router), (self.router, self.merchant)):
+            self._open_channel_when_peer_ready(opener, peer)
+        # Six confirmations make the channels public; gossip then tells the payer about router->merchant.
+        self.mine(6)
+
+    def wait_channels_active(self) -> None:
+        for node, count in ((self.payer, 1), (self.router, 2), (self.merchant, 1)):
+            wait_until(
+                lambda node=node, count=count: len(node.client().list_channels(active_only=True)) >= count,
+                timeout=Timeouts.CHANNEL_OPEN,
+                what=f"[{node.name}] {count} active channel(s)",
+                transient=(LndError,),
+            )
+
+    def _open_channel_when_peer_ready(self, opener: Lnd, peer: Lnd) -> None:
+        # Right after connecting, lnd may still say the peer is not online or is syncing: retry briefly.
+        wait_until(
+            lambda: opener.client().open_channel(peer.pubkey, CHANNEL_CAPACITY_SAT),
+            timeout=Timeouts.CHANNEL_OPEN,
+            what=f"[{opener.name}] channel to {peer.name} accepted",
+            transient=(LndError,),
+            interval=0.5,
+        )
+
+    def wait_routable(self) -> None:
+        """Return only when a real payment goes payer -> router -> merchant (also after a restart)."""
+        self.wait_channels_active()
+        wait_until(
+            self._probe_payment_succeeds,
+            timeout=Timeouts.GRAPH_SYNC,
+            what="a 1,000 sat payment payer -> router -> merchant to succeed",
+            transient=(LndError,),
+            interval=0.5,
+        )
+
+    def _probe_payment_succeeds(self) -> bool:
+        invoice = self.merchant.client().add_invoice(1_000_000, memo="harness probe")
+        payer = self.payer.client()
+        if payer.pay(invoice["payment_request"], timeout_s=10).get("status") == "SUCCEEDED":
+            return True
+        # A failure right after a restart would make mission control shun the route for an hour.
+        payer.reset_mission_control()
+        return False
+
+    # -- operations ---------------------------------------------------------------------------------------
+
+    @property
+    def merchant(self) -> Lnd:
+        return self.nodes["merchant"]
+
+    @property
+    def payer(self) -> Lnd:
+        return self.nodes["payer"]
+
+    @property
+    def router(self) -> Lnd:
+        return self.nodes["router"]
+
+    def mine(self, blocks: int) -> None:
+        """Mine and wait until every running node has seen the new tip."""
+        assert self.btcd is not None and self.btcd.rpc is not None
+        self.btcd.mine(blocks)
+        height = self.btcd.rpc.block_count()
+        for node in self.nodes.values():
+            if node.is_running() and node.rest is not None:
+                node.wait_synced_to_height(height)
+
+    def state(self) -> dict[str, Any]:
+        """The `state.json` contract for tools, notebooks and outside tests (see README)."""
+        assert self.btcd is not None
+        return {
+            "bitcoin": self.btcd.state(),
+            "lightning": {"kind": "lnd", "nodes": {name: node.state() for name, node in self.nodes.items()}},
+            "run_dir": str(self.run_dir),
+            "pids": {process.name: process.pid for process in self.processes if process.pid},
+        }
+
+    # -- teardown ---------------------------------------------------------------------------------------
+
+    def stop(self, failed: bool = False) -> None:
+        """Stop every process, newest first; keep the run directory when something failed."""
+        for process in reversed(self.processes):
+            try:
+                process.stop()
+            except Exception:  # keep stopping the others; one stuck node must not leak the rest
+                log.exception("[%s] stop failed; killing", process.name)
+                process.kill()
+        if failed or self.keep_run_dir:
+            log.warning("run directory kept for inspection: %s", self.run_dir)
+        else:
+            shutil.rmtree(self.run_dir, ignore_errors=True)

@@ -1,0 +1,48 @@
+"""pytest fixtures that hand the real regtest network to tests (loaded with `-p harness.pytest_plugin`).
+
+The network is session-wide: started once, on first use, and torn down when the session ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.lnd import Lnd
+from harness.network import Network
+from service.lightning.lnd_rest import LndRestClient
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("volta regtest")
+    group.addoption("--keep-run-dir", action="store_true", help="keep process logs and data after the run")
+
+
+@pytest.fixture(scope="session")
+def network(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
+    run_dir: Path = tmp_path_factory.mktemp("regtest")
+    keep = bool(request.config.getoption("--keep-run-dir"))
+    with Network(run_dir, keep_run_dir=keep) as started:
+        yield started
+
+
+@pytest.fixture
+def merchant_node(network: Network) -> Lnd:
+    return network.merchant
+
+
+@pytest.fixture
+def merchant(network: Network) -> LndRestClient:
+    return network.merchant.client()
+
+
+@pytest.fixture
+def payer(network: Network) -> LndRestClient:
+    return network.payer.client()
+
+
+@pytest.fixture
+def router(network: Network) -> LndRestClient:
+    return network.router.client()

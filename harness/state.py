@@ -1,0 +1,41 @@
+"""`state.json`: where a running regtest network tells tools, notebooks and outside tests how to reach it."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from service.lightning.lnd_rest import LndRestClient
+
+
+def regtest_dir() -> Path:
+    return Path(os.environ.get("VOLTA_REGTEST_DIR", Path.cwd() / ".regtest"))
+
+
+def state_path() -> Path:
+    return regtest_dir() / "state.json"
+
+
+def write_state(state: dict[str, Any], path: Path | None = None) -> Path:
+    path = path or state_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(state, indent=2))
+    temporary.replace(path)  # readers never see half a file
+    return path
+
+
+def read_state(path: Path | None = None) -> dict[str, Any]:
+    path = path or state_path()
+    if not path.exists():
+        raise FileNotFoundError(f"no regtest network is up ({path} missing): run `python -m harness up` first")
+    return json.loads(path.read_text())
+
+
+def lnd_client(state: dict[str, Any], node: str) -> LndRestClient:
+    nodes = state["lightning"]["nodes"]
+    if node not in nodes:
+        raise KeyError(f"no node named {node!r}; known: {', '.join(nodes)}")
+    return LndRestClient.from_state(nodes[node])

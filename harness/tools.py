@@ -1,0 +1,244 @@
+"""Find or build the external programs: env var, then PATH, then a cache keyed by version, then build.
+
+The cache lives outside the checkout (shared by every clone on the machine) and a build writes into a
+temporary directory that is renamed into place, so an interrupted build never leaves a half tool behind.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+console = Console(stderr=True)
+
+LND_BUILD_TAGS = "signrpc walletrpc chainrpc invoicesrpc peersrpc"
+MIN_GO = (1, 25)
+
+
+class ToolError(RuntimeError):
+    pass
+
+
+def cache_root() -> Path:
+    explicit = os.environ.get("VOLTA_TOOLS_CACHE")
+    if explicit:
+        return Path(explicit)
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "volta-lightning" / "tools"
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """One external program set, built together (btcd with btcctl, lnd with lncli)."""
+
+    name: str
+    version: str
+    binaries: dict[str, str]  # binary name -> environment variable that may name it
+    build: Callable[[ToolSpec, Path, Path], list[str]] = field(repr=False)  # (spec, bin_dir, log) -> cmd
+
+    @property
+    def cache_dir(self) -> Path:
+        return cache_root() / f"{self.name}-{self.version}"
+
+
+@dataclass
+class LocatedTool:
+    name: str
+    version: str
+    paths: dict[str, Path]
+    source: str  # "env", "PATH", "cache" or "built"
+    build_seconds: float | None = None
+
+    def __getitem__(self, binary: str) -> Path:
+        return self.paths[binary]
+
+
+# -- build recipes ------------------------------------------------------------------------------------
+
+
+def _go_build_env() -> dict[str, str]:
+    check_go()
+    return {**os.environ, "CGO_ENABLED": os.environ.get("CGO_ENABLED", "0")}
+
+
+def check_go() -> None:
+    go = shutil.which("go")
+    if go is None:
+        raise ToolError("Go is not installed: install Go 1.25 or newer (https://go.dev/doc/install) and retry.")
+    output = subprocess.run([go, "version"], capture_output=True, text=True, check=True).stdout
+    match = re.search(r"go(\d+)\.(\d+)", output)
+    if not match or (int(match[1]), int(match[2])) < MIN_GO:
+        raise ToolError(f"Go is too old ({output.strip()}): install Go 1.25 or newer and retry.")
+
+
+def build_btcd(spec: ToolSpec, bin_dir: Path, log: Path) -> list[str]:
+    module = "github.com/btcsuite/btcd"
+    return ["go", "install", f"{module}@{spec.version}", f"{module}/cmd/btcctl@{spec.version}"]
+
+
+def build_lnd(spec: ToolSpec, bin_dir: Path, log: Path) -> list[str]:
+    # lnd's go.mod has replace directives, which `go install pkg@version` refuses: build inside the
+    # module's own (read-only, checksum-verified) copy in the module cache instead.
+    module_dir = _go_module_dir("github.com/lightningnetwork/lnd", spec.version)
+    return [
+        "sh", "-c",
+        f'cd "{module_dir}" && go build -trimpath -tags "{LND_BUILD_TAGS}" -o "{bin_dir}/" ./cmd/lnd ./cmd/lncli',
+    ]
+
+
+def build_starknet_devnet(spec: ToolSpec, bin_dir: Path, log: Path) -> list[str]:
+    root = bin_dir.parent
+    return ["cargo", "install", "starknet-devnet", "--version", spec.version, "--locked", "--root", str(root)]
+
+
+def _go_module_dir(module: str, version: str) -> str:
+    result = subprocess.run(
+        ["go", "mod", "download", "-json", f"{module}@{version}"],
+        capture_output=True, text=True, env=_go_build_env(), cwd=tempfile.gettempdir(),
+    )
+    if result.returncode != 0:
+        raise ToolError(f"could not download {module}@{version}: {result.stdout or result.stderr}")
+    return json.loads(result.stdout)["Dir"]
+
+
+def _build_env(spec: ToolSpec, bin_dir: Path) -> dict[str, str]:
+    env = {**_go_build_env(), "GOBIN": str(bin_dir)} if spec.name in ("btcd", "lnd") else dict(os.environ)
+    if spec.name == "starknet-devnet":
+        # Measured: without LTO and with more codegen units the build is much shorter on 2 cores,
+        # and the devnet's speed is bound by Python clients and I/O, not by its own code.
+        env.setdefault("CARGO_PROFILE_RELEASE_LTO", "false")
+        env.setdefault("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")
+        env.setdefault("CARGO_TARGET_DIR", str(cache_root().parent / "cargo-target"))
+    return env
+
+
+TOOLS: dict[str, ToolSpec] = {
+    spec.name: spec
+    for spec in (
+        ToolSpec("btcd", "v0.26.0", {"btcd": "BTCD_BIN", "btcctl": "BTCCTL_BIN"}, build_btcd),
+        ToolSpec("lnd", "v0.21.2-beta", {"lnd": "LND_BIN", "lncli": "LNCLI_BIN"}, build_lnd),
+        ToolSpec("starknet-devnet", "0.8.1", {"starknet-devnet": "STARKNET_DEVNET_BIN"}, build_starknet_devnet),
+    )
+}
+
+
+# -- locating -----------------------------------------------------------------------------------------
+
+
+def locate(name: str, build: bool = True) -> LocatedTool:
+    """Where each binary of the tool is, building it into the cache if nowhere else."""
+    spec = TOOLS[name]
+    found = _from_env_or_path(spec) or _from_cache(spec)
+    if found:
+        return found
+    if not build:
+        raise ToolError(f"{name} {spec.version} not found; run `python -m harness tools` to build it")
+    return _build(spec)
+
+
+def _from_env_or_path(spec: ToolSpec) -> LocatedTool | None:
+    paths: dict[str, Path] = {}
+    sources = set()
+    for binary, env_var in spec.binaries.items():
+        if os.environ.get(env_var):
+            paths[binary], source = Path(os.environ[env_var]), "env"
+        elif shutil.which(binary):
+            paths[binary], source = Path(shutil.which(binary) or ""), "PATH"
+        else:
+            return None
+        if not paths[binary].is_file():
+            raise ToolError(f"{env_var}={paths[binary]} is not a file")
+        sources.add(source)
+    return LocatedTool(spec.name, "as found", paths, "+".join(sorted(sources)))
+
+
+def _from_cache(spec: ToolSpec) -> LocatedTool | None:
+    bin_dir = spec.cache_dir / "bin"
+    paths = {binary: bin_dir / binary for binary in spec.binaries}
+    if not all(path.is_file() for path in paths.values()):
+        return None
+    info_file = spec.cache_dir / "build-info.json"
+    seconds = json.loads(info_file.read_text()).get("seconds") if info_file.exists() else None
+    return LocatedTool(spec.name, spec.version, paths, "cache", seconds)
+
+
+def _build(spec: ToolSpec) -> LocatedTool:
+    spec.cache_dir.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = spec.cache_dir.parent / f"{spec.cache_dir.name}.lock"
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another clone may be building the same tool right now
+        cached = _from_cache(spec)
+        if cached:
+            return cached
+        staging = Path(tempfile.mkdtemp(prefix=f".{spec.cache_dir.name}-", dir=spec.cache_dir.parent))
+        try:
+            seconds = _run_build(spec, staging)
+            (staging / "build-info.json").write_text(
+                json.dumps({"seconds": round(seconds, 1), "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ")})
+            )
+            shutil.rmtree(spec.cache_dir, ignore_errors=True)
+            staging.rename(spec.cache_dir)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    located = _from_cache(spec)
+    if located is None:
+        raise ToolError(f"build of {spec.name} finished but its binaries are missing in {spec.cache_dir}")
+    located.source = "built"
+    return located
+
+
+def _run_build(spec: ToolSpec, staging: Path) -> float:
+    bin_dir = staging / "bin"
+    bin_dir.mkdir(parents=True)
+    log_path = staging / "build.log"
+    command = spec.build(spec, bin_dir, log_path)
+    started = time.monotonic()
+    with log_path.open("w") as log, Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=True
+    ) as progress:
+        task = progress.add_task(f"building {spec.name} {spec.version}", total=None)
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env=_build_env(spec, bin_dir), cwd=tempfile.gettempdir()
+        )
+        while process.poll() is None:
+            progress.update(task, description=f"building {spec.name} {spec.version}: {_last_line(log_path)}")
+            time.sleep(1)
+    seconds = time.monotonic() - started
+    if process.returncode != 0:
+        raise ToolError(
+            f"building {spec.name} {spec.version} failed (exit {process.returncode}); "
+            f"last lines of {log_path}:\n{_last_lines(log_path, 20)}"
+        )
+    console.print(f"built {spec.name} {spec.version} in {seconds:.0f}s")
+    return seconds
+
+
+def _last_lines(path: Path, count: int) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-count:])
+
+
+def _last_line(path: Path) -> str:
+    last = _last_lines(path, 1).strip()
+    return last[:70]
+
+
+def tool_version(located: LocatedTool) -> str:
+    """What the first binary says of its own version."""
+    binary = next(iter(located.paths.values()))
+    try:
+        result = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"unknown ({exc})"
+    return (result.stdout or result.stderr).strip().splitlines()[0] if (result.stdout or result.stderr) else "?"

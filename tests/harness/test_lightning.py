@@ -1,0 +1,118 @@
+"""The regtest Lightning network itself: real btcd, real lnd, real channels and HTLCs."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+
+from harness.network import Network
+from harness.process import ProcessError
+from harness.util import Timeouts, wait_until
+from service.lightning.lnd_rest import LndRestClient
+
+pytestmark = pytest.mark.regtest
+
+
+def local_msat(client: LndRestClient) -> int:
+    return client.channel_balance()["local_msat"]
+
+
+def invoice_state(client: LndRestClient, payment_hash: bytes) -> str:
+    return client.lookup_invoice(payment_hash)["state"]
+
+
+def pay_in_background(payer: LndRestClient, bolt11: str) -> tuple[Future[dict[str, Any]], list[dict]]:
+    """Start paying; the HTLC stays in flight until the hold invoice is settled or cancelled."""
+    updates: list[dict] = []
+
+    def pay() -> dict[str, Any]:
+        for update in payer.send_payment(bolt11, timeout_s=int(Timeouts.PAYMENT)):
+            updates.append(update)
+            if update.get("status") in ("SUCCEEDED", "FAILED"):
+                return update
+        return updates[-1]
+
+    return ThreadPoolExecutor(max_workers=1).submit(pay), updates
+
+
+def test_multi_hop_payment_moves_both_balances(network: Network, merchant, payer) -> None:
+    amount_msat = 50_000_000
+    merchant_before, payer_before = local_msat(merchant), local_msat(payer)
+    invoice = merchant.add_invoice(amount_msat, memo="multi-hop")
+
+    result = payer.pay(invoice["payment_request"])
+
+    assert result["status"] == "SUCCEEDED", result.get("failure_reason")
+    assert len(result["htlcs"][-1]["route"]["hops"]) == 2, "payer -> router -> merchant is two hops"
+    fee_msat = int(result["fee_msat"])
+    assert fee_msat > 0, "the router charges a routing fee"
+    assert invoice_state(merchant, bytes.fromhex(invoice["payment_hash"])) == "SETTLED"
+    assert local_msat(merchant) == merchant_before + amount_msat
+    assert local_msat(payer) == payer_before - amount_msat - fee_msat
+
+
+def test_hold_invoice_is_held_then_settled(merchant, payer) -> None:
+    preimage = secrets.token_bytes(32)
+    payment_hash = hashlib.sha256(preimage).digest()
+    bolt11 = merchant.add_hold_invoice(payment_hash, 20_000_000, memo="hold then settle")
+
+    payment, updates = pay_in_background(payer, bolt11)
+    wait_until(lambda: invoice_state(merchant, payment_hash) == "ACCEPTED",
+               timeout=Timeouts.INVOICE_STATE, what="HTLC accepted on the merchant")
+
+    assert not payment.done(), "the payer's payment must stay in flight while the HTLC is held"
+    assert updates and updates[-1]["status"] == "IN_FLIGHT"
+    merchant.settle_invoice(preimage)
+    result = payment.result(timeout=Timeouts.PAYMENT)
+    assert result["status"] == "SUCCEEDED"
+    assert result["payment_preimage"] == preimage.hex()
+    assert invoice_state(merchant, payment_hash) == "SETTLED"
+
+
+def test_cancelled_hold_invoice_returns_the_payers_sats(merchant, payer) -> None:
+    payment_hash = hashlib.sha256(secrets.token_bytes(32)).digest()
+    bolt11 = merchant.add_hold_invoice(payment_hash, 30_000_000, memo="hold then cancel")
+    payer_before = local_msat(payer)
+
+    payment, _ = pay_in_background(payer, bolt11)
+    wait_until(lambda: invoice_state(merchant, payment_hash) == "ACCEPTED",
+               timeout=Timeouts.INVOICE_STATE, what="HTLC accepted on the merchant")
+    assert local_msat(payer) < payer_before, "while held, the HTLC's amount is locked"
+    merchant.cancel_invoice(payment_hash)
+
+    result = payment.result(timeout=Timeouts.PAYMENT)
+    assert result["status"] == "FAILED"
+    assert invoice_state(merchant, payment_hash) == "CANCELED"
+    wait_until(lambda: local_msat(payer) == payer_before, timeout=Timeouts.INVOICE_STATE,
+               what="payer's spendable balance back to where it was")
+
+
+def test_merchant_restart_keeps_its_invoices(network: Network) -> None:
+    invoice = network.merchant.client().add_invoice(1_000_000, memo="survives restart")
+
+    network.merchant.restart()
+
+    looked_up = network.merchant.client().lookup_invoice(bytes.fromhex(invoice["payment_hash"]))
+    assert looked_up["payment_request"] == invoice["payment_request"]
+    assert looked_up["state"] == "OPEN"
+    network.wait_routable()
+
+
+def test_killed_node_is_detected_not_hung_on(network: Network) -> None:
+    node = network.merchant
+    client = node.client()
+    node.kill()
+
+    with pytest.raises(ProcessError, match="exited"):
+        node.ensure_alive()
+    with pytest.raises(httpx.TransportError):
+        httpx.get(client.rest_url + "/v1/getinfo", verify=False, timeout=5)
+
+    node.start()
+    node.wait_ready()
+    network.wait_routable()

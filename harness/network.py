@@ -73,8 +73,6 @@ class Network:
         self.btcd = Btcd(btcd_bin, self.run_dir / "btcd")
         self._register(self.btcd)
         self.btcd.start()
-        # lnd will not report synced while the tip is older than two hours, and genesis is from 2011.
-        self.btcd.mine(1)
 
     def _start_nodes(self) -> None:
         assert self.btcd is not None
@@ -84,19 +82,43 @@ class Network:
             self.nodes[name] = node
             self._register(node)
             node.start()
+        # Not synced yet: genesis is from 2011 and lnd wants a tip younger than two hours. It does hand
+        # out addresses already, which is what the funding step needs.
         for node in self.nodes.values():
-            node.wait_ready()
+            node.wait_ready(synced=False)
 
     def _fund_payer_and_router(self) -> None:
-        """Mine coinbases to the payer (btcd's miner address is fixed at start, hence the restart)."""
+        """Mine coinbases to the payer.
+
+        btcd fixes its mining address at start, so it is restarted with the payer's address. That
+        happens before any block is mined on purpose: btcd 0.26 comes back from a restart at height 0,
+        having lost the blocks it had mined (seen here, also with the btcd that lnd pins).
+        """
         assert self.btcd is not None
         payer, router = self.payer.client(), self.router.client()
         self.btcd.restart(mining_address=payer.new_address())
+        self._wait_nodes_follow_chain()
         self.mine(COINBASE_MATURITY + 10)
         wait_until(lambda: payer.wallet_balance_sat() > 0, timeout=Timeouts.CHAIN_SYNC, what="payer funds")
         payer.send_coins(router.new_address(), 5 * CHANNEL_CAPACITY_SAT // 2)
         self.mine(1)
         wait_until(lambda: router.wallet_balance_sat() > 0, timeout=Timeouts.CHAIN_SYNC, what="router funds")
+
+    def _wait_nodes_follow_chain(self) -> None:
+        """lnd reconnects to a restarted btcd after a few seconds and catches up only on the next block:
+        keep mining single blocks until every node reports the tip and calls itself synced."""
+        assert self.btcd is not None and self.btcd.rpc is not None
+        rpc = self.btcd.rpc
+
+        def nudge() -> bool:
+            rpc.generate(1)
+            time.sleep(0.5)
+            height = rpc.block_count()
+            infos = [node.client().get_info() for node in self.nodes.values()]
+            return all(info["block_height"] == height and info["synced_to_chain"] for info in infos)
+
+        wait_until(nudge, timeout=Timeouts.CHAIN_SYNC, what="every lnd to follow btcd after its restart",
+                   transient=(LndError,), interval=1)
 
     def _open_channels(self) -> None:
         for opener, peer in ((self.payer, self.router), (self.router, self.merchant)):

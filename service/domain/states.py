@@ -1,0 +1,60 @@
+"""The order's states and the only transitions allowed between them.
+
+awaiting_payment -> payment_held -> minting -> minted -> completed, or an end without VUSD:
+expired (never paid in time) or refunded (HTLC cancelled, with a reason). `failed` means an operator
+must look; the service only goes there when it cannot tell what happened.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class OrderStatus(StrEnum):
+    AWAITING_PAYMENT = "awaiting_payment"
+    PAYMENT_HELD = "payment_held"
+    MINTING = "minting"
+    MINTED = "minted"
+    COMPLETED = "completed"
+    EXPIRED = "expired"
+    REFUNDED = "refunded"
+    FAILED = "failed"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATUSES
+
+
+class RefundReason(StrEnum):
+    QUOTE_EXPIRED = "quote_expired"
+    SLIPPAGE_EXCEEDED = "slippage_exceeded"
+    UNDERPAID = "underpaid"
+    LIMIT_EXCEEDED = "limit_exceeded"
+    MINT_FAILED = "mint_failed"
+
+
+FINAL_STATUSES = frozenset({OrderStatus.COMPLETED, OrderStatus.EXPIRED, OrderStatus.REFUNDED, OrderStatus.FAILED})
+
+ALLOWED_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    OrderStatus.AWAITING_PAYMENT: frozenset({OrderStatus.PAYMENT_HELD, OrderStatus.EXPIRED, OrderStatus.FAILED}),
+    OrderStatus.PAYMENT_HELD: frozenset({OrderStatus.MINTING, OrderStatus.REFUNDED, OrderStatus.FAILED}),
+    # A mint that reverted or timed out without landing is refunded; one that landed is `minted`.
+    OrderStatus.MINTING: frozenset({OrderStatus.MINTED, OrderStatus.REFUNDED, OrderStatus.FAILED}),
+    OrderStatus.MINTED: frozenset({OrderStatus.COMPLETED, OrderStatus.FAILED}),
+    OrderStatus.COMPLETED: frozenset(),
+    OrderStatus.EXPIRED: frozenset(),
+    OrderStatus.REFUNDED: frozenset(),
+    OrderStatus.FAILED: frozenset(),
+}
+
+
+class IllegalTransition(ValueError):
+    def __init__(self, order_id: str, current: OrderStatus, requested: OrderStatus) -> None:
+        super().__init__(f"order {order_id}: cannot go from {current} to {requested}")
+        self.current = current
+        self.requested = requested
+
+
+def check_transition(order_id: str, current: OrderStatus, requested: OrderStatus) -> None:
+    if requested not in ALLOWED_TRANSITIONS[current]:
+        raise IllegalTransition(order_id, current, requested)

@@ -1,0 +1,60 @@
+"""The one small interface every Lightning backend (lnd, CLN) implements, as LNbits' funding sources do.
+
+"Unknown" is never "failed": a backend that cannot tell reports `InvoiceState.UNKNOWN` and the caller
+treats it as still pending.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class InvoiceState(StrEnum):
+    OPEN = "open"
+    ACCEPTED = "accepted"  # HTLC held, funds locked, waiting for our settle or cancel
+    SETTLED = "settled"
+    CANCELED = "canceled"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class HoldInvoice:
+    payment_hash_hex: str
+    bolt11: str
+
+
+@dataclass(frozen=True)
+class InvoiceStatus:
+    payment_hash_hex: str
+    state: InvoiceState
+    amount_paid_msat: int = 0
+
+
+class LightningError(RuntimeError):
+    """The backend refused or could not be reached; the message says which."""
+
+
+class LightningBackend(ABC):
+    name: str
+
+    @abstractmethod
+    def create_hold_invoice(self, payment_hash: bytes, amount_msat: int, memo: str, expiry_s: int) -> HoldInvoice: ...
+
+    @abstractmethod
+    def settle_hold_invoice(self, preimage: bytes) -> None: ...
+
+    @abstractmethod
+    def cancel_hold_invoice(self, payment_hash: bytes) -> None: ...
+
+    @abstractmethod
+    def invoice_status(self, payment_hash: bytes) -> InvoiceStatus: ...
+
+    @abstractmethod
+    def watch_invoice(self, payment_hash: bytes) -> Iterator[InvoiceStatus]:
+        """Yield the invoice's state now and on every change, until it is final or the stream drops."""
+
+    @abstractmethod
+    def is_reachable(self) -> bool: ...

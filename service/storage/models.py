@@ -1,0 +1,58 @@
+"""Tables. Every state change is a row in `order_events` written in the same transaction as the order."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class OrderRow(Base):
+    __tablename__ = "orders"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    starknet_address: Mapped[str] = mapped_column(String(66), index=True)
+    vusd_amount: Mapped[str] = mapped_column(String(40))  # a decimal, as text, so no backend rounds it
+    amount_msat: Mapped[int] = mapped_column(BigInteger)
+    btc_usd_rate: Mapped[str] = mapped_column(String(40))
+    spread_bps: Mapped[int] = mapped_column(Integer)
+    max_slippage_bps: Mapped[int] = mapped_column(Integer)
+    payment_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Never logged nor returned by any endpoint; the repr below leaves it out.
+    preimage: Mapped[str] = mapped_column(String(64))
+    bolt11: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    refund_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    amount_paid_msat: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    mint_tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
+    failure_detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    hold_deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    events: Mapped[list[OrderEventRow]] = relationship(
+        back_populates="order", order_by="OrderEventRow.id", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+    __table_args__ = (Index("ix_orders_address_created", "starknet_address", "created_at"),)
+
+    def __repr__(self) -> str:
+        return f"<Order {self.id} {self.status} {self.amount_msat} msat hash={self.payment_hash[:12]}…>"
+
+
+class OrderEventRow(Base):
+    __tablename__ = "order_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    order: Mapped[OrderRow] = relationship(back_populates="events")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,8 @@ class BtcdRpc:
 
     def __init__(self, url: str, user: str, password: str, cert: Path | str | None) -> None:
         self.url = url
-        self._http = httpx.Client(auth=(user, password), verify=str(cert) if cert else False, timeout=30)
+        verify = ssl.create_default_context(cafile=str(cert)) if cert else False
+        self._http = httpx.Client(auth=(user, password), verify=verify, timeout=30)
 
     @classmethod
     def from_state(cls, bitcoin: dict[str, Any]) -> BtcdRpc:

@@ -1,4 +1,5 @@
-"""The regtest network: btcd plus three lnd nodes in a line, payer -> router -> merchant.
+"""The regtest network: btcd plus three lnd nodes in a line, payer -> router -> merchant, and a
+Starknet devnet with VOLTA's contracts deployed.
 
 `Network` owns every process it starts and tears all of them down on exit, on an exception and on
 Ctrl-C. Processes are registered for teardown before they are started, as in lnd's lntest, so a
@@ -11,15 +12,21 @@ import logging
 import shutil
 import tempfile
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from starknet_py.net.account.account import Account
+
 from harness.btcd import Btcd
+from harness.contracts.deploy import DeployedContracts, deploy_all_sync, make_account
+from harness.devnet import Devnet
 from harness.lnd import Lnd
 from harness.process import ManagedProcess
 from harness.tools import locate
 from harness.util import Timeouts, wait_until
 from service.lightning.lnd_rest import LndError
+from service.starknet.client import StarknetConfig
 
 log = logging.getLogger("harness.network")
 
@@ -27,18 +34,23 @@ NODE_NAMES = ("merchant", "payer", "router")
 # 500 purchases of 100,000 sat each need 0.5 BTC of outbound on both hops, plus reserve and fees.
 CHANNEL_CAPACITY_SAT = 100_000_000
 COINBASE_MATURITY = 100
+INITIAL_BTC_USD = Decimal("97000.00")
 
 
 class Network:
     """btcd and the merchant, payer and router lnd nodes, funded, connected and routable."""
 
-    def __init__(self, run_dir: Path | None = None, keep_run_dir: bool = False) -> None:
+    def __init__(self, run_dir: Path | None = None, keep_run_dir: bool = False, starknet: bool = True) -> None:
         self.run_dir = run_dir or Path(tempfile.mkdtemp(prefix="volta-regtest-"))
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.keep_run_dir = keep_run_dir
         self.processes: list[ManagedProcess] = []
         self.btcd: Btcd | None = None
         self.nodes: dict[str, Lnd] = {}
+        self.with_starknet = starknet
+        self.devnet: Devnet | None = None
+        self.contracts: DeployedContracts | None = None
+        self.starknet_accounts: list[dict[str, str]] = []
         self.timings: dict[str, float] = {}
 
     # -- context management ---------------------------------------------------------------------------
@@ -63,6 +75,9 @@ class Network:
         self._fund_payer_and_router()
         self._open_channels()
         self.wait_routable()
+        self.timings["lightning_up_s"] = time.monotonic() - started
+        if self.with_starknet:
+            self._start_starknet()
         self.timings["bring_up_s"] = time.monotonic() - started
 
     def _register(self, process: ManagedProcess) -> None:
@@ -167,6 +182,47 @@ class Network:
         payer.reset_mission_control()
         return False
 
+    def _start_starknet(self) -> None:
+        started = time.monotonic()
+        self.devnet = Devnet(locate("starknet-devnet")["starknet-devnet"], self.run_dir / "devnet")
+        self._register(self.devnet)
+        self.devnet.start()
+        self.timings["devnet_start_s"] = time.monotonic() - started
+        self.starknet_accounts = self.devnet.predeployed_accounts()
+        started = time.monotonic()
+        owner = self.owner_account()
+        self.contracts = deploy_all_sync(owner, int(self.operator["address"], 16), INITIAL_BTC_USD)
+        self.timings["declare_deploy_s"] = time.monotonic() - started
+
+    @property
+    def owner(self) -> dict[str, str]:
+        return self.starknet_accounts[0]
+
+    @property
+    def operator(self) -> dict[str, str]:
+        return self.starknet_accounts[1]
+
+    @property
+    def users(self) -> list[dict[str, str]]:
+        return self.starknet_accounts[2:]
+
+    def starknet_config(self, operator: dict[str, str] | None = None) -> StarknetConfig:
+        """How the service reaches the devnet's contracts, as the operator (or another account)."""
+        assert self.devnet is not None and self.contracts is not None
+        signer = operator or self.operator
+        return StarknetConfig(
+            rpc_url=self.devnet.rpc_url,
+            vault_address=self.contracts.vault,
+            vusd_address=self.contracts.vusd,
+            oracle_address=self.contracts.oracle,
+            operator_address=int(signer["address"], 16),
+            operator_private_key=int(signer["private_key"], 16),
+        )
+
+    def owner_account(self) -> Account:
+        assert self.devnet is not None
+        return make_account(self.devnet.rpc_url, self.owner["address"], self.owner["private_key"])
+
     # -- operations ---------------------------------------------------------------------------------------
 
     @property
@@ -193,12 +249,35 @@ class Network:
     def state(self) -> dict[str, Any]:
         """The `state.json` contract for tools, notebooks and outside tests (see README)."""
         assert self.btcd is not None
-        return {
+        state: dict[str, Any] = {
             "bitcoin": self.btcd.state(),
             "lightning": {"kind": "lnd", "nodes": {name: node.state() for name, node in self.nodes.items()}},
             "run_dir": str(self.run_dir),
             "pids": {process.name: process.pid for process in self.processes if process.pid},
         }
+        if self.devnet is not None and self.contracts is not None:
+            state["starknet"] = self._starknet_state()
+        return state
+
+    def _starknet_state(self) -> dict[str, Any]:
+        assert self.devnet is not None and self.contracts is not None
+        return {
+            "rpc_url": self.devnet.rpc_url,
+            "chain_id": self.devnet.chain_id(),
+            "contracts": {name: hex(address) for name, address in vars(self.contracts).items()},
+            "owner": {"address": self.owner["address"], "private_key_file": str(self._key_file("owner", self.owner))},
+            "operator": {
+                "address": self.operator["address"],
+                "private_key_file": str(self._key_file("operator", self.operator)),
+            },
+            "users": [{"address": user["address"], "private_key": user["private_key"]} for user in self.users],
+        }
+
+    def _key_file(self, role: str, account: dict[str, str]) -> Path:
+        path = self.run_dir / "devnet" / f"{role}.key"
+        path.touch(mode=0o600)
+        path.write_text(account["private_key"])
+        return path
 
     # -- teardown ---------------------------------------------------------------------------------------
 

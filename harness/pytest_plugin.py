@@ -13,6 +13,7 @@ import pytest
 from harness.lnd import Lnd
 from harness.network import Network
 from service.lightning.lnd_rest import LndRestClient
+from service.starknet.client import StarknetClient
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -46,3 +47,11 @@ def payer(network: Network) -> LndRestClient:
 @pytest.fixture
 def router(network: Network) -> LndRestClient:
     return network.router.client()
+
+
+@pytest.fixture(scope="session")
+def starknet(network: Network) -> Iterator[StarknetClient]:
+    """The service's Starknet client, signing as the vault's operator."""
+    client = StarknetClient(network.starknet_config())
+    yield client
+    client.close()

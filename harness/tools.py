@@ -138,30 +138,33 @@ TOOLS: dict[str, ToolSpec] = {
 
 
 def locate(name: str, build: bool = True) -> LocatedTool:
-    """Where each binary of the tool is, building it into the cache if nowhere else."""
+    """Where each binary of the tool is: its environment variable, else PATH, else the cache (built
+    there if missing)."""
     spec = TOOLS[name]
-    found = _from_env_or_path(spec) or _from_cache(spec)
-    if found:
-        return found
-    if not build:
-        raise ToolError(f"{name} {spec.version} not found; run `python -m harness tools` to build it")
-    return _build(spec)
+    found = {binary: _from_env_or_path(binary, env_var) for binary, env_var in spec.binaries.items()}
+    if all(found.values()):
+        paths = {binary: path for binary, (path, _) in found.items()}  # type: ignore[misc]
+        sources = sorted({source for _, source in found.values()})  # type: ignore[misc]
+        return LocatedTool(spec.name, "as found", paths, "+".join(sources))
+    cached = _from_cache(spec)
+    if cached is None:
+        if not build:
+            raise ToolError(f"{name} {spec.version} not found; run `python -m harness tools` to build it")
+        cached = _build(spec)
+    for binary, hit in found.items():
+        if hit:
+            cached.paths[binary] = hit[0]
+    return cached
 
 
-def _from_env_or_path(spec: ToolSpec) -> LocatedTool | None:
-    paths: dict[str, Path] = {}
-    sources = set()
-    for binary, env_var in spec.binaries.items():
-        if os.environ.get(env_var):
-            paths[binary], source = Path(os.environ[env_var]), "env"
-        elif shutil.which(binary):
-            paths[binary], source = Path(shutil.which(binary) or ""), "PATH"
-        else:
-            return None
-        if not paths[binary].is_file():
-            raise ToolError(f"{env_var}={paths[binary]} is not a file")
-        sources.add(source)
-    return LocatedTool(spec.name, "as found", paths, "+".join(sorted(sources)))
+def _from_env_or_path(binary: str, env_var: str) -> tuple[Path, str] | None:
+    explicit = os.environ.get(env_var)
+    if explicit:
+        if not Path(explicit).is_file():
+            raise ToolError(f"{env_var}={explicit} is not a file")
+        return Path(explicit), "env"
+    on_path = shutil.which(binary)
+    return (Path(on_path), "PATH") if on_path else None
 
 
 def _from_cache(spec: ToolSpec) -> LocatedTool | None:

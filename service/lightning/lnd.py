@@ -23,7 +23,8 @@ def _status(payment_hash: bytes, invoice: dict[str, Any]) -> InvoiceStatus:
     paid_msat = int(invoice.get("amt_paid_msat", 0) or 0)
     if state is InvoiceState.ACCEPTED and not paid_msat:
         # lnd fills amt_paid_msat only at settle; while held, the HTLCs say what arrived.
-        paid_msat = sum(int(htlc.get("amt_msat", 0)) for htlc in invoice.get("htlcs", []) if htlc.get("state") == "ACCEPTED")
+        htlcs = invoice.get("htlcs", [])
+        paid_msat = sum(int(htlc.get("amt_msat", 0)) for htlc in htlcs if htlc.get("state") == "ACCEPTED")
     return InvoiceStatus(payment_hash.hex(), state, paid_msat)
 
 

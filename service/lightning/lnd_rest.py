@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,7 @@ class LndRestClient:
         macaroon_hex = Path(macaroon).read_bytes().hex()
         self._http = httpx.Client(
             base_url=rest_url,
-            verify=str(tls_cert),
+            verify=ssl.create_default_context(cafile=str(tls_cert)),
             headers={"Grpc-Metadata-macaroon": macaroon_hex},
             timeout=timeout,
         )

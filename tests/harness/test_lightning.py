@@ -22,6 +22,19 @@ def local_msat(client: LndRestClient) -> int:
     return client.channel_balance()["local_msat"]
 
 
+def quiet_local_msat(client: LndRestClient) -> int:
+    """The spendable balance once no HTLC is in flight, so earlier payments are fully accounted for."""
+    wait_until(lambda: not any(channel.get("pending_htlcs") for channel in client.list_channels()),
+               timeout=Timeouts.INVOICE_STATE, what="no HTLC in flight")
+    return local_msat(client)
+
+
+def wait_local_msat(client: LndRestClient, expected_msat: int, who: str) -> None:
+    """Balances settle a moment after the payer hears of success (commitment updates), so wait."""
+    wait_until(lambda: local_msat(client) == expected_msat, timeout=Timeouts.INVOICE_STATE,
+               what=f"{who}'s spendable balance to be {expected_msat} msat")
+
+
 def invoice_state(client: LndRestClient, payment_hash: bytes) -> str:
     return client.lookup_invoice(payment_hash)["state"]
 
@@ -42,7 +55,7 @@ def pay_in_background(payer: LndRestClient, bolt11: str) -> tuple[Future[dict[st
 
 def test_multi_hop_payment_moves_both_balances(network: Network, merchant, payer) -> None:
     amount_msat = 50_000_000
-    merchant_before, payer_before = local_msat(merchant), local_msat(payer)
+    merchant_before, payer_before = quiet_local_msat(merchant), quiet_local_msat(payer)
     invoice = merchant.add_invoice(amount_msat, memo="multi-hop")
 
     result = payer.pay(invoice["payment_request"])
@@ -52,8 +65,8 @@ def test_multi_hop_payment_moves_both_balances(network: Network, merchant, payer
     fee_msat = int(result["fee_msat"])
     assert fee_msat > 0, "the router charges a routing fee"
     assert invoice_state(merchant, bytes.fromhex(invoice["payment_hash"])) == "SETTLED"
-    assert local_msat(merchant) == merchant_before + amount_msat
-    assert local_msat(payer) == payer_before - amount_msat - fee_msat
+    wait_local_msat(merchant, merchant_before + amount_msat, "merchant")
+    wait_local_msat(payer, payer_before - amount_msat - fee_msat, "payer")
 
 
 def test_hold_invoice_is_held_then_settled(merchant, payer) -> None:
@@ -77,7 +90,7 @@ def test_hold_invoice_is_held_then_settled(merchant, payer) -> None:
 def test_cancelled_hold_invoice_returns_the_payers_sats(merchant, payer) -> None:
     payment_hash = hashlib.sha256(secrets.token_bytes(32)).digest()
     bolt11 = merchant.add_hold_invoice(payment_hash, 30_000_000, memo="hold then cancel")
-    payer_before = local_msat(payer)
+    payer_before = quiet_local_msat(payer)
 
     payment, _ = pay_in_background(payer, bolt11)
     wait_until(lambda: invoice_state(merchant, payment_hash) == "ACCEPTED",
@@ -88,8 +101,7 @@ def test_cancelled_hold_invoice_returns_the_payers_sats(merchant, payer) -> None
     result = payment.result(timeout=Timeouts.PAYMENT)
     assert result["status"] == "FAILED"
     assert invoice_state(merchant, payment_hash) == "CANCELED"
-    wait_until(lambda: local_msat(payer) == payer_before, timeout=Timeouts.INVOICE_STATE,
-               what="payer's spendable balance back to where it was")
+    wait_local_msat(payer, payer_before, "payer")
 
 
 def test_merchant_restart_keeps_its_invoices(network: Network) -> None:

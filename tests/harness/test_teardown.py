@@ -53,7 +53,7 @@ def test_ctrl_c_on_harness_up_leaves_no_process(tmp_path: Path) -> None:
                    timeout=Timeouts.PROCESS_START * 3, what="harness up to write state.json")
         assert harness.poll() is None, harness.stdout.read().decode() if harness.stdout else ""
         pids = json.loads(state_file.read_text())["pids"]
-        assert set(pids) == {"btcd", "merchant", "payer", "router"}
+        assert {"btcd", "merchant", "payer", "router"} <= set(pids)
         assert all(pid_alive(pid) for pid in pids.values())
 
         harness.send_signal(signal.SIGINT)

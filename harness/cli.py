@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import shutil
@@ -11,15 +12,19 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 from harness import tools
 from harness.btcd import BtcdRpc
+from harness.contracts.deploy import make_account, set_price
 from harness.network import Network
 from harness.state import lnd_client, read_state, regtest_dir, state_path, write_state
 from harness.util import Timeouts, tail, wait_until
+from service.starknet.client import StarknetClient, StarknetConfig
 
 console = Console()
 
@@ -39,7 +44,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     if state_path().exists() and _supervisor_alive(read_state()):
         console.print(f"a network is already up (see {state_path()}); `python -m harness down` first")
         return 1
-    for name in ("btcd", "lnd"):
+    for name in tools.TOOLS:
         tools.locate(name)  # build now, in the foreground, with progress
     if args.foreground:
         return _run_foreground()
@@ -146,6 +151,46 @@ def cmd_mine(args: argparse.Namespace) -> int:
     return 0
 
 
+def _starknet_from_state() -> tuple[dict, StarknetClient]:
+    starknet = read_state().get("starknet")
+    if not starknet:
+        raise KeyError("the running network has no Starknet devnet (was it started with starknet?)")
+    contracts, operator = starknet["contracts"], starknet["operator"]
+    config = StarknetConfig(
+        rpc_url=starknet["rpc_url"],
+        vault_address=int(contracts["vault"], 16),
+        vusd_address=int(contracts["vusd"], 16),
+        oracle_address=int(contracts["oracle"], 16),
+        operator_address=int(operator["address"], 16),
+        operator_private_key=int(Path(operator["private_key_file"]).read_text().strip(), 16),
+    )
+    return starknet, StarknetClient(config)
+
+
+def cmd_price(args: argparse.Namespace) -> int:
+    starknet, client = _starknet_from_state()
+    try:
+        if args.action == "set":
+            owner = starknet["owner"]
+            account = make_account(starknet["rpc_url"], owner["address"], Path(owner["private_key_file"]).read_text())
+            asyncio.run(set_price(account, int(starknet["contracts"]["oracle"], 16), Decimal(args.value)))
+        price = client.btc_usd()
+        print(f"BTC/USD {price.btc_usd} (updated {price.age_s(time.time()):.0f}s ago)")
+    finally:
+        client.close()
+    return 0
+
+
+def cmd_balance(args: argparse.Namespace) -> int:
+    _, client = _starknet_from_state()
+    try:
+        base_units = client.vusd_balance(int(args.address, 16))
+    finally:
+        client.close()
+    print(f"{Decimal(base_units).scaleb(-18)} VUSD")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from harness.demo import run_demo
 
@@ -183,6 +228,10 @@ def build_parser() -> argparse.ArgumentParser:
     pay.add_argument("bolt11")
     pay.add_argument("--from", dest="sender", default="payer")
     verb("mine", cmd_mine, "mine blocks").add_argument("blocks", type=int)
+    price = verb("price", cmd_price, "read or move BTC/USD on the devnet's price oracle")
+    price.add_argument("action", choices=["get", "set"])
+    price.add_argument("value", nargs="?", help="for set: the new price, e.g. 97123.45")
+    verb("balance", cmd_balance, "VUSD balance of a Starknet address").add_argument("address")
     verb("demo", cmd_demo, "bring up regtest (if needed) and make a real payment end to end")
     bench = verb("bench", cmd_bench, "measure bring-up, payment latency and throughput")
     bench.add_argument("--payments", type=int, default=100)

@@ -23,6 +23,8 @@ from harness.contracts.deploy import DeployedContracts, deploy_all_sync, make_ac
 from harness.devnet import Devnet
 from harness.lnd import Lnd
 from harness.process import ManagedProcess
+from harness.service_process import VoltaService
+from harness.state import write_state
 from harness.tools import locate
 from harness.util import Timeouts, wait_until
 from service.lightning.lnd_rest import LndError
@@ -40,7 +42,9 @@ INITIAL_BTC_USD = Decimal("97000.00")
 class Network:
     """btcd and the merchant, payer and router lnd nodes, funded, connected and routable."""
 
-    def __init__(self, run_dir: Path | None = None, keep_run_dir: bool = False, starknet: bool = True) -> None:
+    def __init__(
+        self, run_dir: Path | None = None, keep_run_dir: bool = False, starknet: bool = True, service: bool = True
+    ) -> None:
         self.run_dir = run_dir or Path(tempfile.mkdtemp(prefix="volta-regtest-"))
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.keep_run_dir = keep_run_dir
@@ -48,6 +52,8 @@ class Network:
         self.btcd: Btcd | None = None
         self.nodes: dict[str, Lnd] = {}
         self.with_starknet = starknet
+        self.with_service = service and starknet
+        self.service: VoltaService | None = None
         self.devnet: Devnet | None = None
         self.contracts: DeployedContracts | None = None
         self.starknet_accounts: list[dict[str, str]] = []
@@ -78,6 +84,8 @@ class Network:
         self.timings["lightning_up_s"] = time.monotonic() - started
         if self.with_starknet:
             self._start_starknet()
+        if self.with_service:
+            self._start_service()
         self.timings["bring_up_s"] = time.monotonic() - started
 
     def _register(self, process: ManagedProcess) -> None:
@@ -194,6 +202,14 @@ class Network:
         self.contracts = deploy_all_sync(owner, int(self.operator["address"], 16), INITIAL_BTC_USD)
         self.timings["declare_deploy_s"] = time.monotonic() - started
 
+    def _start_service(self) -> None:
+        started = time.monotonic()
+        state_file = write_state(self.state(), self.run_dir / "state.json")
+        self.service = VoltaService(self.run_dir / "service", state_file)
+        self._register(self.service)
+        self.service.start()
+        self.timings["service_start_s"] = time.monotonic() - started
+
     @property
     def owner(self) -> dict[str, str]:
         return self.starknet_accounts[0]
@@ -257,6 +273,8 @@ class Network:
         }
         if self.devnet is not None and self.contracts is not None:
             state["starknet"] = self._starknet_state()
+        if self.service is not None:
+            state["service"] = {"url": self.service.url, "database_url": self.service.database_url}
         return state
 
     def _starknet_state(self) -> dict[str, Any]:

@@ -35,6 +35,10 @@ class ManagedProcess:
     def command(self) -> list[str]:
         raise NotImplementedError
 
+    def environment(self) -> dict[str, str] | None:
+        """Environment for the process; None inherits ours."""
+        return None
+
     @property
     def pid(self) -> int | None:
         return self._popen.pid if self._popen else None
@@ -50,6 +54,7 @@ class ManagedProcess:
             self._popen = subprocess.Popen(
                 self.command(),
                 cwd=self.workdir,
+                env=self.environment(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

@@ -41,7 +41,14 @@ def unb64(text: str) -> bytes:
 class LndRestClient:
     """One lnd node over REST, authenticated by macaroon, TLS pinned to the node's own certificate."""
 
-    def __init__(self, rest_url: str, tls_cert: Path | str, macaroon: Path | str, timeout: float = 30) -> None:
+    def __init__(
+        self,
+        rest_url: str,
+        tls_cert: Path | str,
+        macaroon: Path | str,
+        timeout: float = 30,
+        limits: httpx.Limits | None = None,
+    ) -> None:
         self.rest_url = rest_url
         macaroon_hex = Path(macaroon).read_bytes().hex()
         self._http = httpx.Client(
@@ -49,6 +56,7 @@ class LndRestClient:
             verify=ssl.create_default_context(cafile=str(tls_cert)),
             headers={"Grpc-Metadata-macaroon": macaroon_hex},
             timeout=timeout,
+            limits=limits or httpx.Limits(),
         )
 
     @classmethod

@@ -1,0 +1,56 @@
+"""The VOLTA service as a process of the network, so tests can kill it mid-order and restart it."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import httpx
+
+from harness.process import ManagedProcess
+from harness.util import Timeouts, free_port, wait_until
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class VoltaService(ManagedProcess):
+    def __init__(self, workdir: Path, state_file: Path, name: str = "service") -> None:
+        super().__init__(name, workdir)
+        self.state_file = state_file
+        self.port = free_port()
+        self.extra_env: dict[str, str] = {}
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def database_url(self) -> str:
+        return f"sqlite:///{self.workdir / 'volta.sqlite'}"
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(self.port)]
+
+    def environment(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "PYTHONPATH": str(REPO_ROOT),
+            "VOLTA_REGTEST_STATE": str(self.state_file),
+            "VOLTA_DATABASE_URL": self.database_url,
+            **self.extra_env,
+        }
+
+    def start(self) -> None:
+        super().start()
+        wait_until(self._healthy, timeout=Timeouts.PROCESS_START, what=f"[{self.name}] {self.url}/api/v1/health",
+                   transient=(httpx.TransportError,), interval=0.2)
+
+    def _healthy(self) -> bool:
+        self.ensure_alive()
+        return httpx.get(f"{self.url}/api/v1/health", timeout=5).status_code == 200
+
+    def restart(self, extra_env: dict[str, str] | None = None) -> None:
+        self.stop()
+        self.extra_env = extra_env or {}
+        self.start()

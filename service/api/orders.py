@@ -1,0 +1,107 @@
+"""/api/v1/orders: create an order, read it, follow it live, list an address's purchases."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections.abc import Iterator
+
+import segno
+from flask import Blueprint, Response, abort, request, stream_with_context
+
+from service.api import services
+from service.api.errors import error_response
+from service.api.serializers import order_json
+from service.domain.orders import OrderRequest, normalize_starknet_address
+from service.domain.states import OrderStatus
+from service.storage.models import OrderRow
+from service.storage.orders import OrderNotFound
+
+blueprint = Blueprint("orders", __name__, url_prefix="/api/v1/orders")
+
+SSE_POLL_S = 0.1  # also catches changes made by a worker in another process
+SSE_KEEPALIVE_S = 15.0
+MAX_PAGE = 100
+
+
+@blueprint.post("")
+def create_order():  # type: ignore[no-untyped-def]
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return error_response(400, "invalid_json", "The body must be a JSON object.",
+                              'Send e.g. {"starknet_address": "0x…", "vusd_amount": "25.00"}.')
+    order = services().orders.create(OrderRequest.model_validate(body))
+    return order_json(order, with_history=False), 201, {"Location": f"/api/v1/orders/{order.id}"}
+
+
+@blueprint.get("/<order_id>")
+def get_order(order_id: str):  # type: ignore[no-untyped-def]
+    return order_json(_load(order_id))
+
+
+@blueprint.get("")
+def list_orders():  # type: ignore[no-untyped-def]
+    address_text = request.args.get("starknet_address", "")
+    try:
+        address = normalize_starknet_address(address_text)
+        limit = int(request.args.get("limit", 20))
+        offset = int(request.args.get("offset", 0))
+    except ValueError as exc:
+        return error_response(400, "invalid_query", f"starknet_address, limit or offset is not valid: {exc}.",
+                              "Use ?starknet_address=0x…&limit=20&offset=0.")
+    if not (1 <= limit <= MAX_PAGE and offset >= 0):
+        return error_response(400, "invalid_query", f"limit must be 1..{MAX_PAGE} and offset ≥ 0.",
+                              "Use ?limit=20&offset=0.")
+    rows, total = services().repository.for_address(address, limit, offset)
+    next_offset = offset + len(rows) if offset + len(rows) < total else None
+    return {"orders": [order_json(row, with_history=False) for row in rows], "total": total,
+            "limit": limit, "offset": offset, "next_offset": next_offset}
+
+
+@blueprint.get("/<order_id>/qr.svg")
+def order_qr(order_id: str):  # type: ignore[no-untyped-def]
+    order = _load(order_id)
+    buffer = io.BytesIO()
+    segno.make(f"lightning:{order.bolt11.upper()}", error="m").save(buffer, kind="svg", scale=5, border=2)
+    return Response(buffer.getvalue(), mimetype="image/svg+xml", headers={"Cache-Control": "max-age=3600"})
+
+
+@blueprint.get("/<order_id>/events")
+def order_events(order_id: str):  # type: ignore[no-untyped-def]
+    _load(order_id)  # 404 before the stream starts
+    stream = stream_with_context(_event_stream(order_id))
+    return Response(stream, mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@blueprint.get("/<order_id>/checkout")
+def checkout(order_id: str):  # type: ignore[no-untyped-def]
+    order = _load(order_id)
+    return {"order": order_json(order, with_history=False), "note": "the checkout page arrives with issue 6"}
+
+
+def _event_stream(order_id: str) -> Iterator[str]:
+    """One SSE event per state change, each carrying the whole order; ends after a final state."""
+    registry = services()
+    last_event_id, version = -1, registry.changes.version
+    keepalive_at = time.monotonic() + SSE_KEEPALIVE_S
+    while True:
+        latest = registry.repository.latest_event_id(order_id)
+        if latest != last_event_id:
+            last_event_id = latest
+            order = registry.repository.get(order_id)
+            yield f"id: {latest}\nevent: order\ndata: {json.dumps(order_json(order))}\n\n"
+            if OrderStatus(order.status).is_final:
+                return
+        if time.monotonic() > keepalive_at:
+            keepalive_at = time.monotonic() + SSE_KEEPALIVE_S
+            yield ": keepalive\n\n"
+        version = registry.changes.wait(version, timeout=SSE_POLL_S)
+
+
+def _load(order_id: str) -> OrderRow:
+    try:
+        return services().repository.get(order_id)
+    except OrderNotFound:
+        abort(404, description=f"No order {order_id!r}.")

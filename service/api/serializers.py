@@ -1,0 +1,42 @@
+"""How an order looks to the outside. The preimage is never part of it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import url_for
+
+from service.storage.models import OrderRow
+
+
+def iso(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+def order_json(order: OrderRow, with_history: bool = True) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "order_id": order.id,
+        "status": order.status,
+        "starknet_address": order.starknet_address,
+        "bolt11": order.bolt11,
+        "payment_hash": order.payment_hash,
+        "amount_msat": order.amount_msat,
+        "amount_sat": order.amount_msat // 1000,
+        "vusd_amount": order.vusd_amount,
+        "btc_usd_rate": order.btc_usd_rate,
+        "spread_bps": order.spread_bps,
+        "max_slippage_bps": order.max_slippage_bps,
+        "created_at": iso(order.created_at),
+        "expires_at": iso(order.expires_at),
+        "refund_reason": order.refund_reason,
+        "mint_tx_hash": order.mint_tx_hash,
+        "checkout_url": url_for("orders.checkout", order_id=order.id, _external=True),
+        "status_url": url_for("orders.get_order", order_id=order.id, _external=True),
+        "events_url": url_for("orders.order_events", order_id=order.id, _external=True),
+        "qr_url": url_for("orders.order_qr", order_id=order.id, _external=True),
+    }
+    if with_history:
+        body["history"] = [{"status": event.status, "at": iso(event.at), "detail": event.detail}
+                           for event in order.events]
+    return body

@@ -1,0 +1,103 @@
+"""Service settings: environment variables (VOLTA_*), optionally a TOML file, validated by pydantic.
+
+The lnd connection and the Starknet contracts can also come from the harness's `state.json`
+(`VOLTA_REGTEST_STATE`), so a developer's service finds the regtest network by itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, model_validator
+
+ENV_PREFIX = "VOLTA_"
+
+
+class Settings(BaseModel):
+    database_url: str = "sqlite:///volta.sqlite"
+
+    lnd_rest_url: str = ""
+    lnd_tls_cert: str = ""
+    lnd_macaroon: str = ""
+
+    starknet_rpc_url: str = ""
+    vault_address: str = ""
+    vusd_address: str = ""
+    oracle_address: str = ""
+    operator_address: str = ""
+    operator_private_key: str = Field(default="", repr=False)
+    operator_private_key_file: str = ""
+
+    quote_lifetime_s: int = Field(default=600, ge=30, le=86_400)
+    spread_bps: int = Field(default=50, ge=0, le=2_000)
+    default_max_slippage_bps: int = Field(default=100, ge=0, le=10_000)
+    max_allowed_slippage_bps: int = Field(default=500, ge=0, le=10_000)
+    max_price_age_s: int = Field(default=3_600, ge=1)
+    min_order_vusd: Decimal = Decimal("1")
+    max_order_vusd: Decimal = Decimal("1000")
+    max_vusd_per_address_per_day: Decimal = Decimal("5000")
+    # How long we hold a payer's HTLC at most; far below the invoice's CLTV so it never times out on chain.
+    max_hold_s: int = Field(default=120, ge=5)
+    mint_timeout_s: float = Field(default=60, gt=0)
+    recheck_interval_s: float = Field(default=2.0, gt=0)
+    settlement_threads: int = Field(default=8, ge=1, le=64)
+    run_worker: bool = True
+    # Test-only fault injection: pause this many seconds right after entering a state (e.g. "minting:30").
+    fault_pause_after: str = ""
+
+    @model_validator(mode="after")
+    def _check_slippage_bounds(self) -> Settings:
+        if self.default_max_slippage_bps > self.max_allowed_slippage_bps:
+            raise ValueError("default_max_slippage_bps must not exceed max_allowed_slippage_bps")
+        return self
+
+    def operator_key(self) -> int:
+        if self.operator_private_key:
+            return int(self.operator_private_key, 16)
+        if self.operator_private_key_file:
+            return int(Path(self.operator_private_key_file).read_text().strip(), 16)
+        raise ValueError("set VOLTA_OPERATOR_PRIVATE_KEY or VOLTA_OPERATOR_PRIVATE_KEY_FILE")
+
+
+def settings_from_regtest_state(state: dict[str, Any]) -> dict[str, Any]:
+    merchant = state["lightning"]["nodes"]["merchant"]
+    values: dict[str, Any] = {
+        "lnd_rest_url": merchant["rest_url"],
+        "lnd_tls_cert": merchant["tls_cert"],
+        "lnd_macaroon": merchant["macaroon"],
+    }
+    starknet = state.get("starknet")
+    if starknet:
+        values |= {
+            "starknet_rpc_url": starknet["rpc_url"],
+            "vault_address": starknet["contracts"]["vault"],
+            "vusd_address": starknet["contracts"]["vusd"],
+            "oracle_address": starknet["contracts"]["oracle"],
+            "operator_address": starknet["operator"]["address"],
+            "operator_private_key_file": starknet["operator"]["private_key_file"],
+        }
+    return values
+
+
+def load_settings(overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Regtest state, then the TOML file, then VOLTA_* variables, then explicit overrides: later wins."""
+    environ = dict(os.environ if environ is None else environ)
+    values: dict[str, Any] = {}
+    state_file = environ.get(f"{ENV_PREFIX}REGTEST_STATE")
+    if state_file:
+        values |= settings_from_regtest_state(json.loads(Path(state_file).read_text()))
+    config_file = environ.get(f"{ENV_PREFIX}CONFIG")
+    if config_file:
+        values |= tomllib.loads(Path(config_file).read_text())
+    for name in Settings.model_fields:
+        env_value = environ.get(f"{ENV_PREFIX}{name.upper()}")
+        if env_value is not None:
+            values[name] = env_value
+    if "DATABASE_URL" in environ and f"{ENV_PREFIX}DATABASE_URL" not in environ:
+        values["database_url"] = environ["DATABASE_URL"]
+    return Settings(**(values | (overrides or {})))

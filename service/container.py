@@ -1,0 +1,99 @@
+"""Wiring: from Settings to the running parts (database, Lightning backend, Starknet, worker).
+
+Both the Flask app and `python -m service.worker` build their parts here, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import httpx
+
+from service.config import Settings
+from service.domain.orders import OrderFactory
+from service.domain.settlement import Settlement
+from service.lightning.base import LightningBackend
+from service.lightning.lnd import LndBackend
+from service.lightning.lnd_rest import LndRestClient
+from service.starknet.client import StarknetClient, StarknetConfig
+from service.storage.database import make_engine, make_session_factory, migrate
+from service.storage.models import OrderRow
+from service.storage.orders import OrderRepository
+from service.worker import Worker
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class OrderChanges:
+    """Wakes live event streams in this process the moment an order changes."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self.version = 0
+
+    def notify(self, _order: OrderRow) -> None:
+        with self._condition:
+            self.version += 1
+            self._condition.notify_all()
+
+    def wait(self, seen_version: int, timeout: float) -> int:
+        with self._condition:
+            self._condition.wait_for(lambda: self.version != seen_version, timeout=timeout)
+            return self.version
+
+
+@dataclass
+class Services:
+    settings: Settings
+    repository: OrderRepository
+    lightning: LightningBackend
+    starknet: StarknetClient
+    orders: OrderFactory
+    settlement: Settlement
+    worker: Worker | None
+    changes: OrderChanges
+    clock: Callable[[], datetime] = field(default=utc_now)
+
+    def close(self) -> None:
+        if self.worker:
+            self.worker.stop()
+        self.starknet.close()
+
+
+def make_lightning(settings: Settings) -> LightningBackend:
+    if not settings.lnd_rest_url:
+        raise ValueError("no Lightning node configured: set VOLTA_LND_REST_URL (or VOLTA_REGTEST_STATE)")
+    client = LndRestClient(settings.lnd_rest_url, settings.lnd_tls_cert, settings.lnd_macaroon,
+                           limits=httpx.Limits(max_connections=None, max_keepalive_connections=50))
+    return LndBackend(client)
+
+
+def make_starknet(settings: Settings) -> StarknetClient:
+    if not settings.starknet_rpc_url:
+        raise ValueError("no Starknet configured: set VOLTA_STARKNET_RPC_URL (or VOLTA_REGTEST_STATE)")
+    return StarknetClient(StarknetConfig(
+        rpc_url=settings.starknet_rpc_url,
+        vault_address=int(settings.vault_address, 16),
+        vusd_address=int(settings.vusd_address, 16),
+        oracle_address=int(settings.oracle_address, 16),
+        operator_address=int(settings.operator_address, 16),
+        operator_private_key=settings.operator_key(),
+        mint_timeout_s=settings.mint_timeout_s,
+    ))
+
+
+def build_services(settings: Settings, with_worker: bool, clock: Callable[[], datetime] = utc_now) -> Services:
+    migrate(settings.database_url)
+    repository = OrderRepository(make_session_factory(make_engine(settings.database_url)), clock)
+    changes = OrderChanges()
+    repository.subscribe(changes.notify)
+    lightning, starknet = make_lightning(settings), make_starknet(settings)
+    settlement = Settlement(settings, repository, lightning, starknet, starknet, clock)
+    worker = Worker(settlement, settings.settlement_threads, settings.recheck_interval_s) if with_worker else None
+    orders = OrderFactory(settings, repository, lightning, starknet, clock)
+    return Services(settings, repository, lightning, starknet, orders, settlement, worker, changes, clock)

@@ -1,0 +1,155 @@
+"""Creating an order: validate, quote, check limits, make the hold invoice, persist."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from service.config import Settings
+from service.domain.pricing import StalePrice, ensure_fresh, quote_for_sat, quote_for_vusd
+from service.domain.states import OrderStatus
+from service.lightning.base import LightningBackend, LightningError
+from service.starknet.base import PriceSource
+from service.storage.models import OrderRow
+from service.storage.orders import OrderRepository
+
+FELT_LIMIT = 2**251
+DAY = timedelta(days=1)
+
+
+class OrderRejected(Exception):
+    """A request we will not turn into an order; carries what the API shows the client."""
+
+    def __init__(self, code: str, message: str, hint: str, http_status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.hint = hint
+        self.http_status = http_status
+
+
+def normalize_starknet_address(value: str) -> str:
+    """A Starknet address as 0x + 64 lower-case hex digits; must be a felt below 2**251 and not zero."""
+    text = value.strip().lower()
+    if not text.startswith("0x") or len(text) > 66 or len(text) < 3:
+        raise ValueError("must be a hex string starting with 0x, at most 64 hex digits")
+    try:
+        number = int(text, 16)
+    except ValueError as exc:
+        raise ValueError("must contain only hex digits after 0x") from exc
+    if number == 0:
+        raise ValueError("must not be zero")
+    if number >= FELT_LIMIT:
+        raise ValueError("must be below 2**251 (a Starknet contract address)")
+    return f"0x{number:064x}"
+
+
+class OrderRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    starknet_address: str = Field(max_length=80)
+    vusd_amount: str | None = Field(default=None, max_length=40)
+    amount_sat: int | None = Field(default=None, gt=0, le=21_000_000 * 100_000_000)
+    max_slippage_bps: int | None = Field(default=None, ge=0, le=10_000)
+
+    @field_validator("starknet_address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        return normalize_starknet_address(value)
+
+    @field_validator("vusd_amount")
+    @classmethod
+    def _vusd(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            amount = Decimal(value)
+        except InvalidOperation as exc:
+            raise ValueError("must be a decimal number such as \"25.00\"") from exc
+        if not amount.is_finite() or amount <= 0:
+            raise ValueError("must be a positive number")
+        if amount.as_tuple().exponent < -2:  # type: ignore[operator]
+            raise ValueError("at most 2 decimal places (cents)")
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one_amount(self) -> OrderRequest:
+        if (self.vusd_amount is None) == (self.amount_sat is None):
+            raise ValueError("give exactly one of vusd_amount or amount_sat")
+        return self
+
+
+@dataclass
+class OrderFactory:
+    settings: Settings
+    repository: OrderRepository
+    lightning: LightningBackend
+    prices: PriceSource
+    clock: Callable[[], datetime]
+
+    def create(self, request: OrderRequest) -> OrderRow:
+        slippage_bps = self._slippage(request)
+        quote = self._quote(request)
+        self._check_limits(request.starknet_address, quote.vusd_amount)
+        preimage = secrets.token_bytes(32)
+        payment_hash = hashlib.sha256(preimage).digest()
+        order_id = f"ord_{uuid.uuid4().hex}"
+        try:
+            invoice = self.lightning.create_hold_invoice(
+                payment_hash, quote.amount_msat, f"VOLTA: {quote.vusd_amount} VUSD ({order_id})",
+                self.settings.quote_lifetime_s,
+            )
+        except LightningError as exc:
+            raise OrderRejected("lightning_unavailable", "The Lightning node could not create an invoice.",
+                                "Try again in a minute.", 503) from exc
+        now = self.clock()
+        order = OrderRow(
+            id=order_id, starknet_address=request.starknet_address, vusd_amount=str(quote.vusd_amount),
+            amount_msat=quote.amount_msat, btc_usd_rate=str(quote.btc_usd_rate), spread_bps=quote.spread_bps,
+            max_slippage_bps=slippage_bps, payment_hash=payment_hash.hex(), preimage=preimage.hex(),
+            bolt11=invoice.bolt11, status=OrderStatus.AWAITING_PAYMENT.value, created_at=now, updated_at=now,
+            expires_at=now + timedelta(seconds=self.settings.quote_lifetime_s),
+        )
+        return self.repository.add(order)
+
+    def _slippage(self, request: OrderRequest) -> int:
+        bps = self.settings.default_max_slippage_bps if request.max_slippage_bps is None else request.max_slippage_bps
+        if bps > self.settings.max_allowed_slippage_bps:
+            raise OrderRejected("slippage_too_high", f"max_slippage_bps {bps} is above what we allow.",
+                                f"Use at most {self.settings.max_allowed_slippage_bps} basis points.")
+        return bps
+
+    def _quote(self, request: OrderRequest):  # type: ignore[no-untyped-def]
+        try:
+            price = ensure_fresh(self.prices.btc_usd(), self.clock().timestamp(), self.settings.max_price_age_s)
+        except StalePrice as exc:
+            raise OrderRejected("price_stale", f"We cannot quote right now: {exc}.",
+                                "Try again shortly; the price oracle has not updated.", 503) from exc
+        except Exception as exc:  # the oracle unreachable must be a 503, never a 500
+            raise OrderRejected("price_unavailable", "The BTC/USD price oracle is unreachable.",
+                                "Try again in a minute.", 503) from exc
+        if price.btc_usd <= 0:
+            raise OrderRejected("price_unavailable", "The oracle has no BTC/USD price.", "Try again later.", 503)
+        if request.vusd_amount is not None:
+            return quote_for_vusd(Decimal(request.vusd_amount), price.btc_usd, self.settings.spread_bps)
+        assert request.amount_sat is not None
+        return quote_for_sat(request.amount_sat, price.btc_usd, self.settings.spread_bps)
+
+    def _check_limits(self, address: str, vusd: Decimal) -> None:
+        low, high = self.settings.min_order_vusd, self.settings.max_order_vusd
+        if not low <= vusd <= high:
+            raise OrderRejected("amount_out_of_range", f"An order must be between {low} and {high} VUSD; "
+                                f"this one is {vusd} VUSD.", f"Choose an amount from {low} to {high} VUSD.")
+        used = self.repository.vusd_committed_since(address, self.clock() - DAY)
+        allowance = self.settings.max_vusd_per_address_per_day
+        if used + vusd > allowance:
+            raise OrderRejected("daily_limit_exceeded", f"This address has bought {used} VUSD in the last 24 "
+                                f"hours; the limit is {allowance} VUSD.",
+                                f"You can still buy up to {max(allowance - used, Decimal(0))} VUSD today.", 422)

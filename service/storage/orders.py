@@ -1,0 +1,111 @@
+"""Orders in the database. A transition and its history row are written in one transaction, and
+listeners (the live event stream) hear of it only after the commit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.domain.states import FINAL_STATUSES, OrderStatus, check_transition
+from service.storage.models import OrderEventRow, OrderRow
+
+# Orders that hold or have consumed the address's daily allowance.
+COMMITTED_STATUSES = (OrderStatus.PAYMENT_HELD, OrderStatus.MINTING, OrderStatus.MINTED, OrderStatus.COMPLETED)
+
+
+class OrderNotFound(KeyError):
+    pass
+
+
+class OrderRepository:
+    def __init__(self, sessions: sessionmaker[Session], clock: Callable[[], datetime]) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._listeners: list[Callable[[OrderRow], None]] = []
+
+    def subscribe(self, listener: Callable[[OrderRow], None]) -> None:
+        self._listeners.append(listener)
+
+    def add(self, order: OrderRow) -> OrderRow:
+        with self._sessions() as session, session.begin():
+            order.events.append(OrderEventRow(status=order.status, at=order.created_at))
+            session.add(order)
+        self._notify(order)
+        return order
+
+    def get(self, order_id: str) -> OrderRow:
+        with self._sessions() as session:
+            order = session.get(OrderRow, order_id)
+            if order is None:
+                raise OrderNotFound(order_id)
+            return order
+
+    def transition(self, order_id: str, status: OrderStatus, detail: str | None = None, **fields: Any) -> OrderRow:
+        """Move the order to `status` (if allowed) and save `fields` with it, durably, before returning."""
+        with self._sessions() as session, session.begin():
+            order = session.get(OrderRow, order_id, with_for_update=True)
+            if order is None:
+                raise OrderNotFound(order_id)
+            check_transition(order_id, OrderStatus(order.status), status)
+            now = self._clock()
+            order.status = status.value
+            order.updated_at = now
+            for name, value in fields.items():
+                setattr(order, name, value)
+            order.events.append(OrderEventRow(status=status.value, at=now, detail=detail))
+        self._notify(order)
+        return order
+
+    def update(self, order_id: str, **fields: Any) -> None:
+        with self._sessions() as session, session.begin():
+            order = session.get(OrderRow, order_id, with_for_update=True)
+            if order is None:
+                raise OrderNotFound(order_id)
+            for name, value in fields.items():
+                setattr(order, name, value)
+
+    def unfinished(self) -> list[OrderRow]:
+        with self._sessions() as session:
+            query = select(OrderRow).where(OrderRow.status.not_in([s.value for s in FINAL_STATUSES]))
+            return list(session.scalars(query))
+
+    def refunded_since(self, since: datetime) -> list[OrderRow]:
+        with self._sessions() as session:
+            query = select(OrderRow).where(OrderRow.status == OrderStatus.REFUNDED.value, OrderRow.updated_at >= since)
+            return list(session.scalars(query))
+
+    def for_address(self, address: str, limit: int, offset: int) -> tuple[list[OrderRow], int]:
+        with self._sessions() as session:
+            query = select(OrderRow).where(OrderRow.starknet_address == address)
+            total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+            rows = session.scalars(query.order_by(OrderRow.created_at.desc()).limit(limit).offset(offset))
+            return list(rows), total
+
+    def vusd_committed_since(self, address: str, since: datetime, excluding: str | None = None) -> Decimal:
+        with self._sessions() as session:
+            query = select(OrderRow.vusd_amount).where(
+                OrderRow.starknet_address == address,
+                OrderRow.created_at >= since,
+                OrderRow.status.in_([s.value for s in COMMITTED_STATUSES]),
+            )
+            if excluding:
+                query = query.where(OrderRow.id != excluding)
+            return sum((Decimal(amount) for amount in session.scalars(query)), Decimal(0))
+
+    def latest_event_id(self, order_id: str) -> int:
+        with self._sessions() as session:
+            return session.scalar(select(func.max(OrderEventRow.id)).where(OrderEventRow.order_id == order_id)) or 0
+
+    def counts_by_status(self) -> dict[str, int]:
+        with self._sessions() as session:
+            rows = session.execute(select(OrderRow.status, func.count()).group_by(OrderRow.status))
+            return {status: count for status, count in rows}
+
+    def _notify(self, order: OrderRow) -> None:
+        for listener in self._listeners:
+            listener(order)

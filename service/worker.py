@@ -1,0 +1,152 @@
+"""The settlement worker: watches every open invoice, re-checks all unfinished orders, settles them.
+
+Runs inside the API process by default; `python -m service.worker` runs it alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from service.domain.settlement import Settlement
+from service.domain.states import OrderStatus
+from service.lightning.base import LightningError
+from service.storage.models import OrderRow
+
+log = logging.getLogger("volta.worker")
+RESUBSCRIBE_DELAY_S = 1.0
+# Refunds whose cancel may not have reached lnd (it was down) are cancelled again for this long.
+REFUND_SWEEP_WINDOW = timedelta(minutes=10)
+
+
+class Worker:
+    def __init__(self, settlement: Settlement, threads: int, recheck_interval_s: float) -> None:
+        self.settlement = settlement
+        self.recheck_interval_s = recheck_interval_s
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="settle")
+        self._busy: set[str] = set()
+        self._watched: set[str] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._recheck_thread = threading.Thread(target=self._recheck_loop, name="recheck", daemon=True)
+        self.last_recheck_ok = False
+
+    # -- life cycle -------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._recheck_thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def is_alive(self) -> bool:
+        return self._recheck_thread.is_alive() and not self._stop.is_set()
+
+    def watch(self, order: OrderRow) -> None:
+        """Follow this order's invoice on the node's stream (called for every new order)."""
+        with self._lock:
+            if order.id in self._watched:
+                return
+            self._watched.add(order.id)
+        payment_hash = bytes.fromhex(order.payment_hash)
+        threading.Thread(target=self._watch_invoice, args=(order.id, payment_hash), name=f"watch-{order.id[-8:]}",
+                         daemon=True).start()
+
+    # -- the invoice stream ---------------------------------------------------------------------------
+
+    def _watch_invoice(self, order_id: str, payment_hash: bytes) -> None:
+        try:
+            while not self._stop.is_set():
+                try:
+                    for invoice in self.settlement.lightning.watch_invoice(payment_hash):
+                        # Settle right here on the watcher's own thread: the HTLC is waiting.
+                        self._run_exclusive(order_id, lambda invoice=invoice: self.settlement.on_invoice_status(
+                            order_id, invoice), wait=True)
+                        if invoice.state.value in ("accepted", "settled", "canceled"):
+                            return  # from here on the settlement and the re-check own the order
+                except LightningError as exc:
+                    log.info("invoice stream for %s dropped (%s); re-subscribing", order_id, exc)
+                self._stop.wait(RESUBSCRIBE_DELAY_S)
+        finally:
+            with self._lock:
+                self._watched.discard(order_id)
+
+    # -- the safety net ---------------------------------------------------------------------------------
+
+    def _recheck_loop(self) -> None:
+        while not self._stop.wait(self.recheck_interval_s):
+            try:
+                self.recheck_all()
+                self.last_recheck_ok = True
+            except Exception:  # the loop must survive anything; the next pass tries again
+                self.last_recheck_ok = False
+                log.exception("re-check pass failed")
+
+    def recheck_all(self) -> None:
+        for order in self.settlement.repository.unfinished():
+            if OrderStatus(order.status) is OrderStatus.AWAITING_PAYMENT:
+                self.watch(order)  # re-subscribes after a restart or a dropped stream
+                self._submit(order.id, lambda order=order: self._poll(order))
+            else:
+                self._submit(order.id, lambda order=order: self.settlement.resume(self.settlement.repository.get(
+                    order.id)))
+        for order in self.settlement.repository.refunded_since(self.settlement.clock() - REFUND_SWEEP_WINDOW):
+            self._submit(order.id, lambda order=order: self.settlement.enforce_refund(order))
+
+    def _poll(self, order: OrderRow) -> None:
+        invoice = self.settlement.lightning.invoice_status(bytes.fromhex(order.payment_hash))
+        self.settlement.on_invoice_status(order.id, invoice)
+
+    def _claim(self, order_id: str) -> bool:
+        with self._lock:
+            if order_id in self._busy:
+                return False
+            self._busy.add(order_id)
+            return True
+
+    def _run_exclusive(self, order_id: str, work: Callable[[], None], wait: bool = False) -> None:
+        """Run `work` unless the order is being worked on already (or, with `wait`, once it no longer is)."""
+        while not self._claim(order_id):
+            if not wait or self._stop.wait(0.05):
+                return
+        try:
+            work()
+        except Exception:  # logged with the order; the re-check retries the step
+            log.exception("order %s: step failed; the re-check will retry", order_id)
+        finally:
+            with self._lock:
+                self._busy.discard(order_id)
+
+    def _submit(self, order_id: str, work: Callable[[], None]) -> None:
+        with self._lock:
+            if order_id in self._busy:
+                return
+        with contextlib.suppress(RuntimeError):  # the pool is shut down: we are stopping
+            self._pool.submit(self._run_exclusive, order_id, work)
+
+
+def main() -> None:
+    """`python -m service.worker`: the worker alone, for deployments that serve the API elsewhere."""
+    import logging
+
+    from service.config import load_settings
+    from service.container import build_services
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    services = build_services(load_settings(), with_worker=True)
+    assert services.worker is not None
+    services.worker.start()
+    log.info("worker running; Ctrl-C to stop")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        services.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+from decimal import Decimal
+
+import pytest
+
+from service.domain.pricing import (
+    StalePrice,
+    ensure_fresh,
+    price_from_oracle,
+    quote_for_sat,
+    quote_for_vusd,
+    slippage_bps,
+    vusd_base_units,
+)
+
+
+def test_vusd_quote_charges_the_spread_and_rounds_msat_up() -> None:
+    quote = quote_for_vusd(Decimal("25.00"), Decimal("100000"), spread_bps=50)
+    # 25 USD at 100,000 * (1 - 0.005) USD/BTC = 0.000251256... BTC = 25,125,628.14 msat, rounded up.
+    assert quote.amount_msat == 25_125_629
+    assert quote.vusd_amount == Decimal("25.00")
+
+
+def test_sat_quote_gives_vusd_rounded_down_to_cents() -> None:
+    quote = quote_for_sat(100_000, Decimal("97000"), spread_bps=50)
+    assert quote.vusd_amount == Decimal("96.51")  # 0.001 BTC * 96,515 = 96.515 -> 96.51
+    assert quote.amount_msat == 100_000_000
+
+
+def test_slippage_is_symmetric() -> None:
+    assert slippage_bps(Decimal("100"), Decimal("101")) == Decimal("100")
+    assert slippage_bps(Decimal("100"), Decimal("99")) == Decimal("100")
+
+
+def test_oracle_price_and_staleness() -> None:
+    price = price_from_oracle(9_700_012_345_678, 8, updated_at_unix=1_000)
+    assert price.btc_usd == Decimal("97000.12345678")
+    assert ensure_fresh(price, now_unix=1_500, max_age_s=600) is price
+    with pytest.raises(StalePrice):
+        ensure_fresh(price, now_unix=1_601, max_age_s=600)
+
+
+def test_vusd_base_units_have_18_decimals() -> None:
+    assert vusd_base_units(Decimal("25.01")) == 25_010_000_000_000_000_000

@@ -41,7 +41,7 @@ def cmd_tools(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    if state_path().exists() and _supervisor_alive(read_state()):
+    if state_path().exists() and supervisor_alive(read_state()):
         console.print(f"a network is already up (see {state_path()}); `python -m harness down` first")
         return 1
     for name in tools.TOOLS:
@@ -92,7 +92,7 @@ def _spawn_background() -> int:
     return 0
 
 
-def _supervisor_alive(state: dict) -> bool:
+def supervisor_alive(state: dict) -> bool:
     try:
         os.kill(int(state.get("supervisor_pid", 0)), 0)
     except (OSError, ValueError):
@@ -106,9 +106,9 @@ def cmd_down(args: argparse.Namespace) -> int:
         return 0
     state = read_state()
     pid = int(state.get("supervisor_pid", 0))
-    if _supervisor_alive(state):
+    if supervisor_alive(state):
         os.kill(pid, signal.SIGTERM)
-        wait_until(lambda: not _supervisor_alive(state), timeout=Timeouts.PROCESS_STOP * 3, what="network to stop")
+        wait_until(lambda: not supervisor_alive(state), timeout=Timeouts.PROCESS_STOP * 3, what="network to stop")
     state_path().unlink(missing_ok=True)
     console.print("network down")
     return 0
@@ -151,7 +151,7 @@ def cmd_mine(args: argparse.Namespace) -> int:
     return 0
 
 
-def _starknet_from_state() -> tuple[dict, StarknetClient]:
+def starknet_from_state() -> tuple[dict, StarknetClient]:
     starknet = read_state().get("starknet")
     if not starknet:
         raise KeyError("the running network has no Starknet devnet (was it started with starknet?)")
@@ -168,7 +168,7 @@ def _starknet_from_state() -> tuple[dict, StarknetClient]:
 
 
 def cmd_price(args: argparse.Namespace) -> int:
-    starknet, client = _starknet_from_state()
+    starknet, client = starknet_from_state()
     try:
         if args.action == "set":
             owner = starknet["owner"]
@@ -182,7 +182,7 @@ def cmd_price(args: argparse.Namespace) -> int:
 
 
 def cmd_balance(args: argparse.Namespace) -> int:
-    _, client = _starknet_from_state()
+    _, client = starknet_from_state()
     try:
         base_units = client.vusd_balance(int(args.address, 16))
     finally:

@@ -1,49 +1,68 @@
-"""`python -m harness demo`: one real payment payer -> router -> merchant, timed step by step."""
+"""`python -m harness demo`: one real purchase, the way a person makes it, timed step by step.
+
+Brings the network up if it is not (btcd, three lnd nodes, devnet with the contracts, the service),
+asks the service for 25 VUSD, pays the invoice from the payer node through the router, waits for
+`completed`, and prints the VUSD balance on the devnet.
+"""
 
 from __future__ import annotations
 
-import time
+import argparse
+from datetime import datetime
+from decimal import Decimal
 
 from rich.console import Console
+from rich.table import Table
 
-from harness.cli import cmd_up
+from harness.cli import cmd_up, starknet_from_state, supervisor_alive
+from harness.purchase import Buyer
 from harness.state import lnd_client, read_state, state_path
 
 console = Console()
-
-DEMO_AMOUNT_MSAT = 100_000_000  # 100,000 sat, the size of a typical purchase
+DEMO_VUSD = "25.00"
 
 
 def ensure_network_up() -> dict:
-    if not state_path().exists():
-        import argparse
-
-        if cmd_up(argparse.Namespace(foreground=False)) != 0:
-            raise SystemExit("could not bring the regtest network up")
+    already_up = state_path().exists() and supervisor_alive(read_state())
+    if not already_up and cmd_up(argparse.Namespace(foreground=False)) != 0:
+        raise SystemExit("could not bring the regtest network up")
     return read_state()
 
 
 def run_demo() -> int:
-    started = time.monotonic()
     state = ensure_network_up()
-    merchant, payer = lnd_client(state, "merchant"), lnd_client(state, "payer")
-    before = payer.channel_balance()["local_msat"]
-    step = time.monotonic()
-    invoice = merchant.add_invoice(DEMO_AMOUNT_MSAT, memo="VOLTA demo payment")
-    invoice_s = time.monotonic() - step
-    step = time.monotonic()
-    result = payer.pay(invoice["payment_request"])
-    pay_s = time.monotonic() - step
-    settled = merchant.lookup_invoice(bytes.fromhex(invoice["payment_hash"]))
-    after = payer.channel_balance()["local_msat"]
-    if result.get("status") != "SUCCEEDED" or settled.get("state") != "SETTLED":
-        console.print(f"[red]payment failed[/red]: {result.get('failure_reason')} (invoice {settled.get('state')})")
+    starknet, chain = starknet_from_state()
+    recipient = starknet["users"][0]["address"]
+    payer = lnd_client(state, "payer")
+    buyer = Buyer(state["service"]["url"], payer)
+    try:
+        vusd_before = chain.vusd_balance(int(recipient, 16))
+        sats_before = payer.channel_balance()["local_msat"] // 1000
+        purchase = buyer.buy(recipient, DEMO_VUSD)
+        vusd_after = chain.vusd_balance(int(recipient, 16))
+    finally:
+        buyer.close()
+        chain.close()
+    order = purchase.order
+    print_steps(order)
+    if order["status"] != "completed":
+        console.print(f"[red]purchase ended {order['status']}[/red] ({order.get('refund_reason')})")
         return 1
-    console.print(f"invoice created on merchant in {invoice_s * 1000:.0f} ms")
-    console.print(
-        f"payer paid {DEMO_AMOUNT_MSAT // 1000} sat through router in {pay_s * 1000:.0f} ms "
-        f"(routing fee {int(result.get('fee_msat', 0))} msat); merchant invoice {settled['state']}"
-    )
-    console.print(f"payer balance {before // 1000} -> {after // 1000} sat; total {time.monotonic() - started:.1f}s")
+    payment = purchase.payment.result() if purchase.payment else {}
+    console.print(f"paid {order['amount_sat']} sat (+{int(payment.get('fee_msat', 0)) // 1000} sat routing fee) "
+                  f"from payer; payer had {sats_before} sat in channels")
+    console.print(f"VUSD balance of {recipient[:12]}…: {Decimal(vusd_before).scaleb(-18)} -> "
+                  f"{Decimal(vusd_after).scaleb(-18)} (mint tx {order['mint_tx_hash']})")
     console.print("the network stays up: `python -m harness status`, `python -m harness down`")
     return 0
+
+
+def print_steps(order: dict) -> None:
+    table = Table("state", "at", "after previous")
+    previous: datetime | None = None
+    for event in order["history"]:
+        at = datetime.fromisoformat(event["at"].replace("Z", "+00:00"))
+        delta = f"{(at - previous).total_seconds() * 1000:.0f} ms" if previous else "-"
+        table.add_row(event["status"], at.strftime("%H:%M:%S.%f")[:-3], delta)
+        previous = at
+    console.print(table)

@@ -12,6 +12,7 @@ import pytest
 
 from harness.lnd import Lnd
 from harness.network import Network
+from harness.purchase import Buyer
 from service.lightning.lnd_rest import LndRestClient
 from service.starknet.client import StarknetClient
 
@@ -53,5 +54,14 @@ def router(network: Network) -> LndRestClient:
 def starknet(network: Network) -> Iterator[StarknetClient]:
     """The service's Starknet client, signing as the vault's operator."""
     client = StarknetClient(network.starknet_config())
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def buyer(network: Network) -> Iterator[Buyer]:
+    """Buys from the running service and pays from the payer node."""
+    assert network.service is not None, "the network was started without the service"
+    client = Buyer(network.service.url, network.payer.client())
     yield client
     client.close()

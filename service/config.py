@@ -33,7 +33,7 @@ class Settings(BaseModel):
     operator_private_key: str = Field(default="", repr=False)
     operator_private_key_file: str = ""
 
-    quote_lifetime_s: int = Field(default=600, ge=30, le=86_400)
+    quote_lifetime_s: int = Field(default=600, ge=5, le=86_400)
     spread_bps: int = Field(default=50, ge=0, le=2_000)
     default_max_slippage_bps: int = Field(default=100, ge=0, le=10_000)
     max_allowed_slippage_bps: int = Field(default=500, ge=0, le=10_000)

@@ -8,16 +8,26 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import shutil
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import track
 
+from harness.contracts.deploy import deploy_all_sync, make_account
+from harness.devnet import Devnet
 from harness.network import Network
+from harness.purchase import Buyer
+from harness.tools import locate
 from service.lightning.lnd_rest import LndRestClient
+from service.starknet.client import StarknetClient, StarknetConfig
 
 console = Console()
 PAYMENT_MSAT = 100_000_000
@@ -83,6 +93,11 @@ def throughput(kind: str, pay: Callable[[], float], count: int, senders: int) ->
     )
 
 
+def stats_line(name: str, samples: list[float]) -> str:
+    return (f"{name}: p50 {percentile(samples, 0.5) * 1000:.0f} ms, p95 {percentile(samples, 0.95) * 1000:.0f} ms, "
+            f"p99 {percentile(samples, 0.99) * 1000:.0f} ms, mean {statistics.mean(samples) * 1000:.0f} ms")
+
+
 def run_lightning_bench(payments: int = 100, concurrent: int = 300, senders: int = 8) -> int:
     started = time.perf_counter()
     with Network() as network:
@@ -95,4 +110,126 @@ def run_lightning_bench(payments: int = 100, concurrent: int = 300, senders: int
         latency("hold invoice settled at once", hold, payments)
         throughput("plain invoice", plain, concurrent, senders)
         throughput("hold invoice settled at once", hold, concurrent, senders)
+    return 0
+
+
+# -- purchases through the service -------------------------------------------------------------------
+
+
+def _at(order: dict, status: str) -> float:
+    for event in order["history"]:
+        if event["status"] == status:
+            return datetime.fromisoformat(event["at"].replace("Z", "+00:00")).timestamp()
+    raise KeyError(f"order {order['order_id']} never reached {status}")
+
+
+def timed_purchase(buyer: Buyer, address: str) -> dict[str, float]:
+    """One purchase; seconds for each leg, measured from the payer pressing send."""
+    purchase = buyer.create_order(address, "10.00")
+    sent_at = time.time()
+    buyer.pay(purchase)
+    order = buyer.follow(purchase)
+    done_at = time.time()
+    if order["status"] != "completed":
+        raise RuntimeError(f"bench purchase ended {order['status']}: {order.get('refund_reason')}")
+    return {
+        "end_to_end": done_at - sent_at,
+        "htlc_arrival": _at(order, "payment_held") - sent_at,
+        "checks": _at(order, "minting") - _at(order, "payment_held"),
+        "mint": _at(order, "minted") - _at(order, "minting"),
+        "settle": _at(order, "completed") - _at(order, "minted"),
+        "notify": done_at - _at(order, "completed"),
+    }
+
+
+def plain_mint(network: Network, starknet: StarknetClient) -> float:
+    started = time.perf_counter()
+    starknet.mint_for_payment(int(network.users[0]["address"], 16), 10**18, secrets.token_bytes(32))
+    return time.perf_counter() - started
+
+
+def run_purchase_bench(purchases: int = 100, concurrent: int = 300, payers: int = 8) -> int:
+    started = time.perf_counter()
+    with Network() as network:
+        console.print(f"network bring-up with devnet, contracts and service: {time.perf_counter() - started:.1f}s "
+                      f"({', '.join(f'{k} {v:.1f}s' for k, v in network.timings.items())})")
+        assert network.service is not None
+        buyer = Buyer(network.service.url, network.payer.client())
+        # Plain mints go first, while the service's own client has not cached the operator's nonce yet.
+        starknet = StarknetClient(network.starknet_config())
+        merchant, payer = network.merchant.client(), network.payer.client()
+        address = network.users[0]["address"]
+        try:
+            mints = [plain_mint(network, starknet) for _ in range(20)]
+            console.print(stats_line("plain mint, send -> accepted with event (20)", mints))
+            legs = [timed_purchase(buyer, address) for _ in track(range(purchases), description="purchases")]
+            payments = [pay_plain(merchant, payer) for _ in range(20)]
+            console.print(stats_line("plain lnd payment payer->router->merchant (20)", payments))
+            _report_legs(legs, purchases, statistics.median(payments))
+            _throughput(buyer, address, concurrent, payers)
+        finally:
+            buyer.close()
+            starknet.close()
+    return 0
+
+
+def _report_legs(legs: list[dict[str, float]], count: int, plain_payment_s: float) -> None:
+    for leg in ("end_to_end", "htlc_arrival", "checks", "mint", "settle", "notify"):
+        console.print(stats_line(f"purchase {leg} ({count})", [sample[leg] for sample in legs]))
+    overhead = [sample["end_to_end"] - sample["mint"] - plain_payment_s for sample in legs]
+    console.print(stats_line("service overhead per order (end_to_end - mint - plain payment p50)", overhead))
+
+
+def _throughput(buyer: Buyer, address: str, count: int, payers: int) -> None:
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=payers) as pool:
+        legs = list(pool.map(lambda _: timed_purchase(buyer, address), range(count)))
+    elapsed = time.perf_counter() - started
+    console.print(f"{count} purchases with {payers} payers at once: {elapsed:.1f}s = {count / elapsed:.2f} purchases/s")
+    for leg in ("end_to_end", "htlc_arrival", "mint", "settle"):
+        console.print(stats_line(f"  under load {leg}", [sample[leg] for sample in legs]))
+
+
+# -- Starknet alone ----------------------------------------------------------------------------------
+
+
+def run_starknet_bench(mints: int = 100, concurrent: int = 100, senders: int = 8) -> int:
+    run_dir = Path(tempfile.mkdtemp(prefix="volta-bench-devnet-"))
+    devnet = Devnet(locate("starknet-devnet")["starknet-devnet"], run_dir)
+    try:
+        started = time.perf_counter()
+        devnet.start()
+        console.print(f"devnet start: {time.perf_counter() - started:.2f}s")
+        accounts = devnet.predeployed_accounts()
+        owner, operator, user = accounts[0], accounts[1], accounts[2]
+        started = time.perf_counter()
+        contracts = deploy_all_sync(make_account(devnet.rpc_url, owner["address"], owner["private_key"]),
+                                    int(operator["address"], 16), Decimal("97000"))
+        console.print(f"declare + deploy of VUSD, Vault, PriceOracle (+ set_minter, set_price): "
+                      f"{time.perf_counter() - started:.2f}s")
+        client = StarknetClient(StarknetConfig(
+            rpc_url=devnet.rpc_url, vault_address=contracts.vault, vusd_address=contracts.vusd,
+            oracle_address=contracts.oracle, operator_address=int(operator["address"], 16),
+            operator_private_key=int(operator["private_key"], 16)))
+        recipient = int(user["address"], 16)
+
+        def mint() -> float:
+            begun = time.perf_counter()
+            client.mint_for_payment(recipient, 10**18, secrets.token_bytes(32))
+            return time.perf_counter() - begun
+
+        started = time.perf_counter()
+        samples = [mint() for _ in track(range(mints), description="sequential mints")]
+        elapsed = time.perf_counter() - started
+        console.print(stats_line(f"mint latency, send -> accepted with event ({mints})", samples))
+        console.print(f"sequential: {mints / elapsed:.1f} mints/s")
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=senders) as pool:
+            list(pool.map(lambda _: mint(), range(concurrent)))
+        console.print(f"concurrent ({senders} threads, one operator account): "
+                      f"{concurrent / (time.perf_counter() - started):.1f} mints/s")
+        client.close()
+    finally:
+        devnet.stop()
+        shutil.rmtree(run_dir, ignore_errors=True)
     return 0

@@ -198,9 +198,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from harness.bench import run_lightning_bench
+    from harness.bench import run_lightning_bench, run_purchase_bench, run_starknet_bench
 
-    return run_lightning_bench(payments=args.payments, concurrent=args.concurrent, senders=args.senders)
+    if args.what == "starknet":
+        return run_starknet_bench(mints=args.payments, concurrent=args.concurrent, senders=args.senders)
+    if args.what == "lightning":
+        return run_lightning_bench(payments=args.payments, concurrent=args.concurrent, senders=args.senders)
+    return run_purchase_bench(purchases=args.payments, concurrent=args.concurrent, payers=args.senders)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -233,7 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
     price.add_argument("value", nargs="?", help="for set: the new price, e.g. 97123.45")
     verb("balance", cmd_balance, "VUSD balance of a Starknet address").add_argument("address")
     verb("demo", cmd_demo, "bring up regtest (if needed) and make a real payment end to end")
-    bench = verb("bench", cmd_bench, "measure bring-up, payment latency and throughput")
+    bench = verb("bench", cmd_bench, "measure bring-up, latency and throughput (prints figures, asserts nothing)")
+    bench.add_argument("what", choices=["lightning", "starknet", "purchase"],
+                       help="plain Lightning payments, plain mints, or purchases through the service")
     bench.add_argument("--payments", type=int, default=100)
     bench.add_argument("--concurrent", type=int, default=300)
     bench.add_argument("--senders", type=int, default=8)

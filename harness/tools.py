@@ -116,10 +116,8 @@ def _go_module_dir(module: str, version: str) -> str:
 def _build_env(spec: ToolSpec, bin_dir: Path) -> dict[str, str]:
     env = {**_go_build_env(), "GOBIN": str(bin_dir)} if spec.name in ("btcd", "lnd") else dict(os.environ)
     if spec.name == "starknet-devnet":
-        # Measured: without LTO and with more codegen units the build is much shorter on 2 cores,
-        # and the devnet's speed is bound by Python clients and I/O, not by its own code.
-        env.setdefault("CARGO_PROFILE_RELEASE_LTO", "false")
-        env.setdefault("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")
+        # The published crate sets no [profile]: `cargo install` already uses the light release profile
+        # (no LTO, 16 codegen units). Keeping the target dir in the cache makes an interrupted build resumable.
         env.setdefault("CARGO_TARGET_DIR", str(cache_root().parent / "cargo-target"))
     return env
 

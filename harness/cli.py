@@ -30,13 +30,12 @@ console = Console()
 
 
 def cmd_tools(args: argparse.Namespace) -> int:
-    table = Table("tool", "binaries", "source", "version", "build time")
     for name in args.only or list(tools.TOOLS):
         located = tools.locate(name)
-        seconds = f"{located.build_seconds:.0f}s" if located.build_seconds else "-"
-        paths = "\n".join(str(path) for path in located.paths.values())
-        table.add_row(name, paths, located.source, tools.tool_version(located), seconds)
-    console.print(table)
+        built = f", built in {located.build_seconds:.0f}s" if located.build_seconds else ""
+        print(f"{name}: {tools.tool_version(located)} (from {located.source}{built})")
+        for path in located.paths.values():
+            print(f"    {path}")
     return 0
 
 
@@ -197,6 +196,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo()
 
 
+def cmd_scenario(args: argparse.Namespace) -> int:
+    from scenarios.runner import run_cli
+
+    return run_cli(args.scenario_args)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from harness.bench import run_lightning_bench, run_purchase_bench, run_starknet_bench
 
@@ -237,6 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     price.add_argument("value", nargs="?", help="for set: the new price, e.g. 97123.45")
     verb("balance", cmd_balance, "VUSD balance of a Starknet address").add_argument("address")
     verb("demo", cmd_demo, "bring up regtest (if needed) and make a real payment end to end")
+    verb("scenario", cmd_scenario, "run a scenario file against the network (see scenarios/)").add_argument(
+        "scenario_args", nargs=argparse.REMAINDER, help="e.g. run scenarios/catalogue/happy_path.yaml")
     bench = verb("bench", cmd_bench, "measure bring-up, latency and throughput (prints figures, asserts nothing)")
     bench.add_argument("what", choices=["lightning", "starknet", "purchase"],
                        help="plain Lightning payments, plain mints, or purchases through the service")

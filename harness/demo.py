@@ -51,10 +51,14 @@ def run_demo() -> int:
     payment = purchase.payment.result() if purchase.payment else {}
     console.print(f"paid {order['amount_sat']} sat (+{int(payment.get('fee_msat', 0)) // 1000} sat routing fee) "
                   f"from payer; payer had {sats_before} sat in channels")
-    console.print(f"VUSD balance of {recipient[:12]}…: {Decimal(vusd_before).scaleb(-18)} -> "
-                  f"{Decimal(vusd_after).scaleb(-18)} (mint tx {order['mint_tx_hash']})")
+    console.print(f"VUSD balance of {recipient[:12]}…: {as_vusd(vusd_before)} -> {as_vusd(vusd_after)} "
+                  f"(mint tx {order['mint_tx_hash']})")
     console.print("the network stays up: `python -m harness status`, `python -m harness down`")
     return 0
+
+
+def as_vusd(base_units: int) -> str:
+    return f"{Decimal(base_units).scaleb(-18).quantize(Decimal('0.01'))}"
 
 
 def print_steps(order: dict) -> None:

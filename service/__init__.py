@@ -23,11 +23,13 @@ def create_app(settings: Settings | None = None, overrides: dict[str, Any] | Non
     services = build_services(settings, with_worker=settings.run_worker)
     app.extensions["volta"] = services
 
+    from service import web
     from service.api import errors, meta, orders
 
     errors.init_app(app)
     app.register_blueprint(orders.blueprint)
     app.register_blueprint(meta.blueprint)
+    app.register_blueprint(web.blueprint)
 
     if services.worker is not None:
         services.repository.subscribe(_watch_new_orders(services))

@@ -37,7 +37,7 @@ def create_order():  # type: ignore[no-untyped-def]
 
 @blueprint.get("/<order_id>")
 def get_order(order_id: str):  # type: ignore[no-untyped-def]
-    return order_json(_load(order_id))
+    return order_json(load_order(order_id))
 
 
 @blueprint.get("")
@@ -61,7 +61,7 @@ def list_orders():  # type: ignore[no-untyped-def]
 
 @blueprint.get("/<order_id>/qr.svg")
 def order_qr(order_id: str):  # type: ignore[no-untyped-def]
-    order = _load(order_id)
+    order = load_order(order_id)
     buffer = io.BytesIO()
     segno.make(f"lightning:{order.bolt11.upper()}", error="m").save(buffer, kind="svg", scale=5, border=2)
     return Response(buffer.getvalue(), mimetype="image/svg+xml", headers={"Cache-Control": "max-age=3600"})
@@ -69,16 +69,10 @@ def order_qr(order_id: str):  # type: ignore[no-untyped-def]
 
 @blueprint.get("/<order_id>/events")
 def order_events(order_id: str):  # type: ignore[no-untyped-def]
-    _load(order_id)  # 404 before the stream starts
+    load_order(order_id)  # 404 before the stream starts
     stream = stream_with_context(_event_stream(order_id))
     return Response(stream, mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-
-
-@blueprint.get("/<order_id>/checkout")
-def checkout(order_id: str):  # type: ignore[no-untyped-def]
-    order = _load(order_id)
-    return {"order": order_json(order, with_history=False), "note": "the checkout page arrives with issue 6"}
 
 
 def _event_stream(order_id: str) -> Iterator[str]:
@@ -100,7 +94,7 @@ def _event_stream(order_id: str) -> Iterator[str]:
         version = registry.changes.wait(version, timeout=SSE_POLL_S)
 
 
-def _load(order_id: str) -> OrderRow:
+def load_order(order_id: str) -> OrderRow:
     try:
         return services().repository.get(order_id)
     except OrderNotFound:

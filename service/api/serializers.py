@@ -31,7 +31,7 @@ def order_json(order: OrderRow, with_history: bool = True) -> dict[str, Any]:
         "expires_at": iso(order.expires_at),
         "refund_reason": order.refund_reason,
         "mint_tx_hash": order.mint_tx_hash,
-        "checkout_url": url_for("orders.checkout", order_id=order.id, _external=True),
+        "checkout_url": url_for("web.checkout", order_id=order.id, _external=True),
         "status_url": url_for("orders.get_order", order_id=order.id, _external=True),
         "events_url": url_for("orders.order_events", order_id=order.id, _external=True),
         "qr_url": url_for("orders.order_qr", order_id=order.id, _external=True),

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup tools demo test lint down bench
+.PHONY: setup tools browser demo test lint down bench
 
 setup: $(VENV)/.installed
 
@@ -17,11 +17,22 @@ $(VENV)/.installed: pyproject.toml
 tools: setup
 	$(PY) -m harness tools
 
+# Headless Chromium from Debian for the browser tests (tests/web); Playwright drives it, never downloads one.
+CHROMIUM ?= /usr/bin/chromium
+APT_GET := $(if $(filter 0,$(shell id -u)),,sudo )apt-get
+
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		echo "installing chromium with apt-get"; \
+		$(APT_GET) update && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y --no-install-recommends chromium fonts-dejavu-core; \
+	fi
+	@$(CHROMIUM) --version
+
 demo: tools
 	$(PY) -m harness demo
 
 # pytest exits 5 when it collected no test; that is not a failure of the suite.
-test: tools
+test: tools browser
 	$(PY) -m ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; exit $$rc
 

@@ -38,6 +38,10 @@ class VoltaService(ManagedProcess):
             "PYTHONPATH": str(REPO_ROOT),
             "VOLTA_REGTEST_STATE": str(self.state_file),
             "VOLTA_DATABASE_URL": self.database_url,
+            # Tests and benchmarks send hundreds of orders from one address; a scenario lowers these again.
+            "VOLTA_RATE_LIMIT_ORDERS_PER_IP": "100000/minute",
+            "VOLTA_RATE_LIMIT_ORDERS_PER_ADDRESS": "100000/minute",
+            "VOLTA_MAX_VUSD_PER_ADDRESS_PER_DAY": "100000000",
             **self.extra_env,
         }
 

@@ -24,16 +24,16 @@ def create_app(settings: Settings | None = None, overrides: dict[str, Any] | Non
     app.extensions["volta"] = services
 
     from service import web
-    from service.api import errors, meta, orders
+    from service.api import errors, limits, meta, orders, webhooks
 
     errors.init_app(app)
-    app.register_blueprint(orders.blueprint)
-    app.register_blueprint(meta.blueprint)
-    app.register_blueprint(web.blueprint)
+    limits.init_app(app, settings)
+    for blueprint in (orders.blueprint, meta.blueprint, meta.operations, webhooks.blueprint, web.blueprint):
+        app.register_blueprint(blueprint)
 
     if services.worker is not None:
         services.repository.subscribe(_watch_new_orders(services))
-        services.worker.start()
+    services.start_background()
     atexit.register(services.close)
     logging.getLogger("volta").info("VOLTA service ready (worker %s)", "on" if services.worker else "off")
     return app

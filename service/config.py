@@ -13,7 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 ENV_PREFIX = "VOLTA_"
 
@@ -47,8 +47,35 @@ class Settings(BaseModel):
     recheck_interval_s: float = Field(default=2.0, gt=0)
     settlement_threads: int = Field(default=8, ge=1, le=64)
     run_worker: bool = True
+    log_level: str = "INFO"
+
+    # Rate limits on order creation (Flask-Limiter syntax); storage "memory://" or a redis:// URL.
+    rate_limit_orders_per_ip: str = "30/minute;300/hour"
+    rate_limit_orders_per_address: str = "10/minute;100/day"
+    rate_limit_storage_url: str = "memory://"
+
+    webhook_urls: list[str] = Field(default_factory=list)
+    webhook_secret: str = Field(default="", repr=False)
+    webhook_backoff_s: float = Field(default=5.0, gt=0)
+    webhook_max_attempts: int = Field(default=10, ge=1)
+    inbound_webhook_secret: str = Field(default="", repr=False)
+    # When set, the webhook delivery log and redelivery need `Authorization: Bearer <token>`.
+    admin_token: str = Field(default="", repr=False)
     # Test-only fault injection: pause this many seconds right after entering a state (e.g. "minting:30").
     fault_pause_after: str = ""
+
+    @field_validator("webhook_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [url.strip() for url in value.split(",") if url.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _check_webhooks(self) -> Settings:
+        if self.webhook_urls and not self.webhook_secret:
+            raise ValueError("webhook_urls are set but webhook_secret is empty: deliveries must be signed")
+        return self
 
     @model_validator(mode="after")
     def _check_slippage_bounds(self) -> Settings:

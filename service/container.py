@@ -18,10 +18,14 @@ from service.domain.settlement import Settlement
 from service.lightning.base import LightningBackend
 from service.lightning.lnd import LndBackend
 from service.lightning.lnd_rest import LndRestClient
+from service.metrics import Metrics
 from service.starknet.client import StarknetClient, StarknetConfig
 from service.storage.database import make_engine, make_session_factory, migrate
+from service.storage.idempotency import IdempotencyStore
 from service.storage.models import OrderRow
 from service.storage.orders import OrderRepository
+from service.webhooks.inbound import InboundWebhooks
+from service.webhooks.outbox import WebhookDispatcher, WebhookOutbox
 from service.worker import Worker
 
 
@@ -57,11 +61,24 @@ class Services:
     settlement: Settlement
     worker: Worker | None
     changes: OrderChanges
+    metrics: Metrics
+    outbox: WebhookOutbox
+    dispatcher: WebhookDispatcher | None
+    inbound: InboundWebhooks
+    idempotency: IdempotencyStore
     clock: Callable[[], datetime] = field(default=utc_now)
+
+    def start_background(self) -> None:
+        if self.worker:
+            self.worker.start()
+        if self.dispatcher:
+            self.dispatcher.start()
 
     def close(self) -> None:
         if self.worker:
             self.worker.stop()
+        if self.dispatcher:
+            self.dispatcher.stop()
         self.starknet.close()
 
 
@@ -88,12 +105,24 @@ def make_starknet(settings: Settings) -> StarknetClient:
 
 
 def build_services(settings: Settings, with_worker: bool, clock: Callable[[], datetime] = utc_now) -> Services:
+    """Everything the service runs; background threads start with `start_background()`."""
     migrate(settings.database_url)
-    repository = OrderRepository(make_session_factory(make_engine(settings.database_url)), clock)
-    changes = OrderChanges()
+    sessions = make_session_factory(make_engine(settings.database_url))
+    repository = OrderRepository(sessions, clock)
+    changes, metrics = OrderChanges(), Metrics(repository)
     repository.subscribe(changes.notify)
+    repository.subscribe(metrics.observe)
+    outbox = WebhookOutbox(sessions, settings.webhook_urls, settings.webhook_secret, clock,
+                           settings.webhook_backoff_s, settings.webhook_max_attempts,
+                           on_outcome=lambda outcome: metrics.webhook_deliveries.labels(outcome).inc())
+    if settings.webhook_urls:
+        repository.add_outbox_writer(outbox.write)
     lightning, starknet = make_lightning(settings), make_starknet(settings)
-    settlement = Settlement(settings, repository, lightning, starknet, starknet, clock)
+    settlement = Settlement(settings, repository, lightning, starknet, starknet, clock,
+                            on_double_mint_refused=metrics.double_mint_refusals.inc)
     worker = Worker(settlement, settings.settlement_threads, settings.recheck_interval_s) if with_worker else None
+    dispatcher = WebhookDispatcher(outbox) if with_worker and settings.webhook_urls else None
     orders = OrderFactory(settings, repository, lightning, starknet, clock)
-    return Services(settings, repository, lightning, starknet, orders, settlement, worker, changes, clock)
+    inbound = InboundWebhooks(sessions, settings.inbound_webhook_secret, repository, clock)
+    return Services(settings, repository, lightning, starknet, orders, settlement, worker, changes, metrics,
+                    outbox, dispatcher, inbound, IdempotencyStore(sessions, clock), clock)

@@ -98,6 +98,14 @@ class Worker:
         for order in self.settlement.repository.refunded_since(self.settlement.clock() - REFUND_SWEEP_WINDOW):
             self._submit(order.id, lambda order=order: self.settlement.enforce_refund(order))
 
+    def recheck(self, order_id: str) -> None:
+        """Ask the node about this order again soon (a hint from an inbound webhook, say)."""
+        order = self.settlement.repository.get(order_id)
+        if OrderStatus(order.status) is OrderStatus.AWAITING_PAYMENT:
+            self._submit(order.id, lambda: self._poll(order))
+        elif not OrderStatus(order.status).is_final:
+            self._submit(order.id, lambda: self.settlement.resume(order))
+
     def _poll(self, order: OrderRow) -> None:
         invoice = self.settlement.lightning.invoice_status(bytes.fromhex(order.payment_hash))
         self.settlement.on_invoice_status(order.id, invoice)

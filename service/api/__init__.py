@@ -1,10 +1,14 @@
-"""HTTP blueprints: orders (create, read, list, live events, QR) and meta (rate, health)."""
+"""HTTP blueprints: orders (create, read, list, live events, QR), meta (rate, health, OpenAPI, metrics) and
+webhooks."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask import current_app
 
-from service.container import Services
+if TYPE_CHECKING:
+    from service.container import Services
 
 
 def services() -> Services:

@@ -4,18 +4,36 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint
+from flask import Blueprint, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import SQLAlchemyError
 
 from service.api import services
+from service.api.errors import error_response
+from service.api.openapi import OPENAPI
 
 blueprint = Blueprint("meta", __name__, url_prefix="/api/v1")
+operations = Blueprint("operations", __name__)
+
+
+@operations.get("/metrics")
+def metrics():  # type: ignore[no-untyped-def]
+    return Response(generate_latest(services().metrics.registry), mimetype=CONTENT_TYPE_LATEST)
+
+
+@blueprint.get("/openapi.json")
+def openapi():  # type: ignore[no-untyped-def]
+    return OPENAPI
 
 
 @blueprint.get("/rate")
 def rate():  # type: ignore[no-untyped-def]
     registry = services()
-    price = registry.starknet.btc_usd()
+    try:
+        price = registry.starknet.btc_usd()
+    except Exception:  # oracle or devnet unreachable: say so, never a 500
+        return error_response(503, "price_unavailable", "The BTC/USD price oracle is unreachable.",
+                              "Try again in a minute.")
     age_s = price.age_s(time.time())
     return {
         "btc_usd": str(price.btc_usd),

@@ -12,9 +12,11 @@ from flask import Blueprint, Response, abort, request, stream_with_context
 
 from service.api import services
 from service.api.errors import error_response
+from service.api.limits import limiter, starknet_address_key
 from service.api.serializers import order_json
 from service.domain.orders import OrderRequest, normalize_starknet_address
 from service.domain.states import OrderStatus
+from service.storage.idempotency import IdempotencyConflict, request_digest
 from service.storage.models import OrderRow
 from service.storage.orders import OrderNotFound
 
@@ -26,12 +28,44 @@ MAX_PAGE = 100
 
 
 @blueprint.post("")
+@limiter.limit(lambda: services().settings.rate_limit_orders_per_ip)
+@limiter.limit(lambda: services().settings.rate_limit_orders_per_address, key_func=starknet_address_key)
 def create_order():  # type: ignore[no-untyped-def]
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         return error_response(400, "invalid_json", "The body must be a JSON object.",
                               'Send e.g. {"starknet_address": "0x…", "vusd_amount": "25.00"}.')
-    order = services().orders.create(OrderRequest.model_validate(body))
+    order_request = OrderRequest.model_validate(body)
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if not key:
+        return _created(services().orders.create(order_request))
+    if len(key) > 255:
+        return error_response(400, "invalid_idempotency_key", "Idempotency-Key is longer than 255 characters.",
+                              "Use a UUID.")
+    return _create_idempotently(key, order_request, body)
+
+
+def _create_idempotently(key: str, order_request: OrderRequest, body: dict):  # type: ignore[no-untyped-def]
+    store = services().idempotency
+    try:
+        existing = store.claim(key, request_digest(body))
+    except IdempotencyConflict as exc:
+        return error_response(409, "idempotency_conflict", exc.message,
+                              "Use a new Idempotency-Key for a different order, or retry the same body.")
+    if existing:
+        response = _created(services().repository.get(existing))
+        response[2]["Idempotent-Replayed"] = "true"
+        return response
+    try:
+        order = services().orders.create(order_request)
+    except BaseException:
+        store.release(key)  # nothing was created: let the client retry with the same key
+        raise
+    store.complete(key, order.id)
+    return _created(order)
+
+
+def _created(order: OrderRow):  # type: ignore[no-untyped-def]
     return order_json(order, with_history=False), 201, {"Location": f"/api/v1/orders/{order.id}"}
 
 

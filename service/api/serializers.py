@@ -14,8 +14,9 @@ def iso(moment: datetime | None) -> str | None:
     return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
-def order_json(order: OrderRow, with_history: bool = True) -> dict[str, Any]:
-    body: dict[str, Any] = {
+def order_data(order: OrderRow) -> dict[str, Any]:
+    """The order without links, as webhooks carry it."""
+    return {
         "order_id": order.id,
         "status": order.status,
         "starknet_address": order.starknet_address,
@@ -31,6 +32,11 @@ def order_json(order: OrderRow, with_history: bool = True) -> dict[str, Any]:
         "expires_at": iso(order.expires_at),
         "refund_reason": order.refund_reason,
         "mint_tx_hash": order.mint_tx_hash,
+    }
+
+
+def order_json(order: OrderRow, with_history: bool = True) -> dict[str, Any]:
+    body = order_data(order) | {
         "checkout_url": url_for("web.checkout", order_id=order.id, _external=True),
         "status_url": url_for("orders.get_order", order_id=order.id, _external=True),
         "events_url": url_for("orders.order_events", order_id=order.id, _external=True),

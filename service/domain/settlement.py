@@ -34,6 +34,7 @@ class Settlement:
     vault: VaultGateway
     prices: PriceSource
     clock: Callable[[], datetime]
+    on_double_mint_refused: Callable[[], None] = lambda: None
 
     # -- entry points ---------------------------------------------------------------------------------
 
@@ -104,6 +105,7 @@ class Settlement:
             receipt = self.vault.mint_for_payment(recipient, amount, bytes.fromhex(order.payment_hash))
         except MintRejected as exc:
             if exc.reason == "PAYMENT_ALREADY_USED":  # our own earlier attempt landed
+                self.on_double_mint_refused()
                 order = self.repository.transition(order.id, OrderStatus.MINTED, detail="mint found on the vault")
                 self._settle(order)
                 return

@@ -27,14 +27,21 @@ class OrderRepository:
         self._sessions = sessions
         self._clock = clock
         self._listeners: list[Callable[[OrderRow], None]] = []
+        self._outbox_writers: list[Callable[[Session, OrderRow], None]] = []
 
     def subscribe(self, listener: Callable[[OrderRow], None]) -> None:
+        """Called after each committed change (live streams, metrics)."""
         self._listeners.append(listener)
+
+    def add_outbox_writer(self, writer: Callable[[Session, OrderRow], None]) -> None:
+        """Called inside the transaction of each change, so what it writes (webhooks) commits with it."""
+        self._outbox_writers.append(writer)
 
     def add(self, order: OrderRow) -> OrderRow:
         with self._sessions() as session, session.begin():
             order.events.append(OrderEventRow(status=order.status, at=order.created_at))
             session.add(order)
+            self._write_outbox(session, order)
         self._notify(order)
         return order
 
@@ -43,6 +50,13 @@ class OrderRepository:
             order = session.get(OrderRow, order_id)
             if order is None:
                 raise OrderNotFound(order_id)
+            return order
+
+    def get_by_payment_hash(self, payment_hash_hex: str) -> OrderRow:
+        with self._sessions() as session:
+            order = session.scalar(select(OrderRow).where(OrderRow.payment_hash == payment_hash_hex))
+            if order is None:
+                raise OrderNotFound(payment_hash_hex)
             return order
 
     def transition(self, order_id: str, status: OrderStatus, detail: str | None = None, **fields: Any) -> OrderRow:
@@ -58,6 +72,7 @@ class OrderRepository:
             for name, value in fields.items():
                 setattr(order, name, value)
             order.events.append(OrderEventRow(status=status.value, at=now, detail=detail))
+            self._write_outbox(session, order)
         self._notify(order)
         return order
 
@@ -105,6 +120,17 @@ class OrderRepository:
         with self._sessions() as session:
             rows = session.execute(select(OrderRow.status, func.count()).group_by(OrderRow.status))
             return {status: count for status, count in rows}
+
+    def refunds_by_reason(self) -> dict[str, int]:
+        with self._sessions() as session:
+            query = (select(OrderRow.refund_reason, func.count()).where(OrderRow.status == OrderStatus.REFUNDED.value)
+                     .group_by(OrderRow.refund_reason))
+            return {reason or "unknown": count for reason, count in session.execute(query)}
+
+    def _write_outbox(self, session: Session, order: OrderRow) -> None:
+        session.flush()
+        for writer in self._outbox_writers:
+            writer(session, order)
 
     def _notify(self, order: OrderRow) -> None:
         for listener in self._listeners:

@@ -1,26 +1,147 @@
 """The pages a person sees: buy, checkout (QR, WebLN, live status) and history. Served by Flask with
-no build step; the pages talk to the JSON API in service/api."""
+no build step; the pages talk to the JSON API in service/api.
+
+The words a person reads about an order's state live here, once: the checkout page renders them on the
+server (so the page is right before any script runs) and hands the same table to its script as JSON.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, Response, render_template, request
+from werkzeug.exceptions import NotFound
 
 from service.api.orders import load_order
+from service.api.serializers import iso, order_json
+from service.storage.models import OrderRow
 
 blueprint = Blueprint("web", __name__, template_folder="templates", static_folder="static",
                       static_url_path="/static/web")
 
+# Same origin only, no inline script or style: the pages need nothing else (no CDN, no third party).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+# The four steps a purchase goes through, as the checkout page's progress bar shows them.
+STEPS = [
+    {"key": "pay", "label": "Pay"},
+    {"key": "received", "label": "Received"},
+    {"key": "minting", "label": "Minting"},
+    {"key": "done", "label": "Done"},
+]
+STEP_OF_STATUS = {"awaiting_payment": 0, "payment_held": 1, "minting": 2, "minted": 2, "completed": 3}
+
+# Placeholders: {vusd} the VUSD amount, {slippage} the price protection in percent.
+STATUS_COPY: dict[str, dict[str, str]] = {
+    "awaiting_payment": {
+        "badge": "Waiting for payment",
+        "headline": "Waiting for your payment",
+        "detail": "Scan the QR code with a Lightning wallet, or open the invoice in a wallet on this device.",
+    },
+    "payment_held": {
+        "badge": "Payment received",
+        "headline": "Payment received",
+        "detail": "Your payment is held, not yet taken, while we mint your {vusd} VUSD.",
+    },
+    "minting": {
+        "badge": "Minting VUSD",
+        "headline": "Minting your VUSD",
+        "detail": "The vault is minting {vusd} VUSD to your Starknet address. This takes a few seconds.",
+    },
+    "minted": {
+        "badge": "Minting VUSD",
+        "headline": "VUSD minted",
+        "detail": "Your {vusd} VUSD is minted. We are collecting the held payment to finish.",
+    },
+    "completed": {
+        "badge": "Done",
+        "headline": "Done: {vusd} VUSD is yours",
+        "detail": "The VUSD is at your Starknet address. Check your wallet for your new balance.",
+    },
+    "expired": {
+        "badge": "Expired",
+        "headline": "This quote expired",
+        "detail": "Nobody paid the invoice in time, so no money moved: your sats never left your wallet.",
+    },
+    "refunded": {
+        "badge": "Refunded",
+        "headline": "Refunded: your wallet has your sats back",
+        "detail": "We did not take your payment and no VUSD was minted.",
+    },
+    "failed": {
+        "badge": "Needs attention",
+        "headline": "We need to look at this order",
+        "detail": "Something went wrong that we could not settle on our own. An operator has been alerted; "
+                  "please keep this page's order number if you contact us.",
+    },
+}
+
+REFUND_REASONS: dict[str, str] = {
+    "quote_expired": "Your payment arrived after the quote had expired, so we could not honour its price.",
+    "slippage_exceeded": "The bitcoin price moved more than your {slippage} % price protection between the "
+                         "quote and your payment.",
+    "underpaid": "The payment was smaller than the invoice asked for.",
+    "limit_exceeded": "This purchase would have gone over the daily limit for your Starknet address.",
+    "mint_failed": "We could not mint the VUSD on Starknet, so we did not take your payment.",
+    "": "We could not complete the purchase.",
+}
+
+FINAL = ("completed", "expired", "refunded", "failed")
+
+
+def page_copy() -> dict[str, Any]:
+    return {"steps": STEPS, "step_of_status": STEP_OF_STATUS, "statuses": STATUS_COPY,
+            "refund_reasons": REFUND_REASONS, "final": FINAL}
+
+
+def _fill(text: str, order: OrderRow) -> str:
+    return text.replace("{vusd}", order.vusd_amount).replace("{slippage}", f"{order.max_slippage_bps / 100:.2f}")
+
+
+def describe(order: OrderRow) -> dict[str, str]:
+    """What the checkout page says about an order in its current state, before any script runs."""
+    copy = STATUS_COPY.get(order.status, STATUS_COPY["failed"])
+    reason = ""
+    if order.status == "refunded":
+        reason = REFUND_REASONS.get(order.refund_reason or "", REFUND_REASONS[""])
+    return {"badge": copy["badge"], "headline": _fill(copy["headline"], order),
+            "detail": _fill(copy["detail"], order), "reason": _fill(reason, order)}
+
+
+@blueprint.after_request
+def _security_headers(response: Response) -> Response:
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response
+
 
 @blueprint.get("/")
 def buy():  # type: ignore[no-untyped-def]
-    return render_template("buy.html")
+    prefill = {"amount": request.args.get("amount", "")[:40], "address": request.args.get("address", "")[:80],
+               "slippage": request.args.get("slippage", "")[:6]}
+    return render_template("buy.html", prefill=prefill, page="buy")
 
 
 @blueprint.get("/checkout/<order_id>")
 def checkout(order_id: str):  # type: ignore[no-untyped-def]
-    return render_template("checkout.html", order=load_order(order_id))
+    try:
+        order = load_order(order_id)
+    except NotFound:
+        return render_template("not_found.html", order_id=order_id, page="checkout"), 404
+    return render_template(
+        "checkout.html", order=order, order_data=order_json(order), copy=page_copy(), said=describe(order),
+        step=STEP_OF_STATUS.get(order.status, -1), steps=STEPS, final=order.status in FINAL,
+        server_now=iso(datetime.now(UTC)), page="checkout",
+    )
 
 
 @blueprint.get("/history")
 def history():  # type: ignore[no-untyped-def]
-    return render_template("history.html")
+    address = request.args.get("starknet_address", "")[:80]
+    return render_template("history.html", address=address, badges={k: v["badge"] for k, v in STATUS_COPY.items()},
+                           page="history")

@@ -1,0 +1,485 @@
+"""Run a scenario against the real network and write what happened, with the invariants checked.
+
+`python -m harness scenario run FILE [--out PATH] [--state PATH | --own-network]` from the shell;
+`run_scenario(scenario, NetworkTarget(network))` from pytest or a notebook.
+
+Everything is scheduled on one clock (seconds since the scenario began): each order is created at its
+`start_s` (+ `spacing_s` per order), paid according to its payer's behaviour, and followed until it is
+final; price moves and faults run beside them on their own threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from harness.purchase import Buyer
+from harness.util import Timeouts, WaitTimeout, wait_until
+from scenarios.invariants import check_all, check_expectations
+from scenarios.schema import FINAL_STATES, Behaviour, Fault, FaultKind, Purchase, Scenario, ScenarioError, load_scenario
+from scenarios.target import NetworkTarget, StateTarget, Target, UnsupportedFault
+from service.starknet.client import LIGHTNING_MINT_SELECTOR, join_u256
+
+FAULT_PAUSE_S = 120  # long enough that the kill always lands while the service sits in the state
+POLL_S = 0.25
+SECONDS_PER_YEAR = 365.25 * 24 * 3600
+Log = Callable[[str], None]
+
+
+@dataclass
+class OrderRun:
+    index: int
+    group: int
+    spec: Purchase
+    address: str
+    planned_s: float
+    order: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+    payments: list[dict[str, Any]] = field(default_factory=list)
+    seen: list[dict[str, Any]] = field(default_factory=list)  # states as the client saw them, with when
+
+
+def resolve_address(spec: str, users: list[str]) -> str:
+    if spec == "fresh":
+        return hex(secrets.randbits(248) | 1)  # balance 0, daily limit untouched
+    if spec.startswith("user "):
+        index = int(spec.split()[1])
+        if index >= len(users):
+            raise ScenarioError(f'"{spec}": the devnet has {len(users)} user accounts (user 0 … user {len(users) - 1})')
+        return users[index]
+    return spec
+
+
+def plan_orders(scenario: Scenario, users: list[str]) -> list[OrderRun]:
+    runs: list[OrderRun] = []
+    for group, spec in enumerate(scenario.purchases):
+        for n in range(spec.count):
+            runs.append(OrderRun(len(runs), group, spec, resolve_address(spec.address, users),
+                                 spec.start_s + n * spec.spacing_s))
+    return runs
+
+
+def price_path(scenario: Scenario) -> list[tuple[float, Decimal]]:
+    """(seconds, price) to set during the run: the fixed moves, or a seeded GBM walk."""
+    walk = scenario.price.random_walk
+    if walk is None:
+        return [(move.at_s, move.price) for move in scenario.price.moves]
+    steps = int(walk.duration_s // walk.step_s)
+    dt_years = walk.step_s * walk.time_scale / SECONDS_PER_YEAR
+    shocks = np.random.default_rng(walk.seed).standard_normal(steps)
+    log_returns = walk.volatility * np.sqrt(dt_years) * shocks - 0.5 * walk.volatility**2 * dt_years
+    prices = float(scenario.price.start) * np.exp(np.cumsum(log_returns))
+    return [((i + 1) * walk.step_s, Decimal(f"{p:.2f}")) for i, p in enumerate(prices)]
+
+
+def _iso_to_unix(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+class Runner:
+    def __init__(self, scenario: Scenario, target: Target, log: Log | None = None) -> None:
+        self.scenario = scenario
+        self.target = target
+        self.log = log or (lambda message: None)
+        self.buyer = Buyer(target.service_url, target.lnd("payer"))
+        self.orders = plan_orders(scenario, target.users)
+        self.t0 = 0.0
+        self.deadline = 0.0
+        self.stop = threading.Event()
+        self.owner_lock = threading.Lock()  # one owner account: its transactions must not race for a nonce
+        self.price_log: list[dict[str, Any]] = []
+        self.fault_log: list[dict[str, Any]] = []
+        self.vault_paused = False
+        self.service_env: dict[str, str] = {}
+
+    # -- the run ----------------------------------------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        started_at = datetime.now(UTC)
+        before = self._prepare()
+        try:
+            self._execute()
+        finally:
+            self._restore(before["price"])
+        result = self._collect(before, started_at)
+        self.buyer.close()
+        return result
+
+    def _prepare(self) -> dict[str, Any]:
+        self._check_faults_supported()
+        self.service_env = self.scenario.service.env()
+        env = dict(self.service_env)
+        kills = self.scenario.service_faults()
+        if kills:
+            env["VOLTA_FAULT_PAUSE_AFTER"] = f"{kills[0].in_state}:{FAULT_PAUSE_S}"
+        if env:
+            self.log(f"restarting the service with {env}")
+            self.target.restart_service(env)
+            self.buyer.close()
+            self.buyer = Buyer(self.target.service_url, self.target.lnd("payer"))
+        with closing(self.target.starknet()) as chain:
+            price_before = chain.btc_usd().btc_usd
+            addresses = {run.address for run in self.orders}
+            vusd = {address: chain.vusd_balance(int(address, 16)) for address in addresses}
+        self._set_price(self.scenario.price.start, at_s=None)
+        return {"price": price_before, "block": self.target.block_number(), "balances": self._quiet_balances(),
+                "vusd": vusd}
+
+    def _check_faults_supported(self) -> None:
+        states = {fault.in_state for fault in self.scenario.service_faults()}
+        if len(states) > 1:
+            raise ScenarioError("kill_service faults must all name the same in_state (one fault pause per run)")
+        for fault in self.scenario.faults:
+            if fault.kind in (FaultKind.RESTART_MERCHANT, FaultKind.RESTART_DEVNET) and isinstance(
+                    self.target, StateTarget):
+                raise UnsupportedFault(f"{fault.kind} needs a network this process owns: run with --own-network")
+
+    def _execute(self) -> None:
+        self.t0 = time.time()
+        self.deadline = time.monotonic() + self.scenario.timeout_s
+        background = [threading.Thread(target=self._price_schedule, name="price", daemon=True)]
+        background += [threading.Thread(target=self._fault, args=(fault,), name=f"fault-{fault.kind}", daemon=True)
+                       for fault in self.scenario.faults]
+        for thread in background:
+            thread.start()
+        width = max(len(self.orders), 1)
+        semaphores = [threading.Semaphore(spec.concurrency) for spec in self.scenario.purchases]
+        with ThreadPoolExecutor(max_workers=width, thread_name_prefix="order") as orders, \
+                ThreadPoolExecutor(max_workers=2 * width, thread_name_prefix="pay") as payments:
+            futures = [orders.submit(self._order, run, semaphores[run.group], payments) for run in self.orders]
+            for done, future in enumerate(futures, start=1):
+                future.result()
+                self.log(f"order {done}/{len(futures)} done")
+        self.stop.set()
+        for thread in background:
+            thread.join(timeout=Timeouts.PROCESS_START)
+
+    def _restore(self, price_before: Decimal) -> None:
+        self.stop.set()
+        if self.vault_paused:
+            self._owner_action(lambda: self.target.set_vault_paused(False))
+            self.vault_paused = False
+        if self.scenario.service.env() or self.scenario.service_faults():
+            self.target.restart_service({})
+        self._set_price(price_before, at_s=None)
+
+    # -- one order --------------------------------------------------------------------------------------
+
+    def _order(self, run: OrderRun, slots: threading.Semaphore, payments: ThreadPoolExecutor) -> None:
+        self._sleep_until(run.planned_s)
+        with slots:
+            if not self._create(run):
+                return
+            pending = self._start_paying(run, payments)
+            self._follow(run)
+            for future in pending:
+                future.result(timeout=Timeouts.PAYMENT * 3)
+
+    def _create(self, run: OrderRun) -> bool:
+        extra: dict[str, Any] = {}
+        if run.spec.max_slippage_bps is not None:
+            extra["max_slippage_bps"] = run.spec.max_slippage_bps
+        body = {"starknet_address": run.address, **extra}
+        body |= {"amount_sat": run.spec.amount_sat} if run.spec.amount_sat else {
+            "vusd_amount": str(run.spec.vusd_amount)}
+        try:
+            # The service may be down for a moment (another order's fault): retry the connection only.
+            response = wait_until(lambda: self.buyer.http.post("/api/v1/orders", json=body), timeout=Timeouts.RPC,
+                                  what="the service to take the order", transient=(httpx.TransportError,))
+        except WaitTimeout as exc:
+            run.error = str(exc)
+            return False
+        if response.status_code != 201:
+            run.error = f"HTTP {response.status_code}: {response.text[:300]}"
+            return False
+        run.order = response.json()
+        run.seen.append({"status": run.order["status"], "at_s": self._now()})
+        return True
+
+    def _start_paying(self, run: OrderRun, pool: ThreadPoolExecutor) -> list[Future[None]]:
+        behaviour = run.spec.payer.behaviour
+        if behaviour is Behaviour.NEVER_PAYS:
+            return []
+        pay_at = self._now() + run.spec.payer.delay_s
+        if behaviour is Behaviour.TWO_PAYERS:
+            return [pool.submit(self._pay_at, run, node, pay_at) for node in ("payer", "router")]
+        if behaviour is Behaviour.PAYS_TWICE:
+            return [pool.submit(self._pay_twice, run, pay_at)]
+        return [pool.submit(self._pay_at, run, "payer", pay_at)]
+
+    def _pay_twice(self, run: OrderRun, pay_at: float) -> None:
+        # lnd refuses to pay an invoice twice from one node, so the second payer is the router.
+        self._pay_at(run, "payer", pay_at)
+        self._pay_at(run, "router", self._now())
+
+    def _pay_at(self, run: OrderRun, node: str, at_s: float) -> None:
+        self._sleep_until(at_s)
+        record: dict[str, Any] = {"node": node, "sent_at_s": self._now(), "sent_unix": time.time()}
+        run.payments.append(record)
+        try:
+            result = self.target.lnd(node).pay(run.order["bolt11"], timeout_s=int(Timeouts.PAYMENT))
+        except Exception as exc:  # the outcome is then unknown; the invariants say so
+            record["error"] = repr(exc)
+        else:
+            record |= {key: result.get(key) for key in ("status", "failure_reason")}
+            record |= {key: int(result.get(key) or 0) for key in ("value_msat", "fee_msat")}
+        record["done_at_s"] = self._now()
+
+    def _follow(self, run: OrderRun) -> None:
+        """Poll the order (robust to the service being killed under us) until it is final or time is up."""
+        while time.monotonic() < self.deadline:
+            try:
+                order = self.buyer.get(run.order["order_id"])
+            except httpx.HTTPError:
+                time.sleep(POLL_S)
+                continue
+            if order["status"] != run.seen[-1]["status"]:
+                run.seen.append({"status": order["status"], "at_s": self._now()})
+            run.order = order
+            if order["status"] in FINAL_STATES:
+                return
+            time.sleep(POLL_S)
+
+    # -- price and faults --------------------------------------------------------------------------------
+
+    def _price_schedule(self) -> None:
+        for at_s, price in price_path(self.scenario):
+            if not self._sleep_until(at_s):
+                return
+            self._set_price(price, at_s)
+
+    def _set_price(self, price: Decimal, at_s: float | None) -> None:
+        self._owner_action(lambda: self.target.set_price(price))
+        if at_s is not None:
+            self.price_log.append({"at_s": self._now(), "planned_s": at_s, "price": str(price)})
+            self.log(f"price -> {price}")
+
+    def _owner_action(self, action: Callable[[], object]) -> None:
+        with self.owner_lock:
+            action()
+
+    def _fault(self, fault: Fault) -> None:
+        record: dict[str, Any] = fault.model_dump(mode="json")
+        self.fault_log.append(record)
+        triggered = self._sleep_until(fault.at_s) if fault.at_s is not None else self._wait_state(fault)
+        if not triggered:
+            record["triggered"] = False
+            return
+        record |= {"triggered": True, "at_s_actual": self._now()}
+        self.log(f"fault: {fault.kind} at {record['at_s_actual']:.1f}s")
+        try:
+            self._inject(fault)
+        except Exception as exc:  # recorded in the result: a fault that could not be injected is a finding
+            record["error"] = repr(exc)
+        record["recovered_at_s"] = self._now()
+
+    def _inject(self, fault: Fault) -> None:
+        if fault.kind is FaultKind.KILL_SERVICE:
+            self.target.kill_service()
+            self.target.restart_service(self.service_env)  # without the pause: the order carries on
+        elif fault.kind is FaultKind.RESTART_MERCHANT:
+            self.target.restart_merchant()
+        elif fault.kind is FaultKind.RESTART_DEVNET:
+            self.target.restart_devnet()
+        elif fault.kind is FaultKind.PAUSE_VAULT:
+            self._owner_action(lambda: self.target.set_vault_paused(True))
+            self.vault_paused = True
+            if fault.until_s is not None and self._sleep_until(fault.until_s):
+                self._owner_action(lambda: self.target.set_vault_paused(False))
+                self.vault_paused = False
+
+    def _wait_state(self, fault: Fault) -> bool:
+        """Wait until the fault's order reaches its state; False if it ended or time ran out first."""
+        run = self.orders[fault.order or 0]
+        while not self.stop.is_set() and time.monotonic() < self.deadline:
+            if run.order:
+                try:
+                    status = self.buyer.get(run.order["order_id"])["status"]
+                except httpx.HTTPError:
+                    status = ""
+                if status == fault.in_state:
+                    return True
+                if status in FINAL_STATES:
+                    return False
+            time.sleep(0.05)
+        return False
+
+    # -- the result -------------------------------------------------------------------------------------
+
+    def _collect(self, before: dict[str, Any], started_at: datetime) -> dict[str, Any]:
+        mint_events = self._mint_events(before["block"])
+        merchant = self.target.lnd("merchant")
+        orders = [self._order_result(run, merchant, mint_events) for run in self.orders]
+        with closing(self.target.starknet()) as chain:
+            vusd = {address: {"before": str(amount), "after": str(chain.vusd_balance(int(address, 16)))}
+                    for address, amount in before["vusd"].items()}
+        result: dict[str, Any] = {
+            "scenario": self.scenario.model_dump(mode="json"),
+            "started_at": started_at.isoformat(),
+            "duration_s": round(self._now(), 3),
+            "target": type(self.target).__name__,
+            "price": {"before": str(before["price"]), "moves": self.price_log},
+            "faults": self.fault_log,
+            "orders": orders,
+            "balances": {"before": before["balances"], "after": self._quiet_balances()},
+            "vusd": vusd,
+            "mint_events": {payment_hash: count for payment_hash, count in mint_events.items()},
+        }
+        result["summary"] = summarise(result, {i: (g.expect.model_dump() if g.expect else None)
+                                               for i, g in enumerate(self.scenario.purchases)})
+        return result
+
+    def _order_result(self, run: OrderRun, merchant: Any, mint_events: dict[str, int]) -> dict[str, Any]:
+        order = run.order
+        base = {"index": run.index, "group": run.group, "behaviour": str(run.spec.payer.behaviour),
+                "address": run.address, "planned_s": run.planned_s, "payments": run.payments, "seen": run.seen}
+        if not order:
+            return base | {"order_id": None, "status": "not_created", "error": run.error}
+        payment_hash = order["payment_hash"]
+        invoice = merchant.lookup_invoice(bytes.fromhex(payment_hash))
+        timeline = [{"status": e["status"], "at": e["at"], "at_s": round(_iso_to_unix(e["at"]) - self.t0, 3),
+                     "detail": e.get("detail")} for e in order.get("history", [])]
+        return base | {
+            "order_id": order["order_id"], "payment_hash": payment_hash, "status": order["status"],
+            "refund_reason": order.get("refund_reason"), "vusd_amount": order["vusd_amount"],
+            "amount_msat": order["amount_msat"], "btc_usd_rate": order["btc_usd_rate"],
+            "mint_tx_hash": order.get("mint_tx_hash"), "timeline": timeline,
+            "invoice_state": invoice.get("state"), "amt_paid_msat": int(invoice.get("amt_paid_msat") or 0),
+            "mints": mint_events.get(payment_hash, 0),
+        }
+
+    def _mint_events(self, from_block: int) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for event in self.target.events(from_block, [[LIGHTNING_MINT_SELECTOR]]):
+            payment_hash = f"{join_u256(event.keys[1], event.keys[2]):064x}"
+            counts[payment_hash] = counts.get(payment_hash, 0) + 1
+        return counts
+
+    def _quiet_balances(self) -> dict[str, int]:
+        """Each node's spendable channel balance once no HTLC is in flight anywhere."""
+        names = ("payer", "router", "merchant")
+        wait_until(lambda: not any(channel.get("pending_htlcs") for name in names
+                                   for channel in self.target.lnd(name).list_channels()),
+                   timeout=Timeouts.PAYMENT * 2, what="no HTLC in flight", transient=(httpx.HTTPError,))
+        return {name: self.target.lnd(name).channel_balance()["local_msat"] for name in names}
+
+    # -- the clock --------------------------------------------------------------------------------------
+
+    def _now(self) -> float:
+        return time.time() - self.t0
+
+    def _sleep_until(self, at_s: float) -> bool:
+        """Sleep until `at_s` on the scenario clock; False if the run is stopping or out of time."""
+        while self._now() < at_s:
+            if self.stop.is_set() or time.monotonic() > self.deadline:
+                return False
+            time.sleep(min(0.1, at_s - self._now()))
+        return True
+
+
+def summarise(result: dict[str, Any], expects: dict[int, dict[str, Any] | None]) -> dict[str, Any]:
+    outcomes: dict[str, int] = {}
+    for order in result["orders"]:
+        key = order["status"] + (f":{order['refund_reason']}" if order.get("refund_reason") else "")
+        outcomes[key] = outcomes.get(key, 0) + 1
+    invariants = check_all(result)
+    expectations = check_expectations(result["orders"], expects)
+    return {"orders": len(result["orders"]), "outcomes": outcomes, "invariants": invariants,
+            "expectations": expectations, "ok": all(c["ok"] for c in invariants + expectations)}
+
+
+def run_scenario(scenario: Scenario | Path | str, target: Target, out: Path | None = None,
+                 log: Log | None = None) -> dict[str, Any]:
+    """Run one scenario and return its result (also written to `out` as JSON when given)."""
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    result = Runner(scenario, target, log).run()
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2, default=str))
+    return result
+
+
+# -- the CLI ----------------------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m harness scenario", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    run = verbs.add_parser("run", help="run a scenario file and write its result (JSON)")
+    run.add_argument("file", type=Path)
+    run.add_argument("--out", type=Path, help="result file (default artifacts/scenarios/<name>-<time>.json)")
+    where = run.add_mutually_exclusive_group()
+    where.add_argument("--state", type=Path, help="state.json of a running network (default .regtest/state.json)")
+    where.add_argument("--own-network", action="store_true",
+                       help="start a fresh network in this process (needed for node and devnet restarts)")
+    verbs.add_parser("check", help="validate scenario files without running them").add_argument(
+        "files", type=Path, nargs="+")
+    return parser
+
+
+def run_cli(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.verb == "check":
+            for path in args.files:
+                scenario = load_scenario(path)
+                print(f"{path}: ok ({scenario.order_count()} orders, {len(scenario.faults)} faults)")
+            return 0
+        return _cli_run(args)
+    except ScenarioError as exc:
+        print(f"error: {exc}")
+        return 2
+    except UnsupportedFault as exc:
+        print(f"error: {exc}")
+        return 2
+
+
+def _cli_run(args: argparse.Namespace) -> int:
+    scenario = load_scenario(args.file)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    out = args.out or Path("artifacts") / "scenarios" / f"{scenario.name}-{stamp}.json"
+    if args.own_network:
+        from harness.network import Network
+
+        print("starting a fresh network (≈ 30 s)…", flush=True)
+        with Network() as network:
+            result = run_scenario(scenario, NetworkTarget(network), out, log=_print)
+    else:
+        target = StateTarget(args.state)
+        try:
+            result = run_scenario(scenario, target, out, log=_print)
+        finally:
+            target.close()
+    print_summary(result, out)
+    return 0 if result["summary"]["ok"] else 1
+
+
+def _print(message: str) -> None:
+    print(message, flush=True)
+
+
+def print_summary(result: dict[str, Any], out: Path | None = None) -> None:
+    summary = result["summary"]
+    print(f"scenario {result['scenario']['name']}: {summary['orders']} orders in {result['duration_s']:.1f}s; "
+          f"outcomes {summary['outcomes']}")
+    for check in summary["invariants"] + summary["expectations"]:
+        mark = "ok  " if check["ok"] else "FAIL"
+        print(f"  {mark} {check['name']}" + (f": {check['detail']}" if check["detail"] else ""))
+    if out is not None:
+        print(f"result: {out}")

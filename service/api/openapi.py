@@ -1,0 +1,177 @@
+"""The OpenAPI 3.0 description of the HTTP API, served at /api/v1/openapi.json and fuzzed by
+schemathesis in the test suite (every response must match it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+STATUSES = ["awaiting_payment", "payment_held", "minting", "minted", "completed", "expired", "refunded", "failed"]
+REASONS = ["quote_expired", "slippage_exceeded", "underpaid", "limit_exceeded", "mint_failed"]
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json(_ref("Error"), description)
+
+
+def _nullable(kind: str) -> dict[str, Any]:
+    return {"type": kind, "nullable": True}
+
+
+ORDER_ID = {"name": "order_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 100}}
+
+ORDER_PROPERTIES: dict[str, Any] = {
+    "order_id": {"type": "string"},
+    "status": {"type": "string", "enum": STATUSES},
+    "starknet_address": {"type": "string", "pattern": "^0x[0-9a-f]{64}$"},
+    "bolt11": {"type": "string"},
+    "payment_hash": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+    "amount_msat": {"type": "integer"},
+    "amount_sat": {"type": "integer"},
+    "vusd_amount": {"type": "string"},
+    "btc_usd_rate": {"type": "string"},
+    "spread_bps": {"type": "integer"},
+    "max_slippage_bps": {"type": "integer"},
+    "created_at": {"type": "string", "format": "date-time"},
+    "expires_at": {"type": "string", "format": "date-time"},
+    "refund_reason": {"type": "string", "nullable": True, "enum": [*REASONS, None]},
+    "mint_tx_hash": _nullable("string"),
+    "checkout_url": {"type": "string"},
+    "status_url": {"type": "string"},
+    "events_url": {"type": "string"},
+    "qr_url": {"type": "string"},
+    "history": {"type": "array", "items": _ref("StateChange")},
+}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object", "required": ["error", "message", "hint"],
+        "properties": {"error": {"type": "string"}, "message": {"type": "string"}, "hint": {"type": "string"}},
+    },
+    "OrderRequest": {
+        "type": "object", "required": ["starknet_address"], "additionalProperties": False,
+        "properties": {
+            "starknet_address": {"type": "string", "description": "0x + up to 64 hex digits, below 2**251, not 0"},
+            "vusd_amount": {"type": "string", "description": "e.g. \"25.00\"; exactly one of this or amount_sat"},
+            "amount_sat": {"type": "integer", "minimum": 1},
+            "max_slippage_bps": {"type": "integer", "minimum": 0, "maximum": 10000},
+        },
+    },
+    "StateChange": {
+        "type": "object", "required": ["status", "at"],
+        "properties": {"status": {"type": "string", "enum": STATUSES}, "at": {"type": "string"},
+                       "detail": _nullable("string")},
+    },
+    "Order": {"type": "object", "required": ["order_id", "status", "bolt11", "payment_hash", "amount_msat",
+                                             "vusd_amount", "btc_usd_rate", "max_slippage_bps", "expires_at",
+                                             "checkout_url", "status_url", "events_url"],
+              "properties": ORDER_PROPERTIES},
+    "OrderList": {
+        "type": "object", "required": ["orders", "total", "limit", "offset", "next_offset"],
+        "properties": {"orders": {"type": "array", "items": _ref("Order")}, "total": {"type": "integer"},
+                       "limit": {"type": "integer"}, "offset": {"type": "integer"},
+                       "next_offset": _nullable("integer")},
+    },
+    "Rate": {
+        "type": "object", "required": ["btc_usd", "updated_at_unix", "age_s", "stale", "spread_bps"],
+        "properties": {"btc_usd": {"type": "string"}, "updated_at_unix": {"type": "integer"},
+                       "age_s": {"type": "number"}, "stale": {"type": "boolean"}, "spread_bps": {"type": "integer"},
+                       "default_max_slippage_bps": {"type": "integer"},
+                       "max_allowed_slippage_bps": {"type": "integer"}, "min_order_vusd": {"type": "string"},
+                       "max_order_vusd": {"type": "string"}, "quote_lifetime_s": {"type": "integer"}},
+    },
+    "Health": {
+        "type": "object", "required": ["status", "components"],
+        "properties": {"status": {"type": "string", "enum": ["ok", "degraded"]},
+                       "components": {"type": "object", "additionalProperties": {"type": "string"}}},
+    },
+    "WebhookAck": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}},
+    "Delivery": {"type": "object", "required": ["delivery_id", "state", "attempts", "tries"],
+                 "properties": {"delivery_id": {"type": "string"}, "state": {"type": "string"},
+                                "attempts": {"type": "integer"}, "tries": {"type": "array"}}},
+}
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.0.3",
+    "info": {"title": "VOLTA Lightning", "version": "1.0.0",
+             "description": "Pay a Lightning invoice, receive VUSD on Starknet."},
+    "paths": {
+        "/api/v1/orders": {
+            "post": {
+                "operationId": "createOrder",
+                "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
+                                "schema": {"type": "string", "maxLength": 255}}],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("OrderRequest")}}},
+                "responses": {"201": _json(_ref("Order"), "order created, pay its bolt11"),
+                              "400": _error("invalid request"), "409": _error("idempotency key conflict"),
+                              "415": _error("not JSON"), "422": _error("over the daily limit"),
+                              "429": _error("rate limited"), "503": _error("price or node unavailable")},
+            },
+            "get": {
+                "operationId": "listOrders",
+                "parameters": [{"name": "starknet_address", "in": "query", "required": True,
+                                "schema": {"type": "string"}},
+                               {"name": "limit", "in": "query", "schema": {"type": "integer"}},
+                               {"name": "offset", "in": "query", "schema": {"type": "integer"}}],
+                "responses": {"200": _json(_ref("OrderList"), "purchases, newest first"),
+                              "400": _error("invalid query")},
+            },
+        },
+        "/api/v1/orders/{order_id}": {"get": {
+            "operationId": "getOrder", "parameters": [ORDER_ID],
+            "responses": {"200": _json(_ref("Order"), "the order with its history"), "404": _error("no such order")},
+        }},
+        "/api/v1/orders/{order_id}/events": {"get": {
+            "operationId": "orderEvents", "parameters": [ORDER_ID],
+            "responses": {"200": {"description": "Server-Sent Events, one `order` event per state change",
+                                  "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                          "404": _error("no such order")},
+        }},
+        "/api/v1/orders/{order_id}/qr.svg": {"get": {
+            "operationId": "orderQr", "parameters": [ORDER_ID],
+            "responses": {"200": {"description": "lightning:BOLT11 as a QR code",
+                                  "content": {"image/svg+xml": {"schema": {"type": "string"}}}},
+                          "404": _error("no such order")},
+        }},
+        "/api/v1/rate": {"get": {"operationId": "rate", "responses": {
+            "200": _json(_ref("Rate"), "BTC/USD and pricing settings"), "503": _error("oracle unreachable")}}},
+        "/api/v1/health": {"get": {"operationId": "health", "responses": {
+            "200": _json(_ref("Health"), "all components up"), "503": _json(_ref("Health"), "something is down")}}},
+        "/api/v1/webhooks/lightning": {"post": {
+            "operationId": "lightningNotice",
+            "parameters": [{"name": "Volta-Signature", "in": "header", "schema": {"type": "string"}},
+                           {"name": "Volta-Delivery", "in": "header", "schema": {"type": "string"}}],
+            "requestBody": {"content": {"application/json": {"schema": {
+                "type": "object", "properties": {"payment_hash": {"type": "string"}}}}}},
+            "responses": {"200": _json(_ref("WebhookAck"), "duplicate delivery, ignored"),
+                          "202": _json(_ref("WebhookAck"), "accepted; the invoice is re-checked with our node"),
+                          "400": _error("malformed"), "401": _error("bad or stale signature"),
+                          "404": _error("not enabled or unknown payment hash")},
+        }},
+        "/api/v1/webhooks/deliveries": {"get": {
+            "operationId": "webhookDeliveries",
+            "parameters": [{"name": "order_id", "in": "query", "schema": {"type": "string"}}],
+            "responses": {"200": _json({"type": "object", "required": ["deliveries"], "properties": {
+                "deliveries": {"type": "array", "items": _ref("Delivery")}}}, "the delivery log"),
+                "401": _error("operator token required")},
+        }},
+        "/api/v1/webhooks/deliveries/{delivery_id}/redeliver": {"post": {
+            "operationId": "redeliverWebhook",
+            "parameters": [{"name": "delivery_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"202": _json({"type": "object"}, "queued again"), "401": _error("operator token required"),
+                          "404": _error("no such delivery")},
+        }},
+        "/api/v1/openapi.json": {"get": {"operationId": "openapi", "responses": {
+            "200": _json({"type": "object"}, "this document")}}},
+        "/metrics": {"get": {"operationId": "metrics", "responses": {"200": {
+            "description": "Prometheus metrics", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+    },
+    "components": {"schemas": SCHEMAS},
+}

@@ -1,0 +1,75 @@
+"""/api/v1/webhooks: inbound Lightning payment notices, and the outgoing delivery log."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from flask import Blueprint, request
+
+from service.api import services
+from service.api.errors import error_response
+from service.api.serializers import iso
+from service.storage.models import WebhookDeliveryRow
+from service.storage.orders import OrderNotFound
+from service.webhooks.inbound import InboundRejected
+from service.webhooks.outbox import DeliveryNotFound
+from service.webhooks.signing import DELIVERY_HEADER, SIGNATURE_HEADER
+
+blueprint = Blueprint("webhooks", __name__, url_prefix="/api/v1/webhooks")
+
+
+@blueprint.post("/lightning")
+def lightning_notice():  # type: ignore[no-untyped-def]
+    registry = services()
+    try:
+        order_id = registry.inbound.accept(request.headers.get(SIGNATURE_HEADER, ""),
+                                           request.headers.get(DELIVERY_HEADER, ""), request.get_data())
+    except InboundRejected as exc:
+        return error_response(exc.http_status, exc.code, exc.message, exc.hint)
+    except OrderNotFound:
+        return error_response(404, "unknown_payment_hash", "No order has that payment hash.",
+                              "Send notices only for invoices this service created.")
+    if order_id is None:
+        return {"status": "duplicate", "detail": "this delivery id was seen before; nothing done"}, 200
+    if registry.worker is not None:
+        registry.worker.recheck(order_id)
+    return {"status": "accepted", "detail": "the invoice will be re-checked with our node", "order_id": order_id}, 202
+
+
+@blueprint.get("/deliveries")
+def deliveries():  # type: ignore[no-untyped-def]
+    if denied := _admin_denied():
+        return denied
+    rows = services().outbox.deliveries(order_id=request.args.get("order_id") or None)
+    return {"deliveries": [_delivery_json(row) for row in rows]}
+
+
+@blueprint.post("/deliveries/<delivery_id>/redeliver")
+def redeliver(delivery_id: str):  # type: ignore[no-untyped-def]
+    if denied := _admin_denied():
+        return denied
+    try:
+        delivery = services().outbox.redeliver(delivery_id)
+    except DeliveryNotFound:
+        return error_response(404, "not_found", f"No webhook delivery {delivery_id!r}.",
+                              "List deliveries at /api/v1/webhooks/deliveries.")
+    return {"delivery_id": delivery.id, "state": delivery.state}, 202
+
+
+def _admin_denied():  # type: ignore[no-untyped-def]
+    token = services().settings.admin_token
+    offered = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if token and not hmac.compare_digest(token, offered):
+        return error_response(401, "unauthorized", "This endpoint needs the operator's token.",
+                              "Send Authorization: Bearer <VOLTA_ADMIN_TOKEN>.")
+    return None
+
+
+def _delivery_json(row: WebhookDeliveryRow) -> dict[str, Any]:
+    return {
+        "delivery_id": row.id, "url": row.url, "order_id": row.order_id, "event": row.event, "state": row.state,
+        "attempts": row.attempts, "next_attempt_at": iso(row.next_attempt_at), "created_at": iso(row.created_at),
+        "tries": [{"at": iso(t.at), "status_code": t.status_code, "error": t.error, "duration_ms": t.duration_ms}
+                  for t in row.tries],
+    }

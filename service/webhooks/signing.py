@@ -1,0 +1,47 @@
+"""`Volta-Signature: t=<unix time>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`, as Stripe signs.
+
+Receivers: copy `verify_signature` (standard library only) or import it from here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+
+SIGNATURE_HEADER = "Volta-Signature"
+DELIVERY_HEADER = "Volta-Delivery"
+DEFAULT_TOLERANCE_S = 300
+
+
+class SignatureError(ValueError):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _digest(secret: str, timestamp: int, body: bytes) -> str:
+    return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+
+
+def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    return f"t={timestamp},v1={_digest(secret, timestamp, body)}"
+
+
+def verify_signature(secret: str, header: str, body: bytes, tolerance_s: int = DEFAULT_TOLERANCE_S,
+                     now: float | None = None) -> int:
+    """Check the header against the raw body; return its timestamp or raise SignatureError."""
+    parts = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
+    try:
+        timestamp = int(parts["t"])
+        candidates = [value for key, value in parts.items() if key == "v1"]
+    except (KeyError, ValueError) as exc:
+        raise SignatureError("signature_malformed", f"{SIGNATURE_HEADER} must look like t=…,v1=…") from exc
+    now = time.time() if now is None else now
+    if abs(now - timestamp) > tolerance_s:
+        raise SignatureError("signature_expired", f"signed {now - timestamp:.0f}s ago; the tolerance is {tolerance_s}s")
+    expected = _digest(secret, timestamp, body)
+    if not any(hmac.compare_digest(expected, candidate) for candidate in candidates):
+        raise SignatureError("signature_invalid", "the signature does not match the body")
+    return timestamp

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 from pathlib import Path
 
@@ -20,6 +21,8 @@ class VoltaService(ManagedProcess):
         self.state_file = state_file
         self.port = free_port()
         self.extra_env: dict[str, str] = {}
+        # Payment notices from "a hosted node" are signed with this; tests sign with it too.
+        self.inbound_webhook_secret = secrets.token_hex(16)
 
     @property
     def url(self) -> str:
@@ -42,6 +45,7 @@ class VoltaService(ManagedProcess):
             "VOLTA_RATE_LIMIT_ORDERS_PER_IP": "100000/minute",
             "VOLTA_RATE_LIMIT_ORDERS_PER_ADDRESS": "100000/minute",
             "VOLTA_MAX_VUSD_PER_ADDRESS_PER_DAY": "100000000",
+            "VOLTA_INBOUND_WEBHOOK_SECRET": self.inbound_webhook_secret,
             **self.extra_env,
         }
 

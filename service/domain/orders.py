@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from service.config import Settings
-from service.domain.pricing import StalePrice, ensure_fresh, quote_for_sat, quote_for_vusd
+from service.domain.pricing import Quote, StalePrice, ensure_fresh, quote_for_sat, quote_for_vusd
 from service.domain.states import OrderStatus
 from service.lightning.base import LightningBackend, LightningError
 from service.starknet.base import PriceSource
@@ -126,7 +126,7 @@ class OrderFactory:
                                 f"Use at most {self.settings.max_allowed_slippage_bps} basis points.")
         return bps
 
-    def _quote(self, request: OrderRequest):  # type: ignore[no-untyped-def]
+    def _quote(self, request: OrderRequest) -> Quote:
         try:
             price = ensure_fresh(self.prices.btc_usd(), self.clock().timestamp(), self.settings.max_price_age_s)
         except StalePrice as exc:

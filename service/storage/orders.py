@@ -76,14 +76,6 @@ class OrderRepository:
         self._notify(order)
         return order
 
-    def update(self, order_id: str, **fields: Any) -> None:
-        with self._sessions() as session, session.begin():
-            order = session.get(OrderRow, order_id, with_for_update=True)
-            if order is None:
-                raise OrderNotFound(order_id)
-            for name, value in fields.items():
-                setattr(order, name, value)
-
     def unfinished(self) -> list[OrderRow]:
         with self._sessions() as session:
             query = select(OrderRow).where(OrderRow.status.not_in([s.value for s in FINAL_STATUSES]))

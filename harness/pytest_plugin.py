@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from harness.lnd import Lnd
 from harness.network import Network
@@ -28,6 +29,20 @@ def network(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     keep = bool(request.config.getoption("--keep-run-dir"))
     with Network(run_dir, keep_run_dir=keep) as started:
         yield started
+        failed = orders_in_failed_state(started)
+        # As lntest checks its invariants at teardown: no test may leave an order for an operator to fix.
+        assert not failed, f"orders ended in `failed` (an operator would have to look): {failed}"
+
+
+def orders_in_failed_state(network: Network) -> list[str]:
+    if network.service is None:
+        return []
+    engine = create_engine(network.service.database_url)
+    try:
+        with engine.connect() as connection:
+            return list(connection.scalars(text("SELECT id FROM orders WHERE status = 'failed'")))
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture

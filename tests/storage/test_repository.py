@@ -1,0 +1,74 @@
+"""The storage layer on SQLite and on PostgreSQL: migrations, transitions with history, queries."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from service.domain.states import IllegalTransition, OrderStatus
+from service.storage.database import make_engine, make_session_factory, migrate
+from service.storage.idempotency import IdempotencyConflict, IdempotencyStore
+from service.storage.models import OrderRow
+from service.storage.orders import OrderRepository
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+def new_order(address: str, vusd: str = "25.00") -> OrderRow:
+    return OrderRow(
+        id=f"ord_{uuid.uuid4().hex}", starknet_address=address, vusd_amount=vusd, amount_msat=25_000_000,
+        btc_usd_rate="97000", spread_bps=50, max_slippage_bps=100, payment_hash=uuid.uuid4().hex * 2,
+        preimage="00" * 32, bolt11="lnbcrt1…", status=OrderStatus.AWAITING_PAYMENT.value, created_at=NOW,
+        updated_at=NOW, expires_at=NOW + timedelta(minutes=10),
+    )
+
+
+@pytest.fixture
+def sessions(database_url: str):  # type: ignore[no-untyped-def]
+    migrate(database_url)
+    engine = make_engine(database_url)
+    yield make_session_factory(engine)
+    engine.dispose()
+
+
+def test_transitions_are_stored_with_their_history(sessions) -> None:  # type: ignore[no-untyped-def]
+    repository = OrderRepository(sessions, clock=lambda: NOW + timedelta(seconds=1))
+    order = repository.add(new_order(f"0x{uuid.uuid4().hex}"))
+
+    repository.transition(order.id, OrderStatus.PAYMENT_HELD, amount_paid_msat=25_000_000)
+    repository.transition(order.id, OrderStatus.MINTING)
+    with pytest.raises(IllegalTransition):
+        repository.transition(order.id, OrderStatus.COMPLETED)
+
+    stored = repository.get(order.id)
+    assert stored.status == "minting" and stored.amount_paid_msat == 25_000_000
+    assert [event.status for event in stored.events] == ["awaiting_payment", "payment_held", "minting"]
+    assert stored.events[1].at == NOW + timedelta(seconds=1)
+    assert [o.id for o in repository.unfinished()].count(order.id) == 1
+
+
+def test_daily_allowance_counts_only_committed_orders(sessions) -> None:  # type: ignore[no-untyped-def]
+    repository = OrderRepository(sessions, clock=lambda: NOW)
+    address = f"0x{uuid.uuid4().hex}"
+    held = repository.add(new_order(address, "30.00"))
+    repository.add(new_order(address, "500.00"))  # never paid: does not count
+    repository.transition(held.id, OrderStatus.PAYMENT_HELD)
+
+    assert repository.vusd_committed_since(address, NOW - timedelta(days=1)) == Decimal("30.00")
+    rows, total = repository.for_address(address, limit=1, offset=0)
+    assert total == 2 and len(rows) == 1
+
+
+def test_idempotency_keys(sessions) -> None:  # type: ignore[no-untyped-def]
+    store = IdempotencyStore(sessions, clock=lambda: NOW)
+    key = f"key-{uuid.uuid4().hex}"
+    assert store.claim(key, "digest-a") is None
+    with pytest.raises(IdempotencyConflict):
+        store.claim(key, "digest-a")  # still being processed
+    store.complete(key, "ord_1")
+    assert store.claim(key, "digest-a") == "ord_1"
+    with pytest.raises(IdempotencyConflict):
+        store.claim(key, "digest-b")

@@ -21,6 +21,8 @@ ENV_PREFIX = "VOLTA_"
 class Settings(BaseModel):
     database_url: str = "sqlite:///volta.sqlite"
 
+    lightning_backend: str = Field(default="lnd", pattern="^(lnd|cln)$")
+    cln_rpc_path: str = ""
     lnd_rest_url: str = ""
     lnd_tls_cert: str = ""
     lnd_macaroon: str = ""

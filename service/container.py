@@ -83,6 +83,10 @@ class Services:
 
 
 def make_lightning(settings: Settings) -> LightningBackend:
+    if settings.lightning_backend == "cln":
+        from service.lightning.cln import ClnBackend
+
+        return ClnBackend(settings.cln_rpc_path)
     if not settings.lnd_rest_url:
         raise ValueError("no Lightning node configured: set VOLTA_LND_REST_URL (or VOLTA_REGTEST_STATE)")
     client = LndRestClient(settings.lnd_rest_url, settings.lnd_tls_cert, settings.lnd_macaroon,

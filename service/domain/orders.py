@@ -103,7 +103,7 @@ class OrderFactory:
         order_id = f"ord_{uuid.uuid4().hex}"
         try:
             invoice = self.lightning.create_hold_invoice(
-                payment_hash, quote.amount_msat, f"VOLTA: {quote.vusd_amount} VUSD ({order_id})",
+                preimage, payment_hash, quote.amount_msat, f"VOLTA: {quote.vusd_amount} VUSD ({order_id})",
                 self.settings.quote_lifetime_s,
             )
         except LightningError as exc:

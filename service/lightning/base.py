@@ -41,7 +41,11 @@ class LightningBackend(ABC):
     name: str
 
     @abstractmethod
-    def create_hold_invoice(self, payment_hash: bytes, amount_msat: int, memo: str, expiry_s: int) -> HoldInvoice: ...
+    def create_hold_invoice(
+        self, preimage: bytes, payment_hash: bytes, amount_msat: int, memo: str, expiry_s: int
+    ) -> HoldInvoice:
+        """An invoice whose HTLCs are held until we settle or cancel. lnd is given only the hash; CLN's
+        holdinvoice plugin needs the preimage up front (it stays on our own node either way)."""
 
     @abstractmethod
     def settle_hold_invoice(self, preimage: bytes) -> None: ...

@@ -34,7 +34,10 @@ class LndBackend(LightningBackend):
     def __init__(self, client: LndRestClient) -> None:
         self.client = client
 
-    def create_hold_invoice(self, payment_hash: bytes, amount_msat: int, memo: str, expiry_s: int) -> HoldInvoice:
+    def create_hold_invoice(
+        self, preimage: bytes, payment_hash: bytes, amount_msat: int, memo: str, expiry_s: int
+    ) -> HoldInvoice:
+        del preimage  # lnd holds by hash; the preimage goes to lnd only when we settle
         try:
             bolt11 = self.client.add_hold_invoice(payment_hash, amount_msat, memo=memo, expiry_s=expiry_s)
         except (LndError, httpx.TransportError) as exc:

@@ -21,6 +21,7 @@ log = logging.getLogger("volta.worker")
 RESUBSCRIBE_DELAY_S = 1.0
 # Refunds whose cancel may not have reached lnd (it was down) are cancelled again for this long.
 REFUND_SWEEP_WINDOW = timedelta(minutes=10)
+FULL_POLL_EVERY_PASSES = 15  # with the default 2 s interval: every open invoice is polled every 30 s
 
 
 class Worker:
@@ -33,7 +34,7 @@ class Worker:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._recheck_thread = threading.Thread(target=self._recheck_loop, name="recheck", daemon=True)
-        self.last_recheck_ok = False
+        self._passes = 0
 
     # -- life cycle -------------------------------------------------------------------------------------
 
@@ -82,16 +83,21 @@ class Worker:
         while not self._stop.wait(self.recheck_interval_s):
             try:
                 self.recheck_all()
-                self.last_recheck_ok = True
             except Exception:  # the loop must survive anything; the next pass tries again
-                self.last_recheck_ok = False
                 log.exception("re-check pass failed")
 
     def recheck_all(self) -> None:
+        self._passes += 1
+        poll_all_open = self._passes % FULL_POLL_EVERY_PASSES == 1
+        now = self.settlement.clock()
         for order in self.settlement.repository.unfinished():
             if OrderStatus(order.status) is OrderStatus.AWAITING_PAYMENT:
+                watched = order.id in self._watched
                 self.watch(order)  # re-subscribes after a restart or a dropped stream
-                self._submit(order.id, lambda order=order: self._poll(order))
+                # The stream is the fast path; polling every open invoice on every pass would cost one lnd
+                # call per open order every few seconds, so unwatched, expired or all-every-Nth only.
+                if poll_all_open or not watched or now > order.expires_at:
+                    self._submit(order.id, lambda order=order: self._poll(order))
             else:
                 self._submit(order.id, lambda order=order: self.settlement.resume(self.settlement.repository.get(
                     order.id)))
@@ -100,11 +106,11 @@ class Worker:
 
     def recheck(self, order_id: str) -> None:
         """Ask the node about this order again soon (a hint from an inbound webhook, say)."""
-        order = self.settlement.repository.get(order_id)
-        if OrderStatus(order.status) is OrderStatus.AWAITING_PAYMENT:
-            self._submit(order.id, lambda: self._poll(order))
-        elif not OrderStatus(order.status).is_final:
-            self._submit(order.id, lambda: self.settlement.resume(order))
+        repository = self.settlement.repository
+        if OrderStatus(repository.get(order_id).status) is OrderStatus.AWAITING_PAYMENT:
+            self._submit(order_id, lambda: self._poll(repository.get(order_id)))
+        else:
+            self._submit(order_id, lambda: self.settlement.resume(repository.get(order_id)))
 
     def _poll(self, order: OrderRow) -> None:
         invoice = self.settlement.lightning.invoice_status(bytes.fromhex(order.payment_hash))

@@ -120,6 +120,19 @@ def order_reaches(story: Story, buyer: Buyer, state: str) -> None:
                what=f"order to reach {state}")
 
 
+@when("the vault has the payment hash as used")
+def vault_has_hash(story: Story, starknet: StarknetClient) -> None:
+    payment_hash = bytes.fromhex(story.purchase.order["payment_hash"])
+    wait_until(lambda: starknet.is_payment_used(payment_hash), timeout=Timeouts.PAYMENT,
+               what="the mint to land on the vault")
+
+
+@then("the order's history shows the mint was found on the vault")
+def mint_found(story: Story, buyer: Buyer) -> None:
+    history = buyer.get(story.purchase.order_id)["history"]
+    assert [event["detail"] for event in history if event["status"] == "minted"] == ["mint found on the vault"]
+
+
 @when("the service is killed with SIGKILL and started again")
 def kill_and_restart(network: Network, service_env: dict[str, str]) -> None:
     network.service.kill()

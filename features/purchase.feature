@@ -63,3 +63,14 @@ Feature: Buying VUSD with a Lightning payment
       | state   |
       | minting |
       | minted  |
+
+  Scenario: The service is killed after its mint landed but before it wrote that down
+    Given the service will stall right after entering mint_sent
+    When the buyer orders 25.00 VUSD
+    And the payer pays the invoice
+    And the vault has the payment hash as used
+    And the service is killed with SIGKILL and started again
+    Then the order ends completed
+    And the buyer's VUSD balance grew by 25.00
+    And the payer's payment succeeded
+    And the order's history shows the mint was found on the vault

@@ -99,6 +99,8 @@ def build_lnd(spec: ToolSpec, bin_dir: Path, log: Path) -> list[str]:
 
 
 def build_starknet_devnet(spec: ToolSpec, bin_dir: Path, log: Path) -> list[str]:
+    if shutil.which("cargo") is None:
+        raise ToolError("cargo is not installed: install Rust with rustup (https://rustup.rs) and retry.")
     root = bin_dir.parent
     return ["cargo", "install", "starknet-devnet", "--version", spec.version, "--locked", "--root", str(root)]
 

@@ -85,7 +85,7 @@ class Settlement:
                                        failure_detail="payment hash already used on the vault before minting")
             return
         order = self.repository.transition(order.id, OrderStatus.MINTING)
-        self._fault_pause(OrderStatus.MINTING)
+        self._fault_pause(OrderStatus.MINTING.value)
         self._mint(order)
 
     def _resume_minting(self, order: OrderRow) -> None:
@@ -115,8 +115,9 @@ class Settlement:
             log.warning("order %s: mint uncertain (%s); will ask the vault again", order.id, exc)
             return  # stays `minting`; the re-check asks is_payment_used, and refunds after the hold deadline
         log.info("order %s minted in %.2fs: %s", order.id, time.monotonic() - started, receipt.tx_hash)
+        self._fault_pause("mint_sent")
         order = self.repository.transition(order.id, OrderStatus.MINTED, mint_tx_hash=receipt.tx_hash)
-        self._fault_pause(OrderStatus.MINTED)
+        self._fault_pause(OrderStatus.MINTED.value)
         self._settle(order)
 
     def _settle(self, order: OrderRow) -> None:
@@ -161,9 +162,10 @@ class Settlement:
     def _hold_expired(self, order: OrderRow) -> bool:
         return order.hold_deadline is not None and self.clock() > order.hold_deadline
 
-    def _fault_pause(self, status: OrderStatus) -> None:
-        """Test-only: hold still right after entering `status`, so a test can kill the process there."""
+    def _fault_pause(self, point: str) -> None:
+        """Test-only: hold still at `point` (a state just entered, or "mint_sent": the mint landed but is not
+        yet written down), so a test can kill the process exactly there."""
         state, _, seconds = self.settings.fault_pause_after.partition(":")
-        if state == status.value:
+        if state == point:
             log.warning("fault injection: pausing %ss in %s", seconds, state)
             time.sleep(float(seconds or 30))

@@ -13,8 +13,9 @@ _PR_SET_PDEATHSIG = 1
 
 
 def _die_with_parent() -> None:
-    # If the harness itself is SIGKILLed, the kernel takes its children down too:
-    # no btcd or lnd may outlive the network that started it.
+    # If the harness itself is SIGKILLed, the kernel takes its children down too: no btcd or lnd may
+    # outlive the network that started it. The kernel ties this to the *thread* that started the child,
+    # so start and restart processes from a thread that lives as long as the network (the main thread).
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 

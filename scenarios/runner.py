@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import queue
 import secrets
 import threading
 import time
@@ -32,6 +33,7 @@ from harness.util import Timeouts, WaitTimeout, wait_until
 from scenarios.invariants import check_all, check_expectations
 from scenarios.schema import FINAL_STATES, Behaviour, Fault, FaultKind, Purchase, Scenario, ScenarioError, load_scenario
 from scenarios.target import NetworkTarget, StateTarget, Target, UnsupportedFault
+from service.lightning.lnd_rest import LndError
 from service.starknet.client import LIGHTNING_MINT_SELECTOR, join_u256
 
 FAULT_PAUSE_S = 120  # long enough that the kill always lands while the service sits in the state
@@ -105,6 +107,7 @@ class Runner:
         self.fault_log: list[dict[str, Any]] = []
         self.vault_paused = False
         self.service_env: dict[str, str] = {}
+        self.main_actions: queue.Queue[tuple[Callable[[], Any], Future[Any]]] = queue.Queue()
 
     # -- the run ----------------------------------------------------------------------------------------
 
@@ -161,12 +164,33 @@ class Runner:
         with ThreadPoolExecutor(max_workers=width, thread_name_prefix="order") as orders, \
                 ThreadPoolExecutor(max_workers=2 * width, thread_name_prefix="pay") as payments:
             futures = [orders.submit(self._order, run, semaphores[run.group], payments) for run in self.orders]
-            for done, future in enumerate(futures, start=1):
+            self._serve_main_actions(lambda: all(future.done() for future in futures))
+            for future in futures:
                 future.result()
-                self.log(f"order {done}/{len(futures)} done")
         self.stop.set()
-        for thread in background:
-            thread.join(timeout=Timeouts.PROCESS_START)
+        self._serve_main_actions(lambda: not any(thread.is_alive() for thread in background))
+
+    def _serve_main_actions(self, finished: Callable[[], bool]) -> None:
+        """Run queued process actions here until `finished()`.
+
+        Processes are started with PR_SET_PDEATHSIG, which fires when the *thread* that started them ends:
+        a service or node restarted from a short-lived fault thread would be SIGKILLed with that thread.
+        So faults hand restarts to this (the caller's, long-lived) thread.
+        """
+        while not finished():
+            try:
+                action, done = self.main_actions.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            try:
+                done.set_result(action())
+            except BaseException as exc:
+                done.set_exception(exc)
+
+    def _on_main(self, action: Callable[[], Any]) -> Any:
+        done: Future[Any] = Future()
+        self.main_actions.put((action, done))
+        return done.result()
 
     def _restore(self, price_before: Decimal) -> None:
         self.stop.set()
@@ -232,6 +256,9 @@ class Runner:
         run.payments.append(record)
         try:
             result = self.target.lnd(node).pay(run.order["bolt11"], timeout_s=int(Timeouts.PAYMENT))
+        except LndError as exc:  # refused by the payer's own node (e.g. invoice expired): no HTLC left it
+            record |= {"status": "FAILED", "failure_reason": f"refused by {node}: {exc.message}",
+                       "value_msat": 0, "fee_msat": 0}
         except Exception as exc:  # the outcome is then unknown; the invariants say so
             record["error"] = repr(exc)
         else:
@@ -260,7 +287,11 @@ class Runner:
         for at_s, price in price_path(self.scenario):
             if not self._sleep_until(at_s):
                 return
-            self._set_price(price, at_s)
+            try:
+                self._set_price(price, at_s)
+            except Exception as exc:  # one lost step must not end the walk; the result shows it
+                self.price_log.append({"at_s": self._now(), "planned_s": at_s, "price": str(price),
+                                       "error": repr(exc)})
 
     def _set_price(self, price: Decimal, at_s: float | None) -> None:
         self._owner_action(lambda: self.target.set_price(price))
@@ -290,11 +321,12 @@ class Runner:
     def _inject(self, fault: Fault) -> None:
         if fault.kind is FaultKind.KILL_SERVICE:
             self.target.kill_service()
-            self.target.restart_service(self.service_env)  # without the pause: the order carries on
+            # Without the pause this time: the order carries on from the database.
+            self._on_main(lambda: self.target.restart_service(self.service_env))
         elif fault.kind is FaultKind.RESTART_MERCHANT:
-            self.target.restart_merchant()
+            self._on_main(self.target.restart_merchant)
         elif fault.kind is FaultKind.RESTART_DEVNET:
-            self.target.restart_devnet()
+            self._on_main(self.target.restart_devnet)
         elif fault.kind is FaultKind.PAUSE_VAULT:
             self._owner_action(lambda: self.target.set_vault_paused(True))
             self.vault_paused = True
@@ -330,6 +362,7 @@ class Runner:
         result: dict[str, Any] = {
             "scenario": self.scenario.model_dump(mode="json"),
             "started_at": started_at.isoformat(),
+            "t0_unix": self.t0,  # the scenario clock's zero: every `at_s` counts from here
             "duration_s": round(self._now(), 3),
             "target": type(self.target).__name__,
             "price": {"before": str(before["price"]), "moves": self.price_log},

@@ -12,13 +12,18 @@ import asyncio
 import base64
 import hashlib
 import secrets
+import shutil
 import tempfile
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from starknet_py.net.account.account import Account
+from starknet_py.net.client_errors import ClientError
 from starknet_py.net.full_node_client import FullNodeClient
 
 from harness.contracts.deploy import invoke, make_account, set_price
@@ -28,6 +33,8 @@ from harness.state import read_state, state_path
 from harness.util import Timeouts, wait_until
 from service.lightning.lnd_rest import LndError, LndRestClient
 from service.starknet.client import StarknetClient, StarknetConfig
+
+T = TypeVar("T")
 
 
 class UnsupportedFault(RuntimeError):
@@ -74,10 +81,25 @@ class Target(ABC):
     # -- shared actions --------------------------------------------------------------------------------
 
     def set_price(self, price: Decimal) -> None:
-        asyncio.run(set_price(self.owner_account(), self.contracts["oracle"], price))
+        self._owner_tx(lambda account: set_price(account, self.contracts["oracle"], price))
 
     def set_vault_paused(self, paused: bool) -> None:
-        asyncio.run(invoke(self.owner_account(), self.contracts["vault"], "pause" if paused else "unpause", []))
+        self._owner_tx(lambda account: invoke(account, self.contracts["vault"], "pause" if paused else "unpause", []))
+
+    def _owner_tx(self, send: Callable[[Account], Coroutine[Any, Any, int]], attempts: int = 4) -> None:
+        """Send as the owner, again with a fresh nonce if the devnet said ours was stale.
+
+        Seen here: right after another owner transaction was accepted, the devnet sometimes still hands
+        out the previous nonce for a moment.
+        """
+        for attempt in range(attempts):
+            try:
+                run_async(lambda: send(self.owner_account()))
+                return
+            except ClientError as exc:
+                if "nonce" not in str(exc).lower() or attempt == attempts - 1:
+                    raise
+                time.sleep(0.5 * (attempt + 1))
 
     def starknet(self) -> StarknetClient:
         """Reads (balances, price, is_payment_used); the caller closes it."""
@@ -85,10 +107,10 @@ class Target(ABC):
 
     def events(self, from_block: int, keys: list[list[int]]) -> list[Any]:
         """Every vault event with these keys since `from_block` (all pages)."""
-        return asyncio.run(_vault_events(self.rpc_url, self.contracts["vault"], from_block, keys))
+        return run_async(lambda: _vault_events(self.rpc_url, self.contracts["vault"], from_block, keys))
 
     def block_number(self) -> int:
-        return asyncio.run(FullNodeClient(node_url=self.rpc_url).get_block_number())
+        return run_async(lambda: FullNodeClient(node_url=self.rpc_url).get_block_number())
 
     def wait_payer_routes(self) -> None:
         """Return once payer -> router -> merchant carries an HTLC again, without moving any sats.
@@ -108,6 +130,13 @@ class Target(ABC):
             return True
         payer.reset_mission_control()  # a failure during the restart must not steer routing away for an hour
         return False
+
+
+def run_async(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine to completion from sync code, also where an event loop already runs (a notebook's
+    kernel), by giving it a fresh loop on a short-lived thread."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="async") as pool:
+        return pool.submit(lambda: asyncio.run(make())).result()
 
 
 def probe(payer: LndRestClient, dest_pubkey: str, amount_sat: int) -> dict[str, Any]:
@@ -251,6 +280,7 @@ class StateTarget(Target):
     def close(self) -> None:
         if self._own_service is not None:
             self._own_service.stop()
+            shutil.rmtree(self._own_service.workdir, ignore_errors=True)
             self._own_service = None
         for client in self._clients.values():
             client.close()

@@ -2,8 +2,8 @@
 
 One operator account sends every mint, so this client owns that account's nonce: a lock hands out
 nonces in order (concurrent mints never collide) and waiting for acceptance happens outside the lock
-(one slow mint does not hold the others back). A batch of mints could go in one multicall by
-passing several `Call`s to `_send` under one nonce.
+(one slow mint does not hold the others back). Mints that queue up while a transaction is being sent
+go out together as one multicall transaction.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from service.starknet.loop import LoopThread
 BTC_USD_PAIR = encode_shortstring("BTC/USD")
 LIGHTNING_MINT_SELECTOR = get_selector_from_name("LightningMint")
 _U128 = 2**128
+MAX_BATCH = 20
 
 
 def split_u256(value: int) -> list[int]:
@@ -64,6 +65,9 @@ class StarknetClient(VaultGateway, PriceSource):
         )
         self._nonce_lock = self._loop.run(self._make_lock())
         self._next_nonce: int | None = None
+        self._queue: list[_PendingMint] = []
+        self._batcher: asyncio.Task[None] | None = None
+        self._waiting: set[asyncio.Task[None]] = set()
 
     @staticmethod
     async def _make_lock() -> asyncio.Lock:
@@ -81,36 +85,86 @@ class StarknetClient(VaultGateway, PriceSource):
             selector=get_selector_from_name("mint_for_payment"),
             calldata=[recipient, *split_u256(amount_base_units), *split_u256(hash_int)],
         )
-        receipt = self._loop.run(self._send_and_wait([call]), timeout=self.config.mint_timeout_s + 10)
+        receipt = self._loop.run(self._enqueue(call), timeout=self.config.mint_timeout_s + 30)
         self._verify_mint_event(receipt, recipient, amount_base_units, hash_int)
         return MintReceipt(hex(receipt.transaction_hash), getattr(receipt, "block_number", None))
 
-    async def _send_and_wait(self, calls: list[Call]) -> Any:
-        tx_hash = await self._send(calls)
+    # Mints that arrive while the operator's previous transaction is being signed and sent go out
+    # together as one multicall: one nonce, one fee estimate, one transaction for up to MAX_BATCH mints.
+
+    async def _enqueue(self, call: Call, solo: bool = False) -> Any:
+        pending = _PendingMint(call, asyncio.get_running_loop().create_future(), solo)
+        self._queue.append(pending)
+        if self._batcher is None or self._batcher.done():
+            self._batcher = asyncio.create_task(self._send_batches())
+        return await pending.result
+
+    async def _send_batches(self) -> None:
+        while self._queue:
+            batch = self._next_batch()
+            try:
+                tx_hash = await self._send([pending.call for pending in batch])
+            except MintRejected as exc:
+                self._retry_alone_or_fail(batch, exc)
+                continue
+            except Exception as exc:  # the node refused or is unreachable: nothing was sent
+                _fail(batch, exc)
+                continue
+            waiting = asyncio.create_task(self._await_batch(tx_hash, batch))  # off the send path
+            self._waiting.add(waiting)  # the loop keeps only weak references to tasks
+            waiting.add_done_callback(self._waiting.discard)
+
+    def _next_batch(self) -> list[_PendingMint]:
+        if self._queue[0].solo:
+            return [self._queue.pop(0)]
+        batch: list[_PendingMint] = []
+        while self._queue and not self._queue[0].solo and len(batch) < MAX_BATCH:
+            batch.append(self._queue.pop(0))
+        return batch
+
+    async def _await_batch(self, tx_hash: int, batch: list[_PendingMint]) -> None:
         try:
-            return await asyncio.wait_for(
+            receipt = await asyncio.wait_for(
                 self._client.wait_for_tx(tx_hash, check_interval=0.1), timeout=self.config.mint_timeout_s
             )
         except TransactionRevertedError as exc:
-            raise MintRejected(_revert_reason(str(exc))) from exc
+            self._retry_alone_or_fail(batch, MintRejected(_revert_reason(str(exc))))
         except (TimeoutError, ClientError) as exc:
-            raise MintUncertain(f"mint {hex(tx_hash)} not confirmed: {exc}") from exc
+            _fail(batch, MintUncertain(f"mint {hex(tx_hash)} not confirmed: {exc}"))
+        else:
+            for pending in batch:
+                pending.result.set_result(receipt)
+
+    def _retry_alone_or_fail(self, batch: list[_PendingMint], exc: MintRejected) -> None:
+        """One refused mint spoils its whole multicall: send each of a batch on its own to find which."""
+        if len(batch) == 1:
+            _fail(batch, exc)
+            return
+        for pending in batch:
+            pending.solo = True
+        self._queue[:0] = batch
+        if self._batcher is None or self._batcher.done():
+            self._batcher = asyncio.create_task(self._send_batches())
 
     async def _send(self, calls: list[Call]) -> int:
         async with self._nonce_lock:
-            if self._next_nonce is None:
-                self._next_nonce = await self._operator.get_nonce(block_number="latest")
-            try:
-                # Fee estimation simulates the call first: a mint the vault would refuse (paused, hash
-                # already used, not the operator) fails here, before it costs a nonce.
-                sent = await self._operator.execute_v3(calls, nonce=self._next_nonce, auto_estimate=True)
-            except ClientError as exc:
-                self._next_nonce = None  # resynchronise from the chain on the next send
-                if _is_revert(str(exc)):
-                    raise MintRejected(_revert_reason(str(exc))) from exc
-                raise
-            self._next_nonce += 1
-            return sent.transaction_hash
+            for attempt in range(2):
+                if self._next_nonce is None:
+                    self._next_nonce = await self._operator.get_nonce(block_number="latest")
+                try:
+                    # Fee estimation simulates the calls first: a mint the vault would refuse (paused, hash
+                    # already used, not the operator) fails here, before it costs a nonce.
+                    sent = await self._operator.execute_v3(calls, nonce=self._next_nonce, auto_estimate=True)
+                except ClientError as exc:
+                    self._next_nonce = None  # re-read from the chain: someone else may have used the account
+                    if _is_nonce_error(str(exc)) and attempt == 0:
+                        continue
+                    if _is_revert(str(exc)):
+                        raise MintRejected(_revert_reason(str(exc))) from exc
+                    raise
+                self._next_nonce += 1
+                return sent.transaction_hash
+        raise AssertionError("unreachable: the loop returns or raises")
 
     def _verify_mint_event(self, receipt: Any, recipient: int, amount: int, payment_hash: int) -> None:
         for event in receipt.events:
@@ -151,6 +205,23 @@ class StarknetClient(VaultGateway, PriceSource):
         except Exception:  # any failure to answer means "down" for the health endpoint
             return False
         return True
+
+
+@dataclass
+class _PendingMint:
+    call: Call
+    result: asyncio.Future[Any]
+    solo: bool = False
+
+
+def _fail(batch: list[_PendingMint], exc: BaseException) -> None:
+    for pending in batch:
+        if not pending.result.done():
+            pending.result.set_exception(exc)
+
+
+def _is_nonce_error(message: str) -> bool:
+    return "nonce" in message.lower()
 
 
 def _is_revert(message: str) -> bool:

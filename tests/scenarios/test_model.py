@@ -1,0 +1,104 @@
+"""The Monte Carlo model: its rules and summaries, and its outcome counts against the real network."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from harness.network import Network
+from scenarios.calibrate import fit, result_legs
+from scenarios.model import (
+    OUTCOMES,
+    LogNormal,
+    Market,
+    PayerType,
+    Policy,
+    Setup,
+    agreement,
+    load_calibration,
+    outcome_class,
+    outcome_probabilities,
+    scenario_from_setup,
+    simulate,
+    summarise,
+    sweep,
+    wilson,
+)
+from scenarios.runner import run_scenario
+from scenarios.schema import parse_scenario
+from scenarios.target import NetworkTarget
+
+# Payers who pay at once, who pay around the 5 s quote lifetime, and who never pay.
+MIXED = Setup(policy=Policy(quote_lifetime_s=5, recheck_interval_s=1),
+              payers=(PayerType("prompt", 0.5, LogNormal(1.0, 0.3)),
+                      PayerType("around_expiry", 0.3, LogNormal(5.5, 0.3)),
+                      PayerType("never", 0.2, None)),
+              amount=LogNormal(10.0), mint_failure_rate=0.0)
+
+
+def test_shipped_calibration_was_measured() -> None:
+    calibration = load_calibration()
+    assert calibration.samples >= 20 and "regtest" in calibration.source
+    assert 0 < calibration.mint.median_s < 30 and calibration.measured["end_to_end"]["n"] == calibration.samples
+
+
+def test_lognormal_fit_recovers_its_parameters() -> None:
+    samples = LogNormal(0.5, 0.3).sample(np.random.default_rng(1), 20_000)
+    fitted = LogNormal.fit(samples)
+    assert fitted.median_s == pytest.approx(0.5, rel=0.02) and fitted.sigma == pytest.approx(0.3, rel=0.03)
+
+
+def test_wilson_interval_brackets_the_rate() -> None:
+    rate, low, high = wilson(3, 12)
+    assert low < rate == 0.25 < high and low >= 0 and high <= 1
+
+
+def test_rules_follow_the_service() -> None:
+    never = Setup(payers=(PayerType("never", 1, None),), amount=LogNormal(10.0))
+    assert outcome_probabilities(never, n=1000)["expired"] == 1.0
+    late = Setup(policy=Policy(quote_lifetime_s=60), payers=(PayerType("late", 1, LogNormal(120)),),
+                 amount=LogNormal(10.0))
+    assert outcome_probabilities(late, n=1000)["expired"] == 1.0  # the wallet refuses an expired invoice
+    wild = Setup(market=Market(volatility=50.0),
+                 payers=(PayerType("slow", 1, LogNormal(300)),), amount=LogNormal(10.0))
+    assert outcome_probabilities(wild, n=2000)["refunded:slippage_exceeded"] > 0.5
+
+
+def test_summary_and_sweep_shapes() -> None:
+    summary = summarise(simulate(Setup(), 5_000, seed=2))
+    rate, low, high = summary["completion_rate"]
+    assert low <= rate <= high and set(summary["outcomes"]) == set(OUTCOMES)
+    json.dumps(summary)  # plain floats: a notebook or report can write it as it is
+    grids = sweep(Setup(), [60, 600], [50, 200], n=2_000)
+    assert grids["completion"].shape == (2, 2)
+    assert grids["completion"][1, 1] >= grids["completion"][0, 0]  # longer quotes, wider bound: more complete
+
+
+def test_mixed_payers_replay_as_a_scenario() -> None:
+    scenario = parse_scenario(scenario_from_setup(MIXED, 12, seed=3))
+    assert scenario.order_count() == 12 and scenario.service.quote_lifetime_s == 5
+
+
+def test_calibration_fit_from_a_runner_result() -> None:
+    order = {"status": "completed", "payments": [{"sent_unix": 100.0}], "seen": [{"status": "completed", "at_s": 1.2}],
+             "timeline": [{"status": s, "at": f"1970-01-01T00:01:{t:06.3f}Z"} for s, t in
+                          (("payment_held", 40.25), ("minting", 40.27), ("minted", 40.77), ("completed", 40.8))]}
+    legs = result_legs({"t0_unix": 100.0, "orders": [order] * 3})
+    assert legs[0]["htlc_arrival"] == pytest.approx(0.25) and legs[0]["mint"] == pytest.approx(0.5)
+    assert fit(legs, "test").mint.median_s == pytest.approx(0.5)
+
+
+@pytest.mark.regtest
+def test_model_agrees_with_the_real_network(network: Network) -> None:
+    """The same payer mix through the model and through regtest: outcome counts within statistical error."""
+    n = 12
+    result = run_scenario(parse_scenario(scenario_from_setup(MIXED, n, seed=3)), NetworkTarget(network))
+    assert result["summary"]["ok"], json.dumps(result["summary"], indent=2)
+    counts: dict[str, int] = {}
+    for order in result["orders"]:
+        name = outcome_class(order["status"], order.get("refund_reason"))
+        counts[name] = counts.get(name, 0) + 1
+    table = agreement(counts, outcome_probabilities(MIXED, n=200_000))
+    assert all(row["agrees"] for row in table.values()), json.dumps(table, indent=2)

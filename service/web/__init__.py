@@ -8,6 +8,7 @@ server (so the page is right before any script runs) and hands the same table to
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask import Blueprint, Response, render_template, request
@@ -82,7 +83,7 @@ STATUS_COPY: dict[str, dict[str, str]] = {
 
 REFUND_REASONS: dict[str, str] = {
     "quote_expired": "Your payment arrived after the quote had expired, so we could not honour its price.",
-    "slippage_exceeded": "The bitcoin price moved more than your {slippage} % price protection between the "
+    "slippage_exceeded": "The bitcoin price moved more than your {slippage}\u00a0% price protection between the "
                          "quote and your payment.",
     "underpaid": "The payment was smaller than the invoice asked for.",
     "limit_exceeded": "This purchase would have gone over the daily limit for your Starknet address.",
@@ -99,7 +100,7 @@ def page_copy() -> dict[str, Any]:
 
 
 def _fill(text: str, order: OrderRow) -> str:
-    return text.replace("{vusd}", order.vusd_amount).replace("{slippage}", f"{order.max_slippage_bps / 100:.2f}")
+    return text.replace("{vusd}", vusd(order.vusd_amount)).replace("{slippage}", f"{order.max_slippage_bps / 100:.2f}")
 
 
 def describe(order: OrderRow) -> dict[str, str]:
@@ -110,6 +111,25 @@ def describe(order: OrderRow) -> dict[str, str]:
         reason = REFUND_REASONS.get(order.refund_reason or "", REFUND_REASONS[""])
     return {"badge": copy["badge"], "headline": _fill(copy["headline"], order),
             "detail": _fill(copy["detail"], order), "reason": _fill(reason, order)}
+
+
+def sats(amount_msat: int) -> str:
+    """25773190 msat -> "25,773.19"; whole sats without decimals."""
+    whole, rest = divmod(amount_msat, 1000)
+    return f"{whole:,}" if not rest else f"{Decimal(amount_msat) / 1000:,.3f}".rstrip("0")
+
+
+def vusd(amount: str) -> str:
+    """"1000.5" -> "1,000.50"."""
+    try:
+        return f"{Decimal(amount):,.2f}"
+    except (InvalidOperation, ValueError):
+        return amount
+
+
+@blueprint.context_processor
+def _helpers() -> dict[str, Any]:
+    return {"sats": sats, "vusd": vusd}
 
 
 @blueprint.after_request

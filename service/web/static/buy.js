@@ -1,0 +1,298 @@
+/* The buy page: amount in VUSD with its price in sats (live rate), Starknet address check, price protection,
+   and the order itself (POST /api/v1/orders, then on to the checkout page). */
+"use strict";
+
+(function () {
+  const V = window.VOLTA;
+  const $ = (id) => document.getElementById(id);
+  const RATE_MAX_AGE_MS = 20000;
+  const ADDRESS_KEY = "volta.starknet_address";
+
+  const form = $("buy-form");
+  const amount = $("amount");
+  const amountMsg = $("amount-msg");
+  const address = $("address");
+  const addressMsg = $("address-msg");
+  const slider = $("slippage");
+  const button = $("buy-button");
+  const errorBox = $("form-error");
+
+  let rate = null;
+  let rateFetchedAt = 0;
+  let rateRequest = null;
+  let busy = false;
+  let submitted = false;
+  // One Idempotency-Key per order body: a retry after a lost answer gets the same order, not a second one.
+  let attempt = { body: "", key: "" };
+
+  function newKey() {
+    if (crypto.randomUUID) return crypto.randomUUID();
+    return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  // -- amounts ---------------------------------------------------------------------------------------
+
+  function decimalParts(text) {
+    const match = /^(\d*)(?:\.(\d*))?$/.exec(String(text).trim());
+    if (!match) return null;
+    const whole = match[1] || "0";
+    const fraction = match[2] || "";
+    return { digits: BigInt(whole + fraction || "0"), scale: fraction.length };
+  }
+
+  function toCents(text) {
+    const parts = decimalParts(text);
+    if (!parts) return null;
+    const scale = BigInt(parts.scale);
+    return parts.scale <= 2 ? parts.digits * 10n ** (2n - scale) : parts.digits / 10n ** (scale - 2n);
+  }
+
+  function centsText(cents) {
+    return `${cents / 100n}.${String(cents % 100n).padStart(2, "0")}`;
+  }
+
+  /** What the person typed, as cents, or why it is not an amount we can sell. */
+  function parseAmount(raw) {
+    let text = String(raw || "").replace(/\s/g, "");
+    if (/^\d*,\d{1,2}$/.test(text)) text = text.replace(",", ".");
+    if (!text) return { ok: false, empty: true, message: "Enter how much VUSD you want." };
+    if (!/^\d*\.?\d*$/.test(text) || text === ".") {
+      return { ok: false, message: "Use digits only, like 25 or 25.50." };
+    }
+    const fraction = text.split(".")[1] || "";
+    if (fraction.length > 2) return { ok: false, message: "VUSD is sold in whole cents: use at most 2 decimals." };
+    const cents = toCents(text);
+    if (cents === 0n) return { ok: false, message: "Enter an amount above zero." };
+    if (rate) {
+      const low = toCents(rate.min_order_vusd);
+      const high = toCents(rate.max_order_vusd);
+      if (low !== null && cents < low) {
+        return { ok: false, cents, message: `The smallest order is ${V.formatVusd(rate.min_order_vusd)} VUSD.` };
+      }
+      if (high !== null && cents > high) {
+        return { ok: false, cents, message: `The largest order is ${V.formatVusd(rate.max_order_vusd)} VUSD.` };
+      }
+    }
+    return { ok: true, cents, text: centsText(cents) };
+  }
+
+  /** sats = vusd / (btc_usd * (1 - spread)) * 1e8, rounded up, in exact integer arithmetic. */
+  function satsFor(cents) {
+    const price = decimalParts(rate.btc_usd);
+    if (!price || price.digits === 0n) return null;
+    const numerator = cents * 10000n * 10n ** 8n * 10n ** BigInt(price.scale);
+    const denominator = 100n * price.digits * BigInt(10000 - Number(rate.spread_bps));
+    if (denominator <= 0n) return null;
+    return (numerator + denominator - 1n) / denominator;
+  }
+
+  // -- the live estimate -----------------------------------------------------------------------------
+
+  function showAmount(force) {
+    const parsed = parseAmount(amount.value);
+    const sats = $("sats");
+    if (!parsed.ok && (parsed.empty || parsed.cents === undefined)) {
+      sats.textContent = "–";
+    } else if (!rate) {
+      sats.textContent = "…";
+    } else {
+      const value = satsFor(parsed.cents);
+      sats.textContent = value === null ? "–" : `${V.formatSats(value * 1000n)} sats`;
+    }
+    const showError = !parsed.ok && (force || submitted || !parsed.empty);
+    V.setMessage(amountMsg, showError ? parsed.message : "", "error");
+    amount.setAttribute("aria-invalid", showError ? "true" : "false");
+    for (const chip of document.querySelectorAll(".chip")) {
+      chip.setAttribute("aria-pressed", parsed.ok && parsed.cents === toCents(chip.dataset.amount) ? "true" : "false");
+    }
+    return parsed;
+  }
+
+  function showRate() {
+    const line = $("rate-line");
+    if (!rate) return;
+    const checked = new Date(rateFetchedAt).toLocaleTimeString("en-US", { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+    line.textContent = `1 BTC = ${V.formatVusd(rate.btc_usd)} USD, our fee ${V.formatPercent(rate.spread_bps)}. `
+      + `Rate checked at ${checked}.`;
+    line.classList.toggle("is-warn", Boolean(rate.stale));
+    if (rate.stale) line.textContent += " The price feed is late; buying may fail until it updates.";
+    $("min-vusd").textContent = V.formatVusd(rate.min_order_vusd);
+    $("max-vusd").textContent = V.formatVusd(rate.max_order_vusd);
+    const minutes = Math.round(Number(rate.quote_lifetime_s) / 60);
+    $("lifetime-line").textContent = minutes >= 1
+      ? `You will have ${minutes} minute${minutes === 1 ? "" : "s"} to pay the invoice.`
+      : `You will have ${rate.quote_lifetime_s} seconds to pay the invoice.`;
+  }
+
+  async function refreshRate() {
+    if (rateRequest) return rateRequest;
+    rateRequest = (async () => {
+      try {
+        const reply = await V.requestJSON("/api/v1/rate", {}, 15000);
+        if (!reply.ok || !reply.body) throw new Error("HTTP " + reply.status);
+        const first = rate === null;
+        rate = reply.body;
+        rateFetchedAt = Date.now();
+        if (first) setUpSlider();
+        showRate();
+        showAmount(false);
+      } catch (err) {
+        if (!rate) $("rate-line").textContent = "We could not load the current rate. The invoice will show the exact amount.";
+      } finally {
+        rateRequest = null;
+      }
+    })();
+    return rateRequest;
+  }
+
+  function refreshRateIfOld() {
+    if (Date.now() - rateFetchedAt > RATE_MAX_AGE_MS) refreshRate();
+  }
+
+  // -- price protection ------------------------------------------------------------------------------
+
+  let slippageChosen = new URLSearchParams(location.search).has("slippage");
+
+  function setUpSlider() {
+    slider.max = String(rate.max_allowed_slippage_bps);
+    if (!slippageChosen) slider.value = String(rate.default_max_slippage_bps);
+    if (Number(slider.value) > Number(slider.max)) slider.value = slider.max;
+    showSlippage();
+  }
+
+  function showSlippage() {
+    const text = V.formatPercent(slider.value);
+    $("slippage-value").textContent = text;
+    $("slippage-summary").textContent = text;
+    slider.setAttribute("aria-valuetext", text.replace("%", "percent"));
+  }
+
+  // -- address ---------------------------------------------------------------------------------------
+
+  function showAddress(force) {
+    const result = V.checkAddress(address.value);
+    const showError = !result.ok && (force || submitted || !result.empty);
+    if (showError) V.setMessage(addressMsg, result.message, "error");
+    else V.setMessage(addressMsg, result.ok ? result.message : "", "ok");
+    address.setAttribute("aria-invalid", showError ? "true" : "false");
+    address.dataset.valid = result.ok ? "true" : "false";
+    const link = $("history-link");
+    link.href = result.ok ? "/history?starknet_address=" + encodeURIComponent(address.value.trim()) : "/history";
+    return result;
+  }
+
+  // -- ordering --------------------------------------------------------------------------------------
+
+  function showFormError(message, hint) {
+    $("form-error-message").textContent = message;
+    $("form-error-hint").textContent = hint || "";
+    $("form-error-hint").hidden = !hint;
+    errorBox.hidden = false;
+    errorBox.focus();
+  }
+
+  function setBusy(on) {
+    busy = on;
+    button.disabled = on;
+    button.setAttribute("aria-busy", on ? "true" : "false");
+    button.innerHTML = on
+      ? '<span class="spinner" aria-hidden="true"></span><span class="btn-text">Creating your invoice…</span>'
+      : '<span class="btn-text">Buy VUSD</span>';
+  }
+
+  async function submit(event) {
+    event.preventDefault();
+    if (busy) return;
+    submitted = true;
+    errorBox.hidden = true;
+    const parsedAmount = showAmount(true);
+    const checkedAddress = showAddress(true);
+    if (!parsedAmount.ok || !checkedAddress.ok) {
+      (parsedAmount.ok ? address : amount).focus();
+      return;
+    }
+    setBusy(true);
+    const order = {
+      starknet_address: address.value.trim(),
+      vusd_amount: parsedAmount.text,
+      max_slippage_bps: Number(slider.value),
+    };
+    const body = JSON.stringify(order);
+    if (attempt.body !== body) attempt = { body, key: newKey() };
+    let reply;
+    try {
+      reply = await V.requestJSON("/api/v1/orders", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "application/json", "Idempotency-Key": attempt.key },
+        body,
+      }, 30000);
+    } catch (err) {
+      setBusy(false);
+      showFormError("We could not reach VOLTA.", "Check your connection and try again. No order was created.");
+      return;
+    }
+    if (reply.status === 201 && reply.body && reply.body.checkout_url) {
+      attempt = { body: "", key: "" }; // back on this page later, Buy means a new order
+      try {
+        localStorage.setItem(ADDRESS_KEY, order.starknet_address);
+      } catch (err) {
+        /* private mode: nothing to remember */
+      }
+      location.assign(reply.body.checkout_url);
+      return;
+    }
+    setBusy(false);
+    const answer = reply.body || {};
+    const message = answer.message || `The order was not created (HTTP ${reply.status}).`;
+    const hint = answer.hint || (reply.status >= 500 ? "Try again in a minute." : "");
+    const code = String(answer.error || "") + " " + message;
+    if (/amount|limit/i.test(code)) amount.setAttribute("aria-invalid", "true");
+    if (/address/i.test(code)) address.setAttribute("aria-invalid", "true");
+    showFormError(message, hint);
+  }
+
+  // -- wiring ----------------------------------------------------------------------------------------
+
+  if (!address.value) {
+    try {
+      address.value = localStorage.getItem(ADDRESS_KEY) || "";
+    } catch (err) {
+      /* no storage */
+    }
+  }
+
+  amount.addEventListener("input", () => {
+    showAmount(false);
+    refreshRateIfOld();
+  });
+  amount.addEventListener("blur", () => {
+    if (amount.value) showAmount(true);
+  });
+  address.addEventListener("input", () => showAddress(false));
+  slider.addEventListener("input", () => {
+    slippageChosen = true;
+    showSlippage();
+  });
+  for (const chip of document.querySelectorAll(".chip")) {
+    chip.addEventListener("click", () => {
+      amount.value = chip.dataset.amount + ".00";
+      showAmount(false);
+      refreshRateIfOld();
+    });
+  }
+  form.addEventListener("submit", submit);
+  window.addEventListener("pageshow", (event) => {
+    if (event.persisted) setBusy(false);
+  });
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden) refreshRateIfOld();
+  });
+  setInterval(() => {
+    if (!document.hidden) refreshRateIfOld();
+  }, 5000);
+
+  showSlippage();
+  showAmount(false);
+  if (address.value) showAddress(false);
+  refreshRate();
+})();

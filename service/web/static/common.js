@@ -1,0 +1,110 @@
+/* Helpers shared by the VOLTA pages: number formats, the Starknet address check, copying, fetching JSON. */
+"use strict";
+
+window.VOLTA = (function () {
+  const FELT_LIMIT = 1n << 251n;
+  const groups = new Intl.NumberFormat("en-US");
+
+  /** 25773190 msat -> "25,773.19"; whole sats without decimals. */
+  function formatSats(amountMsat) {
+    const msat = BigInt(amountMsat);
+    const whole = msat / 1000n;
+    const rest = msat % 1000n;
+    const text = groups.format(whole);
+    return rest === 0n ? text : text + "." + rest.toString().padStart(3, "0").replace(/0+$/, "");
+  }
+
+  /** A decimal string such as "1000.5" -> "1,000.50" (no float rounding on the way). */
+  function formatVusd(amount) {
+    const text = String(amount).trim();
+    const match = /^(\d+)(?:\.(\d*))?$/.exec(text);
+    if (!match) return text;
+    const cents = ((match[2] || "") + "00").slice(0, 2);
+    return groups.format(BigInt(match[1])) + "." + cents;
+  }
+
+  function formatPercent(bps) {
+    return (Number(bps) / 100).toFixed(2) + "\u00a0%";
+  }
+
+  /**
+   * Checks a Starknet address as the service does: 0x + 1..64 hex digits, not zero, below 2**251.
+   * Returns {ok, empty, message}; the message is for people.
+   */
+  function checkAddress(raw) {
+    const text = String(raw || "").trim();
+    if (!text) return { ok: false, empty: true, message: "Enter the Starknet address that should receive the VUSD." };
+    const lower = text.toLowerCase();
+    if (!lower.startsWith("0x")) {
+      return { ok: false, message: "A Starknet address starts with 0x (for example 0x04a1…)." };
+    }
+    const digits = lower.slice(2);
+    if (!digits) return { ok: false, message: "Keep going: add the hex digits after 0x." };
+    if (!/^[0-9a-f]+$/.test(digits)) {
+      const bad = digits.replace(/[0-9a-f]/g, "").charAt(0);
+      return { ok: false, message: `“${bad}” cannot be in an address: after 0x only 0–9 and a–f are allowed.` };
+    }
+    if (digits.length > 64) {
+      return { ok: false, message: `That is ${digits.length} hex digits; a Starknet address has at most 64.` };
+    }
+    const value = BigInt("0x" + digits);
+    if (value === 0n) return { ok: false, message: "The zero address cannot receive VUSD." };
+    if (value >= FELT_LIMIT) {
+      return { ok: false, message: "That number is too large to be a Starknet address (it must be below 2²⁵¹)." };
+    }
+    return { ok: true, message: "Looks like a Starknet address." };
+  }
+
+  /** Copies text; falls back to a hidden textarea where the Clipboard API is missing or refused. */
+  async function copyText(text) {
+    try {
+      if (navigator.clipboard && window.isSecureContext) {
+        await navigator.clipboard.writeText(text);
+        return true;
+      }
+    } catch (err) {
+      /* fall through to the old way */
+    }
+    const area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.className = "sr-only";
+    document.body.appendChild(area);
+    area.select();
+    let done = false;
+    try {
+      done = document.execCommand("copy");
+    } catch (err) {
+      done = false;
+    }
+    area.remove();
+    return done;
+  }
+
+  /** fetch() that returns {ok, status, body}; body is parsed JSON or null. Never throws for HTTP errors. */
+  async function requestJSON(url, options, timeoutMs) {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), timeoutMs || 20000);
+    try {
+      const response = await fetch(url, Object.assign({ headers: { Accept: "application/json" } }, options || {},
+        { signal: controller.signal }));
+      let body = null;
+      try {
+        body = await response.json();
+      } catch (err) {
+        body = null;
+      }
+      return { ok: response.ok, status: response.status, body };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  function setMessage(element, text, kind) {
+    element.textContent = text || "";
+    element.classList.remove("is-error", "is-ok", "is-warn");
+    if (text && kind) element.classList.add("is-" + kind);
+  }
+
+  return { formatSats, formatVusd, formatPercent, checkAddress, copyText, requestJSON, setMessage };
+})();

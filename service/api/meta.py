@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import SQLAlchemyError
 
 from service.api import services
 from service.api.errors import error_response
 from service.api.openapi import OPENAPI
+from service.domain.orders import normalize_starknet_address
+from service.domain.pricing import VUSD_DECIMALS
 
 blueprint = Blueprint("meta", __name__, url_prefix="/api/v1")
 operations = Blueprint("operations", __name__)
@@ -47,6 +50,22 @@ def rate():  # type: ignore[no-untyped-def]
         "max_order_vusd": str(registry.settings.max_order_vusd),
         "quote_lifetime_s": registry.settings.quote_lifetime_s,
     }
+
+
+@blueprint.get("/balance")
+def balance():  # type: ignore[no-untyped-def]
+    try:
+        address = normalize_starknet_address(request.args.get("starknet_address", ""))
+    except ValueError as exc:
+        return error_response(400, "invalid_query", f"starknet_address is not valid: {exc}.",
+                              "Use ?starknet_address=0x….")
+    try:
+        base_units = services().starknet.vusd_balance(int(address, 16))
+    except Exception:  # devnet unreachable: say so, never a 500
+        return error_response(503, "starknet_unavailable", "Starknet could not be asked for the balance.",
+                              "Try again in a minute.")
+    return {"starknet_address": address, "vusd": f"{Decimal(base_units).scaleb(-VUSD_DECIMALS):f}",
+            "vusd_base_units": str(base_units)}
 
 
 @blueprint.get("/health")

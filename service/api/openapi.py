@@ -142,6 +142,17 @@ OPENAPI: dict[str, Any] = {
         }},
         "/api/v1/rate": {"get": {"operationId": "rate", "responses": {
             "200": _json(_ref("Rate"), "BTC/USD and pricing settings"), "503": _error("oracle unreachable")}}},
+        "/api/v1/balance": {"get": {
+            "operationId": "balance",
+            "parameters": [{"name": "starknet_address", "in": "query", "required": True,
+                            "schema": {"type": "string"}}],
+            "responses": {"200": _json({"type": "object", "required": ["starknet_address", "vusd", "vusd_base_units"],
+                                        "properties": {"starknet_address": {"type": "string"},
+                                                       "vusd": {"type": "string"},
+                                                       "vusd_base_units": {"type": "string"}}},
+                                       "the address's VUSD balance on Starknet"),
+                          "400": _error("invalid address"), "503": _error("Starknet unreachable")},
+        }},
         "/api/v1/health": {"get": {"operationId": "health", "responses": {
             "200": _json(_ref("Health"), "all components up"), "503": _json(_ref("Health"), "something is down")}}},
         "/api/v1/webhooks/lightning": {"post": {

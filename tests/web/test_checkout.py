@@ -147,7 +147,10 @@ def test_pay_from_a_phone_wallet(page: Page, base: str, network: Network, starkn
     expect(page.locator("#announcer")).to_contain_text("Done: 25.00 VUSD is yours")
     assert_moved_forward_without_reload(page, "completed")
     assert payment.result(timeout=Timeouts.PAYMENT)["status"] == "SUCCEEDED"
-    assert starknet.vusd_balance(int(shopper, 16)) - vusd_before == 25 * VUSD
+    balance_after = starknet.vusd_balance(int(shopper, 16))
+    assert balance_after - vusd_before == 25 * VUSD
+    whole, cents = divmod(balance_after // 10**16, 100)
+    expect(page.locator("#new-balance")).to_have_text(f"Your VUSD balance is now {whole:,}.{cents:02d} VUSD.")
     assert_good_layout(page)
     snap(page, "checkout-done")
     snap(desktop(page.url), "checkout-done")

@@ -70,6 +70,7 @@
 
     $("result-done").hidden = status !== "completed";
     if (order.mint_tx_hash) $("tx-hash").textContent = order.mint_tx_hash;
+    if (status === "completed" && $("new-balance").hidden) showNewBalance();
     $("restart").hidden = !(status === "expired" || status === "refunded");
     const payCard = $("pay-card");
     const focusWasInPayCard = payCard.contains(document.activeElement);
@@ -79,6 +80,18 @@
 
     if (changed) announce([headline, detail, reason].filter(Boolean).join(" "));
     if (final) stopFollowing();
+  }
+
+  async function showNewBalance() {
+    try {
+      const response = await fetch(`/api/v1/balance?starknet_address=${encodeURIComponent(order.starknet_address)}`);
+      if (!response.ok) return; // the sentence above already says where the VUSD is
+      const body = await response.json();
+      $("new-balance").textContent = `Your VUSD balance is now ${V.formatVusd(body.vusd)} VUSD.`;
+      $("new-balance").hidden = false;
+    } catch (error) {
+      // Balance is a courtesy; the order itself is done either way.
+    }
   }
 
   function announce(text) {

@@ -43,4 +43,6 @@ down: setup
 	$(PY) -m harness down
 
 bench: tools
-	$(PY) -m harness bench
+	$(PY) -m harness bench lightning
+	$(PY) -m harness bench starknet
+	$(PY) -m harness bench purchase

@@ -49,9 +49,6 @@ class BtcdRpc:
     def generate(self, blocks: int) -> list[str]:
         return list(self.call("generate", blocks))
 
-    def mempool(self) -> list[str]:
-        return list(self.call("getrawmempool"))
-
     def close(self) -> None:
         self._http.close()
 

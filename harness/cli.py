@@ -170,6 +170,8 @@ def cmd_price(args: argparse.Namespace) -> int:
     starknet, client = starknet_from_state()
     try:
         if args.action == "set":
+            if args.value is None:
+                raise KeyError("price set needs a value, e.g. `python -m harness price set 97123.45`")
             owner = starknet["owner"]
             account = make_account(starknet["rpc_url"], owner["address"], Path(owner["private_key_file"]).read_text())
             asyncio.run(set_price(account, int(starknet["contracts"]["oracle"], 16), Decimal(args.value)))

@@ -8,6 +8,7 @@ failed start is cleaned up too.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import tempfile
@@ -306,7 +307,8 @@ class Network:
                 process.stop()
             except Exception:  # keep stopping the others; one stuck node must not leak the rest
                 log.exception("[%s] stop failed; killing", process.name)
-                process.kill()
+                with contextlib.suppress(Exception):
+                    process.kill()
         if failed or self.keep_run_dir:
             log.warning("run directory kept for inspection: %s", self.run_dir)
         else:

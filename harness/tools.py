@@ -46,7 +46,7 @@ class ToolSpec:
     name: str
     version: str
     binaries: dict[str, str]  # binary name -> environment variable that may name it
-    build: Callable[[ToolSpec, Path, Path], list[str]] = field(repr=False)  # (spec, bin_dir, log) -> cmd
+    build: Callable[[ToolSpec, Path], list[str]] = field(repr=False)  # (spec, bin_dir) -> command
 
     @property
     def cache_dir(self) -> Path:
@@ -83,12 +83,13 @@ def check_go() -> None:
         raise ToolError(f"Go is too old ({output.strip()}): install Go 1.25 or newer and retry.")
 
 
-def build_btcd(spec: ToolSpec, bin_dir: Path, log: Path) -> list[str]:
+def build_btcd(spec: ToolSpec, bin_dir: Path) -> list[str]:
+    # go install writes to GOBIN, which _build_env points at bin_dir.
     module = "github.com/btcsuite/btcd"
     return ["go", "install", f"{module}@{spec.version}", f"{module}/cmd/btcctl@{spec.version}"]
 
 
-def build_lnd(spec: ToolSpec, bin_dir: Path, log: Path) -> list[str]:
+def build_lnd(spec: ToolSpec, bin_dir: Path) -> list[str]:
     # lnd's go.mod has replace directives, which `go install pkg@version` refuses: build inside the
     # module's own (read-only, checksum-verified) copy in the module cache instead.
     module_dir = _go_module_dir("github.com/lightningnetwork/lnd", spec.version)
@@ -98,7 +99,7 @@ def build_lnd(spec: ToolSpec, bin_dir: Path, log: Path) -> list[str]:
     ]
 
 
-def build_starknet_devnet(spec: ToolSpec, bin_dir: Path, log: Path) -> list[str]:
+def build_starknet_devnet(spec: ToolSpec, bin_dir: Path) -> list[str]:
     if shutil.which("cargo") is None:
         raise ToolError("cargo is not installed: install Rust with rustup (https://rustup.rs) and retry.")
     root = bin_dir.parent
@@ -206,7 +207,7 @@ def _run_build(spec: ToolSpec, staging: Path) -> float:
     bin_dir = staging / "bin"
     bin_dir.mkdir(parents=True)
     log_path = staging / "build.log"
-    command = spec.build(spec, bin_dir, log_path)
+    command = spec.build(spec, bin_dir)
     started = time.monotonic()
     with log_path.open("w") as log, Progress(
         SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=True

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 ENV_PREFIX = "VOLTA_"
+MINT_ANSWER_MARGIN_S = 30.0
 
 
 class Settings(BaseModel):
@@ -28,6 +29,7 @@ class Settings(BaseModel):
     lnd_macaroon: str = ""
 
     starknet_rpc_url: str = ""
+    starknet_chain_id: str = "0x534e5f5345504f4c4941"  # SN_SEPOLIA, what starknet-devnet reports by default
     vault_address: str = ""
     vusd_address: str = ""
     oracle_address: str = ""
@@ -45,7 +47,8 @@ class Settings(BaseModel):
     max_vusd_per_address_per_day: Decimal = Decimal("5000")
     # How long we hold a payer's HTLC at most; far below the invoice's CLTV so it never times out on chain.
     max_hold_s: int = Field(default=120, ge=5)
-    mint_timeout_s: float = Field(default=60, gt=0)
+    # How long a sent mint may take to be accepted; with its answer margin it must fit twice in max_hold_s.
+    mint_timeout_s: float = Field(default=30, gt=0)
     recheck_interval_s: float = Field(default=2.0, gt=0)
     settlement_threads: int = Field(default=8, ge=1, le=64)
     run_worker: bool = True
@@ -79,6 +82,18 @@ class Settings(BaseModel):
             raise ValueError("webhook_urls are set but webhook_secret is empty: deliveries must be signed")
         return self
 
+    @property
+    def mint_budget_s(self) -> float:
+        """The longest one mint attempt can keep an HTLC held (the client waits this long for an answer)."""
+        return self.mint_timeout_s + MINT_ANSWER_MARGIN_S
+
+    @model_validator(mode="after")
+    def _check_hold_bound(self) -> Settings:
+        if 2 * self.mint_budget_s > self.max_hold_s:
+            raise ValueError(f"max_hold_s ({self.max_hold_s}) must be at least twice mint_timeout_s + "
+                             f"{MINT_ANSWER_MARGIN_S:.0f} s, so a held HTLC is released within its bound")
+        return self
+
     @model_validator(mode="after")
     def _check_slippage_bounds(self) -> Settings:
         if self.default_max_slippage_bps > self.max_allowed_slippage_bps:
@@ -87,10 +102,19 @@ class Settings(BaseModel):
 
     def operator_key(self) -> int:
         if self.operator_private_key:
-            return int(self.operator_private_key, 16)
+            return _parse_key(self.operator_private_key, "VOLTA_OPERATOR_PRIVATE_KEY")
         if self.operator_private_key_file:
-            return int(Path(self.operator_private_key_file).read_text().strip(), 16)
+            text = Path(self.operator_private_key_file).read_text().strip()
+            return _parse_key(text, f"the file {self.operator_private_key_file}")
         raise ValueError("set VOLTA_OPERATOR_PRIVATE_KEY or VOLTA_OPERATOR_PRIVATE_KEY_FILE")
+
+
+def _parse_key(text: str, source: str) -> int:
+    try:
+        return int(text, 16)
+    except ValueError:
+        # `from None`: the original message would quote the key itself into a traceback or log.
+        raise ValueError(f"the operator private key in {source} is not a hex number") from None
 
 
 def settings_from_regtest_state(state: dict[str, Any]) -> dict[str, Any]:
@@ -104,6 +128,7 @@ def settings_from_regtest_state(state: dict[str, Any]) -> dict[str, Any]:
     if starknet:
         values |= {
             "starknet_rpc_url": starknet["rpc_url"],
+            "starknet_chain_id": starknet["chain_id"],
             "vault_address": starknet["contracts"]["vault"],
             "vusd_address": starknet["contracts"]["vusd"],
             "oracle_address": starknet["contracts"]["oracle"],

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import httpx
@@ -66,7 +66,6 @@ class Services:
     dispatcher: WebhookDispatcher | None
     inbound: InboundWebhooks
     idempotency: IdempotencyStore
-    clock: Callable[[], datetime] = field(default=utc_now)
 
     def start_background(self) -> None:
         if self.worker:
@@ -104,6 +103,7 @@ def make_starknet(settings: Settings) -> StarknetClient:
         oracle_address=int(settings.oracle_address, 16),
         operator_address=int(settings.operator_address, 16),
         operator_private_key=settings.operator_key(),
+        chain_id=int(settings.starknet_chain_id, 16),
         mint_timeout_s=settings.mint_timeout_s,
     ))
 
@@ -129,4 +129,4 @@ def build_services(settings: Settings, with_worker: bool, clock: Callable[[], da
     orders = OrderFactory(settings, repository, lightning, starknet, clock)
     inbound = InboundWebhooks(sessions, settings.inbound_webhook_secret, repository, clock)
     return Services(settings, repository, lightning, starknet, orders, settlement, worker, changes, metrics,
-                    outbox, dispatcher, inbound, IdempotencyStore(sessions, clock), clock)
+                    outbox, dispatcher, inbound, IdempotencyStore(sessions, clock))

@@ -5,7 +5,6 @@ Runs inside the API process by default; `python -m service.worker` runs it alone
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -19,8 +18,9 @@ from service.storage.models import OrderRow
 
 log = logging.getLogger("volta.worker")
 RESUBSCRIBE_DELAY_S = 1.0
-# Refunds whose cancel may not have reached lnd (it was down) are cancelled again for this long.
-REFUND_SWEEP_WINDOW = timedelta(minutes=10)
+# Refunded or expired orders are checked for a still-held HTLC this long (longer than any invoice's CLTV
+# would matter on regtest, and a day of lnd downtime elsewhere).
+CANCEL_SWEEP_WINDOW = timedelta(days=1)
 FULL_POLL_EVERY_PASSES = 15  # with the default 2 s interval: every open invoice is polled every 30 s
 
 
@@ -30,6 +30,7 @@ class Worker:
         self.recheck_interval_s = recheck_interval_s
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="settle")
         self._busy: set[str] = set()
+        self._scheduled: set[str] = set()
         self._watched: set[str] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -101,8 +102,10 @@ class Worker:
             else:
                 self._submit(order.id, lambda order=order: self.settlement.resume(self.settlement.repository.get(
                     order.id)))
-        for order in self.settlement.repository.refunded_since(self.settlement.clock() - REFUND_SWEEP_WINDOW):
-            self._submit(order.id, lambda order=order: self.settlement.enforce_refund(order))
+        if poll_all_open:
+            # A refund or expiry whose cancel did not reach lnd (it was down) must not leave the HTLC held.
+            for order in self.settlement.repository.ended_without_vusd_since(now - CANCEL_SWEEP_WINDOW):
+                self._submit(order.id, lambda order=order: self.settlement.enforce_refund(order))
 
     def recheck(self, order_id: str) -> None:
         """Ask the node about this order again soon (a hint from an inbound webhook, say)."""
@@ -137,22 +140,32 @@ class Worker:
                 self._busy.discard(order_id)
 
     def _submit(self, order_id: str, work: Callable[[], None]) -> None:
+        """Queue `work` unless the order is being worked on or already queued (passes must not pile up)."""
         with self._lock:
-            if order_id in self._busy:
+            if order_id in self._busy or order_id in self._scheduled:
                 return
-        with contextlib.suppress(RuntimeError):  # the pool is shut down: we are stopping
-            self._pool.submit(self._run_exclusive, order_id, work)
+            self._scheduled.add(order_id)
+
+        def run() -> None:
+            with self._lock:
+                self._scheduled.discard(order_id)
+            self._run_exclusive(order_id, work)
+
+        try:
+            self._pool.submit(run)
+        except RuntimeError:  # the pool is shut down: we are stopping
+            with self._lock:
+                self._scheduled.discard(order_id)
 
 
 def main() -> None:
     """`python -m service.worker`: the worker alone, for deployments that serve the API elsewhere."""
-    import logging
-
     from service.config import load_settings
     from service.container import build_services
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    services = build_services(load_settings(), with_worker=True)
+    settings = load_settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    services = build_services(settings, with_worker=True)
     assert services.worker is not None
     services.worker.start()
     log.info("worker running; Ctrl-C to stop")

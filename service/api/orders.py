@@ -25,6 +25,7 @@ blueprint = Blueprint("orders", __name__, url_prefix="/api/v1/orders")
 SSE_POLL_S = 0.1  # also catches changes made by a worker in another process
 SSE_KEEPALIVE_S = 15.0
 MAX_PAGE = 100
+MAX_OFFSET = 10**9
 
 
 @blueprint.post("")
@@ -84,8 +85,8 @@ def list_orders():  # type: ignore[no-untyped-def]
     except ValueError as exc:
         return error_response(400, "invalid_query", f"starknet_address, limit or offset is not valid: {exc}.",
                               "Use ?starknet_address=0x…&limit=20&offset=0.")
-    if not (1 <= limit <= MAX_PAGE and offset >= 0):
-        return error_response(400, "invalid_query", f"limit must be 1..{MAX_PAGE} and offset ≥ 0.",
+    if not (1 <= limit <= MAX_PAGE and 0 <= offset <= MAX_OFFSET):
+        return error_response(400, "invalid_query", f"limit must be 1..{MAX_PAGE} and offset 0..{MAX_OFFSET}.",
                               "Use ?limit=20&offset=0.")
     rows, total = services().repository.for_address(address, limit, offset)
     next_offset = offset + len(rows) if offset + len(rows) < total else None
@@ -110,17 +111,22 @@ def order_events(order_id: str):  # type: ignore[no-untyped-def]
 
 
 def _event_stream(order_id: str) -> Iterator[str]:
-    """One SSE event per state change, each carrying the whole order; ends after a final state."""
+    """One SSE event per state change, each carrying the order as it was then (its status and history up to
+    that change, the rest as now); ends after a final state. States reached in quick succession are each sent."""
     registry = services()
-    last_event_id, version = -1, registry.changes.version
+    last_sent, version = 0, registry.changes.version
     keepalive_at = time.monotonic() + SSE_KEEPALIVE_S
     while True:
-        latest = registry.repository.latest_event_id(order_id)
-        if latest != last_event_id:
-            last_event_id = latest
-            order = registry.repository.get(order_id)
-            yield f"id: {latest}\nevent: order\ndata: {json.dumps(order_json(order))}\n\n"
-            if OrderStatus(order.status).is_final:
+        if registry.repository.latest_event_id(order_id) != last_sent:
+            row = registry.repository.get(order_id)
+            order, ids = order_json(row), [event.id for event in row.events]
+            history = order["history"]
+            for index, event_id in enumerate(ids):
+                if event_id > last_sent:
+                    snapshot = order | {"status": history[index]["status"], "history": history[: index + 1]}
+                    yield f"id: {event_id}\nevent: order\ndata: {json.dumps(snapshot)}\n\n"
+                    last_sent = event_id
+            if OrderStatus(order["status"]).is_final:
                 return
         if time.monotonic() > keepalive_at:
             keepalive_at = time.monotonic() + SSE_KEEPALIVE_S

@@ -34,7 +34,10 @@ def lightning_notice():  # type: ignore[no-untyped-def]
         return {"status": "duplicate", "detail": "this delivery id was seen before; nothing done"}, 200
     if registry.worker is not None:
         registry.worker.recheck(order_id)
-    return {"status": "accepted", "detail": "the invoice will be re-checked with our node", "order_id": order_id}, 202
+        detail = "the invoice is being re-checked with our node"
+    else:  # the worker runs in another process; its periodic pass polls every open invoice
+        detail = "the worker re-checks every open invoice with our node within 30 seconds"
+    return {"status": "accepted", "detail": detail, "order_id": order_id}, 202
 
 
 @blueprint.get("/deliveries")

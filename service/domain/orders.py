@@ -22,6 +22,7 @@ from service.storage.orders import OrderRepository
 
 FELT_LIMIT = 2**251
 DAY = timedelta(days=1)
+MAX_VUSD_AMOUNT = Decimal(10) ** 12  # far above any order limit; keeps the arithmetic finite
 
 
 class OrderRejected(Exception):
@@ -75,6 +76,8 @@ class OrderRequest(BaseModel):
             raise ValueError("must be a decimal number such as \"25.00\"") from exc
         if not amount.is_finite() or amount <= 0:
             raise ValueError("must be a positive number")
+        if amount >= MAX_VUSD_AMOUNT:
+            raise ValueError(f"must be below {MAX_VUSD_AMOUNT}")
         if amount.as_tuple().exponent < -2:  # type: ignore[operator]
             raise ValueError("at most 2 decimal places (cents)")
         return value

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from service.config import Settings
+from service.domain.orders import DAY
 from service.domain.pricing import StalePrice, ensure_fresh, slippage_bps, vusd_base_units
 from service.domain.states import IllegalTransition, OrderStatus, RefundReason
 from service.lightning.base import InvoiceState, InvoiceStatus, LightningBackend, LightningError
@@ -23,7 +24,6 @@ from service.storage.models import OrderRow
 from service.storage.orders import OrderRepository
 
 log = logging.getLogger("volta.settlement")
-DAY = timedelta(days=1)
 
 
 @dataclass
@@ -78,9 +78,14 @@ class Settlement:
         if reason is not None:
             self._refund(order, reason, detail)
             return
+        invoice = self.lightning.invoice_status(bytes.fromhex(order.payment_hash))
+        if invoice.state is not InvoiceState.ACCEPTED:  # lnd let it go (CLTV near): nothing to mint for
+            self._refund(order, RefundReason.QUOTE_EXPIRED, f"the node no longer holds the HTLC ({invoice.state})")
+            return
         if self.vault.is_payment_used(bytes.fromhex(order.payment_hash)):
             # Never minted by this order (it is only now leaving payment_held), yet used on chain: an
             # operator must look; refunding could pay twice, settling could take sats for nothing.
+            log.error("order %s: payment hash already used on the vault before minting; needs an operator", order.id)
             self.repository.transition(order.id, OrderStatus.FAILED, detail="payment hash already used on the vault",
                                        failure_detail="payment hash already used on the vault before minting")
             return
@@ -92,8 +97,8 @@ class Settlement:
         if self.vault.is_payment_used(bytes.fromhex(order.payment_hash)):
             order = self.repository.transition(order.id, OrderStatus.MINTED, detail="mint found on the vault")
             self._settle(order)
-        elif self._hold_expired(order):
-            self._refund(order, RefundReason.MINT_FAILED, "mint not confirmed before the hold deadline")
+        elif not self._time_to_mint(order):
+            self._refund(order, RefundReason.MINT_FAILED, "mint not confirmed within the hold bound")
         else:
             self._mint(order)
 
@@ -125,7 +130,14 @@ class Settlement:
         try:
             self.lightning.settle_hold_invoice(bytes.fromhex(order.preimage))
         except LightningError:
-            if self.lightning.invoice_status(payment_hash).state is not InvoiceState.SETTLED:
+            state = self.lightning.invoice_status(payment_hash).state
+            if state is InvoiceState.CANCELED:
+                # VUSD was minted but the HTLC is gone: only an operator can make this right.
+                log.error("order %s: minted but the node cancelled the HTLC; needs an operator", order.id)
+                self.repository.transition(order.id, OrderStatus.FAILED, detail="HTLC cancelled after the mint",
+                                           failure_detail="minted, but lnd cancelled the held HTLC")
+                return
+            if state is not InvoiceState.SETTLED:
                 raise  # lnd unreachable or refusing: stays `minted`, the re-check tries again
         self.repository.transition(order.id, OrderStatus.COMPLETED)
 
@@ -145,8 +157,8 @@ class Settlement:
         now = self.clock()
         if (order.amount_paid_msat or 0) < order.amount_msat:
             return RefundReason.UNDERPAID, f"paid {order.amount_paid_msat} msat of {order.amount_msat}"
-        if now > order.expires_at or self._hold_expired(order):
-            return RefundReason.QUOTE_EXPIRED, "the HTLC arrived or was processed after the quote expired"
+        if now > order.expires_at or not self._time_to_mint(order):
+            return RefundReason.QUOTE_EXPIRED, "the HTLC arrived or was processed too late to mint in time"
         try:
             price = ensure_fresh(self.prices.btc_usd(), now.timestamp(), self.settings.max_price_age_s)
         except StalePrice as exc:
@@ -159,8 +171,11 @@ class Settlement:
             return RefundReason.LIMIT_EXCEEDED, f"address already bought {used} VUSD in 24 h"
         return None, ""
 
-    def _hold_expired(self, order: OrderRow) -> bool:
-        return order.hold_deadline is not None and self.clock() > order.hold_deadline
+    def _time_to_mint(self, order: OrderRow) -> bool:
+        """Whether a mint attempt started now ends before the hold deadline, whatever it does."""
+        if order.hold_deadline is None:
+            return True
+        return (order.hold_deadline - self.clock()).total_seconds() >= self.settings.mint_budget_s
 
     def _fault_pause(self, point: str) -> None:
         """Test-only: hold still at `point` (a state just entered, or "mint_sent": the mint landed but is not

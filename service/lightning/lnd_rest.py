@@ -135,14 +135,6 @@ class LndRestClient:
         params = {"active_only": "true"} if active_only else {}
         return self._request("GET", "/v1/channels", params=params).get("channels", [])
 
-    def pending_channels(self) -> dict[str, Any]:
-        return self._request("GET", "/v1/channels/pending")
-
-    def query_routes(self, pubkey: str, amount_sat: int) -> list[dict[str, Any]]:
-        return self._request("GET", f"/v1/graph/routes/{pubkey}/{amount_sat}").get("routes", [])
-
-    # -- invoices ------------------------------------------------------------------------------------
-
     def add_invoice(self, value_msat: int, memo: str = "", expiry_s: int = 3600) -> dict[str, Any]:
         """A plain invoice; returns payment_request and payment_hash (hex)."""
         body = {"value_msat": str(value_msat), "memo": memo, "expiry": str(expiry_s)}
@@ -174,13 +166,6 @@ class LndRestClient:
     def subscribe_invoice(self, payment_hash: bytes, timeout: float | None = None) -> Iterator[dict[str, Any]]:
         """Every state change of one invoice (OPEN, ACCEPTED, SETTLED, CANCELED), starting with the current one."""
         return self._stream("GET", f"/v2/invoices/subscribe/{b64url(payment_hash)}", timeout)
-
-    def subscribe_invoices(self, add_index: int = 0, settle_index: int = 0) -> Iterator[dict[str, Any]]:
-        """New and settled invoices of the node (lnd does not report ACCEPTED hold invoices here)."""
-        params = {"add_index": str(add_index), "settle_index": str(settle_index)}
-        return self._stream("GET", "/v1/invoices/subscribe", None, params=params)
-
-    # -- payments ------------------------------------------------------------------------------------
 
     def send_payment(
         self, payment_request: str, timeout_s: int = 60, fee_limit_sat: int = 1000

@@ -1,7 +1,7 @@
 """The vault, VUSD and price oracle on Starknet, through starknet-py.
 
-One operator account sends every mint, so this client owns that account's nonce: a lock hands out
-nonces in order (concurrent mints never collide) and waiting for acceptance happens outside the lock
+One operator account sends every mint, so this client owns that account's nonce: one task sends, in
+order (concurrent mints never collide) and waiting for acceptance happens outside the lock
 (one slow mint does not hold the others back). Mints that queue up while a transaction is being sent
 go out together as one multicall transaction.
 """
@@ -9,6 +9,7 @@ go out together as one multicall transaction.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,7 @@ BTC_USD_PAIR = encode_shortstring("BTC/USD")
 LIGHTNING_MINT_SELECTOR = get_selector_from_name("LightningMint")
 _U128 = 2**128
 MAX_BATCH = 20
+POLL_INTERVAL_S = 0.1
 
 
 def split_u256(value: int) -> list[int]:
@@ -63,15 +65,11 @@ class StarknetClient(VaultGateway, PriceSource):
             key_pair=KeyPair.from_private_key(config.operator_private_key),
             chain=config.chain_id,
         )
-        self._nonce_lock = self._loop.run(self._make_lock())
+        self._nonce_lock = asyncio.Lock()  # only the batch task sends today; the lock keeps that an invariant
         self._next_nonce: int | None = None
         self._queue: list[_PendingMint] = []
         self._batcher: asyncio.Task[None] | None = None
         self._waiting: set[asyncio.Task[None]] = set()
-
-    @staticmethod
-    async def _make_lock() -> asyncio.Lock:
-        return asyncio.Lock()
 
     def close(self) -> None:
         self._loop.close()
@@ -85,7 +83,10 @@ class StarknetClient(VaultGateway, PriceSource):
             selector=get_selector_from_name("mint_for_payment"),
             calldata=[recipient, *split_u256(amount_base_units), *split_u256(hash_int)],
         )
-        receipt = self._loop.run(self._enqueue(call), timeout=self.config.mint_timeout_s + 30)
+        try:
+            receipt = self._loop.run(self._enqueue(call), timeout=self.config.mint_timeout_s + 30)
+        except concurrent.futures.TimeoutError as exc:
+            raise MintUncertain(f"no answer about the mint within {self.config.mint_timeout_s + 30:.0f}s") from exc
         self._verify_mint_event(receipt, recipient, amount_base_units, hash_int)
         return MintReceipt(hex(receipt.transaction_hash), getattr(receipt, "block_number", None))
 
@@ -97,11 +98,18 @@ class StarknetClient(VaultGateway, PriceSource):
         self._queue.append(pending)
         if self._batcher is None or self._batcher.done():
             self._batcher = asyncio.create_task(self._send_batches())
-        return await pending.result
+        try:
+            return await pending.result
+        except asyncio.CancelledError:
+            # The caller gave up: a mint still in the queue must never go out after the order was refunded.
+            pending.result.cancel()
+            raise
 
     async def _send_batches(self) -> None:
         while self._queue:
             batch = self._next_batch()
+            if not batch:
+                break
             try:
                 tx_hash = await self._send([pending.call for pending in batch])
             except MintRejected as exc:
@@ -115,6 +123,9 @@ class StarknetClient(VaultGateway, PriceSource):
             waiting.add_done_callback(self._waiting.discard)
 
     def _next_batch(self) -> list[_PendingMint]:
+        self._queue = [pending for pending in self._queue if not pending.result.done()]  # callers that gave up
+        if not self._queue:
+            return []
         if self._queue[0].solo:
             return [self._queue.pop(0)]
         batch: list[_PendingMint] = []
@@ -123,17 +134,20 @@ class StarknetClient(VaultGateway, PriceSource):
         return batch
 
     async def _await_batch(self, tx_hash: int, batch: list[_PendingMint]) -> None:
+        retries = max(1, int(self.config.mint_timeout_s / POLL_INTERVAL_S))
         try:
             receipt = await asyncio.wait_for(
-                self._client.wait_for_tx(tx_hash, check_interval=0.1), timeout=self.config.mint_timeout_s
+                self._client.wait_for_tx(tx_hash, check_interval=POLL_INTERVAL_S, retries=retries),
+                timeout=self.config.mint_timeout_s,
             )
         except TransactionRevertedError as exc:
             self._retry_alone_or_fail(batch, MintRejected(_revert_reason(str(exc))))
-        except (TimeoutError, ClientError) as exc:
+        except Exception as exc:  # sent, fate unknown (timeout, not received, connection): never "rejected"
             _fail(batch, MintUncertain(f"mint {hex(tx_hash)} not confirmed: {exc}"))
         else:
             for pending in batch:
-                pending.result.set_result(receipt)
+                if not pending.result.done():
+                    pending.result.set_result(receipt)
 
     def _retry_alone_or_fail(self, batch: list[_PendingMint], exc: MintRejected) -> None:
         """One refused mint spoils its whole multicall: send each of a batch on its own to find which."""

@@ -51,12 +51,16 @@ class OrderRow(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     hold_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Optimistic locking: an UPDATE only applies to the version it read, so two processes can never both
+    # move the same order (SQLite ignores SELECT … FOR UPDATE).
+    version: Mapped[int] = mapped_column(Integer, server_default="0")
 
     events: Mapped[list[OrderEventRow]] = relationship(
         back_populates="order", order_by="OrderEventRow.id", cascade="all, delete-orphan", lazy="selectin"
     )
 
     __table_args__ = (Index("ix_orders_address_created", "starknet_address", "created_at"),)
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy reads it as a class attribute)
 
     def __repr__(self) -> str:
         return f"<Order {self.id} {self.status} {self.amount_msat} msat hash={self.payment_hash[:12]}…>"

@@ -10,8 +10,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 
-from service.domain.states import FINAL_STATUSES, OrderStatus, check_transition
+from service.domain.states import FINAL_STATUSES, IllegalTransition, OrderStatus, check_transition
 from service.storage.models import OrderEventRow, OrderRow
 
 # Orders that hold or have consumed the address's daily allowance.
@@ -61,18 +62,23 @@ class OrderRepository:
 
     def transition(self, order_id: str, status: OrderStatus, detail: str | None = None, **fields: Any) -> OrderRow:
         """Move the order to `status` (if allowed) and save `fields` with it, durably, before returning."""
-        with self._sessions() as session, session.begin():
-            order = session.get(OrderRow, order_id, with_for_update=True)
-            if order is None:
-                raise OrderNotFound(order_id)
-            check_transition(order_id, OrderStatus(order.status), status)
-            now = self._clock()
-            order.status = status.value
-            order.updated_at = now
-            for name, value in fields.items():
-                setattr(order, name, value)
-            order.events.append(OrderEventRow(status=status.value, at=now, detail=detail))
-            self._write_outbox(session, order)
+        current = OrderStatus.AWAITING_PAYMENT
+        try:
+            with self._sessions() as session, session.begin():
+                order = session.get(OrderRow, order_id, with_for_update=True)
+                if order is None:
+                    raise OrderNotFound(order_id)
+                current = OrderStatus(order.status)
+                check_transition(order_id, current, status)
+                now = self._clock()
+                order.status = status.value
+                order.updated_at = now
+                for name, value in fields.items():
+                    setattr(order, name, value)
+                order.events.append(OrderEventRow(status=status.value, at=now, detail=detail))
+                self._write_outbox(session, order)
+        except StaleDataError as exc:  # another process moved the order between our read and our write
+            raise IllegalTransition(order_id, current, status) from exc
         self._notify(order)
         return order
 
@@ -81,9 +87,11 @@ class OrderRepository:
             query = select(OrderRow).where(OrderRow.status.not_in([s.value for s in FINAL_STATUSES]))
             return list(session.scalars(query))
 
-    def refunded_since(self, since: datetime) -> list[OrderRow]:
+    def ended_without_vusd_since(self, since: datetime) -> list[OrderRow]:
+        """Refunded and expired orders: their HTLCs, if any arrived, must have been cancelled."""
         with self._sessions() as session:
-            query = select(OrderRow).where(OrderRow.status == OrderStatus.REFUNDED.value, OrderRow.updated_at >= since)
+            ended = [OrderStatus.REFUNDED.value, OrderStatus.EXPIRED.value]
+            query = select(OrderRow).where(OrderRow.status.in_(ended), OrderRow.updated_at >= since)
             return list(session.scalars(query))
 
     def for_address(self, address: str, limit: int, offset: int) -> tuple[list[OrderRow], int]:

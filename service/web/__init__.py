@@ -76,7 +76,7 @@ STATUS_COPY: dict[str, dict[str, str]] = {
     "failed": {
         "badge": "Needs attention",
         "headline": "We need to look at this order",
-        "detail": "Something went wrong that we could not settle on our own. An operator has been alerted; "
+        "detail": "Something went wrong that we could not settle on our own. It is logged for an operator; "
                   "please keep this page's order number if you contact us.",
     },
 }

@@ -45,10 +45,8 @@ class InboundWebhooks:
         if not delivery_id or len(delivery_id) > 255:
             raise InboundRejected(400, "delivery_id_missing", "Volta-Delivery header is missing or too long.",
                                   "Send a unique id per delivery, at most 255 characters.")
-        payment_hash = self._payment_hash(raw_body)
-        if not self._first_time(delivery_id):
-            return None
-        return self.repository.get_by_payment_hash(payment_hash).id
+        order_id = self.repository.get_by_payment_hash(self._payment_hash(raw_body)).id  # 404 before recording
+        return order_id if self._first_time(delivery_id) else None
 
     def _payment_hash(self, raw_body: bytes) -> str:
         try:

@@ -32,11 +32,11 @@ def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
 def verify_signature(secret: str, header: str, body: bytes, tolerance_s: int = DEFAULT_TOLERANCE_S,
                      now: float | None = None) -> int:
     """Check the header against the raw body; return its timestamp or raise SignatureError."""
-    parts = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
+    pairs = [part.strip().split("=", 1) for part in header.split(",") if "=" in part]
+    candidates = [value for key, value in pairs if key == "v1"]  # several while a secret is being rotated
     try:
-        timestamp = int(parts["t"])
-        candidates = [value for key, value in parts.items() if key == "v1"]
-    except (KeyError, ValueError) as exc:
+        timestamp = int(next(value for key, value in pairs if key == "t"))
+    except (StopIteration, ValueError) as exc:
         raise SignatureError("signature_malformed", f"{SIGNATURE_HEADER} must look like t=…,v1=…") from exc
     now = time.time() if now is None else now
     if abs(now - timestamp) > tolerance_s:

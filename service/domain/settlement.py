@@ -67,7 +67,7 @@ class Settlement:
             log.info("order %s moved on elsewhere: %s", order.id, exc)  # another worker got there first
 
     def enforce_refund(self, order: OrderRow) -> None:
-        """A refunded order's HTLC must not stay held: cancel again if lnd still has it accepted."""
+        """A refunded or expired order must not leave an HTLC held: cancel again if lnd still has it accepted."""
         if self.lightning.invoice_status(bytes.fromhex(order.payment_hash)).state is InvoiceState.ACCEPTED:
             self.lightning.cancel_hold_invoice(bytes.fromhex(order.payment_hash))
 

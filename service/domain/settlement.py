@@ -19,7 +19,7 @@ from service.domain.orders import DAY
 from service.domain.pricing import StalePrice, ensure_fresh, slippage_bps, vusd_base_units
 from service.domain.states import IllegalTransition, OrderStatus, RefundReason
 from service.lightning.base import InvoiceState, InvoiceStatus, LightningBackend, LightningError
-from service.starknet.base import MintRejected, MintUncertain, PriceSource, VaultGateway
+from service.starknet.base import MintRejected, MintTxState, MintUncertain, PriceSource, VaultGateway
 from service.storage.models import OrderRow
 from service.storage.orders import OrderRepository
 
@@ -97,6 +97,10 @@ class Settlement:
         if self.vault.is_payment_used(bytes.fromhex(order.payment_hash)):
             order = self.repository.transition(order.id, OrderStatus.MINTED, detail="mint found on the vault")
             self._settle(order)
+        elif order.mint_tx_hash and self.vault.mint_tx_state(order.mint_tx_hash) is MintTxState.PENDING:
+            # A sent mint may still land: keep holding the HTLC rather than refund and mint anyway. The hold
+            # bound yields here to "never VUSD without the sats"; lnd still cancels before the CLTV runs out.
+            log.warning("order %s: mint %s still pending; holding the HTLC", order.id, order.mint_tx_hash)
         elif not self._time_to_mint(order):
             self._refund(order, RefundReason.MINT_FAILED, "mint not confirmed within the hold bound")
         else:
@@ -107,7 +111,10 @@ class Settlement:
         amount = vusd_base_units(Decimal(order.vusd_amount))
         started = time.monotonic()
         try:
-            receipt = self.vault.mint_for_payment(recipient, amount, bytes.fromhex(order.payment_hash))
+            receipt = self.vault.mint_for_payment(
+                recipient, amount, bytes.fromhex(order.payment_hash),
+                on_signed=lambda tx_hash: self.repository.record_mint_tx(order.id, tx_hash),
+            )
         except MintRejected as exc:
             if exc.reason == "PAYMENT_ALREADY_USED":  # our own earlier attempt landed
                 self.on_double_mint_refused()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 
 from service.domain.pricing import Price
 
@@ -26,10 +28,26 @@ class MintUncertain(RuntimeError):
     """The mint was sent but its fate is unknown (timeout, lost connection): ask `is_payment_used`."""
 
 
+class MintTxState(StrEnum):
+    ACCEPTED = "accepted"
+    REVERTED = "reverted"
+    PENDING = "pending"  # received by the network, may still land
+    UNKNOWN = "unknown"  # the network does not know it: it never went out, or was dropped
+
+
 class VaultGateway(ABC):
     @abstractmethod
-    def mint_for_payment(self, recipient: int, amount_base_units: int, payment_hash: bytes) -> MintReceipt:
-        """Mint, wait until accepted, and confirm the LightningMint event carries these exact values."""
+    def mint_for_payment(
+        self, recipient: int, amount_base_units: int, payment_hash: bytes,
+        on_signed: Callable[[str], None] | None = None,
+    ) -> MintReceipt:
+        """Mint, wait until accepted, and confirm the LightningMint event carries these exact values.
+
+        `on_signed` gets the transaction hash before the transaction is sent, so the caller can record it:
+        after a crash, that hash tells whether a mint may still land."""
+
+    @abstractmethod
+    def mint_tx_state(self, tx_hash: str) -> MintTxState: ...
 
     @abstractmethod
     def is_payment_used(self, payment_hash: bytes) -> bool: ...

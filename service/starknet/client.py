@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,13 +25,21 @@ from starknet_py.net.signer.key_pair import KeyPair
 from starknet_py.transaction_errors import TransactionRevertedError
 
 from service.domain.pricing import Price, price_from_oracle
-from service.starknet.base import MintReceipt, MintRejected, MintUncertain, PriceSource, VaultGateway
+from service.starknet.base import (
+    MintReceipt,
+    MintRejected,
+    MintTxState,
+    MintUncertain,
+    PriceSource,
+    VaultGateway,
+)
 from service.starknet.loop import LoopThread
 
 BTC_USD_PAIR = encode_shortstring("BTC/USD")
 LIGHTNING_MINT_SELECTOR = get_selector_from_name("LightningMint")
 _U128 = 2**128
 MAX_BATCH = 20
+TXN_HASH_NOT_FOUND = 29  # Starknet JSON-RPC error code
 POLL_INTERVAL_S = 0.1
 
 
@@ -76,7 +85,10 @@ class StarknetClient(VaultGateway, PriceSource):
 
     # -- minting ------------------------------------------------------------------------------------
 
-    def mint_for_payment(self, recipient: int, amount_base_units: int, payment_hash: bytes) -> MintReceipt:
+    def mint_for_payment(
+        self, recipient: int, amount_base_units: int, payment_hash: bytes,
+        on_signed: Callable[[str], None] | None = None,
+    ) -> MintReceipt:
         hash_int = int.from_bytes(payment_hash, "big")
         call = Call(
             to_addr=self.config.vault_address,
@@ -84,7 +96,7 @@ class StarknetClient(VaultGateway, PriceSource):
             calldata=[recipient, *split_u256(amount_base_units), *split_u256(hash_int)],
         )
         try:
-            receipt = self._loop.run(self._enqueue(call), timeout=self.config.mint_timeout_s + 30)
+            receipt = self._loop.run(self._enqueue(call, on_signed), timeout=self.config.mint_timeout_s + 30)
         except concurrent.futures.TimeoutError as exc:
             raise MintUncertain(f"no answer about the mint within {self.config.mint_timeout_s + 30:.0f}s") from exc
         self._verify_mint_event(receipt, recipient, amount_base_units, hash_int)
@@ -93,8 +105,8 @@ class StarknetClient(VaultGateway, PriceSource):
     # Mints that arrive while the operator's previous transaction is being signed and sent go out
     # together as one multicall: one nonce, one fee estimate, one transaction for up to MAX_BATCH mints.
 
-    async def _enqueue(self, call: Call, solo: bool = False) -> Any:
-        pending = _PendingMint(call, asyncio.get_running_loop().create_future(), solo)
+    async def _enqueue(self, call: Call, on_signed: Callable[[str], None] | None) -> Any:
+        pending = _PendingMint(call, asyncio.get_running_loop().create_future(), on_signed)
         self._queue.append(pending)
         if self._batcher is None or self._batcher.done():
             self._batcher = asyncio.create_task(self._send_batches())
@@ -111,7 +123,7 @@ class StarknetClient(VaultGateway, PriceSource):
             if not batch:
                 break
             try:
-                tx_hash = await self._send([pending.call for pending in batch])
+                tx_hash = await self._send([pending.call for pending in batch], _signed_callback(batch))
             except MintRejected as exc:
                 self._retry_alone_or_fail(batch, exc)
                 continue
@@ -160,7 +172,7 @@ class StarknetClient(VaultGateway, PriceSource):
         if self._batcher is None or self._batcher.done():
             self._batcher = asyncio.create_task(self._send_batches())
 
-    async def _send(self, calls: list[Call]) -> int:
+    async def _send(self, calls: list[Call], on_signed: Callable[[str], None]) -> int:
         async with self._nonce_lock:
             for attempt in range(2):
                 if self._next_nonce is None:
@@ -168,7 +180,9 @@ class StarknetClient(VaultGateway, PriceSource):
                 try:
                     # Fee estimation simulates the calls first: a mint the vault would refuse (paused, hash
                     # already used, not the operator) fails here, before it costs a nonce.
-                    sent = await self._operator.execute_v3(calls, nonce=self._next_nonce, auto_estimate=True)
+                    signed = await self._operator.sign_invoke_v3(calls, nonce=self._next_nonce, auto_estimate=True)
+                    on_signed(hex(signed.calculate_hash(self.config.chain_id)))  # recorded before it can land
+                    sent = await self._client.send_transaction(signed)
                 except ClientError as exc:
                     self._next_nonce = None  # re-read from the chain: someone else may have used the account
                     if _is_nonce_error(str(exc)) and attempt == 0:
@@ -179,6 +193,19 @@ class StarknetClient(VaultGateway, PriceSource):
                 self._next_nonce += 1
                 return sent.transaction_hash
         raise AssertionError("unreachable: the loop returns or raises")
+
+    def mint_tx_state(self, tx_hash: str) -> MintTxState:
+        try:
+            status = self._loop.run(self._client.get_transaction_status(int(tx_hash, 16)), timeout=30)
+        except ClientError as exc:
+            if getattr(exc, "code", None) == TXN_HASH_NOT_FOUND:
+                return MintTxState.UNKNOWN
+            raise
+        if status.execution_status is not None and status.execution_status.value == "REVERTED":
+            return MintTxState.REVERTED
+        if status.finality_status.value in ("ACCEPTED_ON_L2", "ACCEPTED_ON_L1"):
+            return MintTxState.ACCEPTED
+        return MintTxState.PENDING
 
     def _verify_mint_event(self, receipt: Any, recipient: int, amount: int, payment_hash: int) -> None:
         for event in receipt.events:
@@ -225,7 +252,17 @@ class StarknetClient(VaultGateway, PriceSource):
 class _PendingMint:
     call: Call
     result: asyncio.Future[Any]
+    on_signed: Callable[[str], None] | None = None
     solo: bool = False
+
+
+def _signed_callback(batch: list[_PendingMint]) -> Callable[[str], None]:
+    def tell_all(tx_hash: str) -> None:
+        for pending in batch:
+            if pending.on_signed is not None:
+                pending.on_signed(tx_hash)
+
+    return tell_all
 
 
 def _fail(batch: list[_PendingMint], exc: BaseException) -> None:

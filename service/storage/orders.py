@@ -82,6 +82,14 @@ class OrderRepository:
         self._notify(order)
         return order
 
+    def record_mint_tx(self, order_id: str, tx_hash: str) -> None:
+        """The signed mint's hash, written before it is sent: after a crash it says whether a mint may land."""
+        with self._sessions() as session, session.begin():
+            order = session.get(OrderRow, order_id)
+            if order is None:
+                raise OrderNotFound(order_id)
+            order.mint_tx_hash = tx_hash
+
     def unfinished(self) -> list[OrderRow]:
         with self._sessions() as session:
             query = select(OrderRow).where(OrderRow.status.not_in([s.value for s in FINAL_STATUSES]))

@@ -12,7 +12,7 @@ import pytest
 
 from harness.contracts.deploy import invoke, set_price
 from harness.network import Network
-from service.starknet.base import MintRejected
+from service.starknet.base import MintRejected, MintTxState
 from service.starknet.client import StarknetClient
 
 pytestmark = pytest.mark.regtest
@@ -138,3 +138,14 @@ def test_one_refused_mint_does_not_spoil_its_batch(network: Network, starknet: S
     assert outcomes[3] == "PAYMENT_ALREADY_USED"
     assert all(outcome.startswith("0x") for i, outcome in enumerate(outcomes) if i != 3)
     assert starknet.vusd_balance(recipient) == before + 6 * VUSD
+
+
+def test_the_signed_hash_is_known_before_sending_and_its_state_can_be_asked(
+    network: Network, starknet: StarknetClient
+) -> None:
+    signed: list[str] = []
+    receipt = starknet.mint_for_payment(user_address(network), VUSD, new_payment_hash(), on_signed=signed.append)
+
+    assert signed == [receipt.tx_hash]
+    assert starknet.mint_tx_state(receipt.tx_hash) is MintTxState.ACCEPTED
+    assert starknet.mint_tx_state(hex(secrets.randbits(250))) is MintTxState.UNKNOWN

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -17,7 +17,7 @@ from service.domain.pricing import Price
 from service.domain.settlement import Settlement
 from service.domain.states import OrderStatus
 from service.lightning.base import HoldInvoice, InvoiceState, InvoiceStatus, LightningBackend, LightningError
-from service.starknet.base import MintReceipt, MintUncertain, PriceSource, VaultGateway
+from service.starknet.base import MintReceipt, MintTxState, MintUncertain, PriceSource, VaultGateway
 from service.storage.database import make_engine, make_session_factory, migrate
 from service.storage.models import OrderRow
 from service.storage.orders import OrderRepository
@@ -60,12 +60,19 @@ class FakeVault(VaultGateway, PriceSource):
     def __init__(self) -> None:
         self.used: set[bytes] = set()
         self.uncertain = False
+        self.tx_state = MintTxState.UNKNOWN
 
-    def mint_for_payment(self, recipient: int, amount_base_units: int, payment_hash: bytes) -> MintReceipt:
+    def mint_for_payment(self, recipient: int, amount_base_units: int, payment_hash: bytes,
+                         on_signed: Callable[[str], None] | None = None) -> MintReceipt:
+        if on_signed:
+            on_signed("0xfeed")
         if self.uncertain:
             raise MintUncertain("no answer")
         self.used.add(payment_hash)
-        return MintReceipt("0x1", 1)
+        return MintReceipt("0xfeed", 1)
+
+    def mint_tx_state(self, tx_hash: str) -> MintTxState:
+        return self.tx_state
 
     def is_payment_used(self, payment_hash: bytes) -> bool:
         return payment_hash in self.used
@@ -111,6 +118,22 @@ def test_uncertain_mint_stays_minting_then_refunds_only_when_no_mint_can_still_l
 
     stored = repository.get(order.id)
     assert (stored.status, stored.refund_reason, node.calls) == ("refunded", "mint_failed", ["cancel"])
+
+
+def test_a_mint_still_pending_on_chain_keeps_the_htlc_held_past_the_bound(world) -> None:  # type: ignore[no-untyped-def]
+    settlement, repository, node, vault, clock, order = world
+    vault.uncertain = True
+    accept(settlement, order)
+    assert repository.get(order.id).mint_tx_hash == "0xfeed", "the signed hash is recorded before sending"
+
+    vault.tx_state = MintTxState.PENDING
+    clock["now"] += timedelta(seconds=settlement.settings.max_hold_s + 1)
+    settlement.resume(repository.get(order.id))
+    assert (repository.get(order.id).status, node.calls) == ("minting", [])
+
+    vault.used.add(PAYMENT_HASH)  # it landed after all
+    settlement.resume(repository.get(order.id))
+    assert (repository.get(order.id).status, node.calls) == ("completed", ["settle"])
 
 
 def test_minted_order_whose_htlc_was_cancelled_goes_to_failed_not_a_loop(world) -> None:  # type: ignore[no-untyped-def]

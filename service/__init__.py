@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import atexit
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
 
 from service.config import Settings, load_settings
-from service.container import Services, build_services
+from service.container import build_services
+from service.domain.states import OrderStatus
+from service.storage.models import OrderRow
+from service.worker import Worker
 
 
 def create_app(settings: Settings | None = None, overrides: dict[str, Any] | None = None) -> Flask:
@@ -32,16 +36,18 @@ def create_app(settings: Settings | None = None, overrides: dict[str, Any] | Non
         app.register_blueprint(blueprint)
 
     if services.worker is not None:
-        services.repository.subscribe(_watch_new_orders(services))
+        services.repository.subscribe(_watch_new_orders(services.worker))
     services.start_background()
     atexit.register(services.close)
     logging.getLogger("volta").info("VOLTA service ready (worker %s)", "on" if services.worker else "off")
     return app
 
 
-def _watch_new_orders(services: Services):  # type: ignore[no-untyped-def]
-    def on_change(order):  # type: ignore[no-untyped-def]
-        if order.status == "awaiting_payment" and services.worker is not None:
-            services.worker.watch(order)
+def _watch_new_orders(worker: Worker) -> Callable[[OrderRow], None]:
+    """Every new order's invoice is followed on the node's stream from the moment it exists."""
+
+    def on_change(order: OrderRow) -> None:
+        if order.status == OrderStatus.AWAITING_PAYMENT.value:
+            worker.watch(order)
 
     return on_change

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
 
 MSAT_PER_BTC = Decimal(100_000_000_000)
+SAT_PER_BTC = Decimal(100_000_000)
 VUSD_QUANTUM = Decimal("0.01")  # VUSD is quoted in cents; the token itself has 18 decimals
 VUSD_DECIMALS = 18
 BPS = Decimal(10_000)
@@ -49,9 +50,10 @@ def _rate_after_spread(rate: Decimal, spread_bps: int) -> Decimal:
 
 
 def quote_for_vusd(vusd_amount: Decimal, rate: Decimal, spread_bps: int) -> Quote:
+    """Whole sats, rounded up: wallets show sats, and a fraction of one would only confuse the payer."""
     vusd = vusd_amount.quantize(VUSD_QUANTUM, rounding=ROUND_DOWN)
-    msat = (vusd / _rate_after_spread(rate, spread_bps) * MSAT_PER_BTC).to_integral_value(rounding=ROUND_CEILING)
-    return Quote(vusd, int(msat), rate, spread_bps)
+    sat = (vusd / _rate_after_spread(rate, spread_bps) * SAT_PER_BTC).to_integral_value(rounding=ROUND_CEILING)
+    return Quote(vusd, int(sat) * 1000, rate, spread_bps)
 
 
 def quote_for_sat(amount_sat: int, rate: Decimal, spread_bps: int) -> Quote:

@@ -61,7 +61,7 @@ STATUS_COPY: dict[str, dict[str, str]] = {
     "completed": {
         "badge": "Done",
         "headline": "Done: {vusd} VUSD is yours",
-        "detail": "The VUSD is at your Starknet address. Check your wallet for your new balance.",
+        "detail": "The VUSD is at your Starknet address.",
     },
     "expired": {
         "badge": "Expired",

@@ -13,10 +13,10 @@ from service.domain.pricing import (
 )
 
 
-def test_vusd_quote_charges_the_spread_and_rounds_msat_up() -> None:
+def test_vusd_quote_charges_the_spread_and_rounds_up_to_whole_sats() -> None:
     quote = quote_for_vusd(Decimal("25.00"), Decimal("100000"), spread_bps=50)
-    # 25 USD at 100,000 * (1 - 0.005) USD/BTC = 0.000251256... BTC = 25,125,628.14 msat, rounded up.
-    assert quote.amount_msat == 25_125_629
+    # 25 USD at 100,000 * (1 - 0.005) USD/BTC = 0.000251256... BTC = 25,125.628 sat, rounded up.
+    assert quote.amount_msat == 25_126_000
     assert quote.vusd_amount == Decimal("25.00")
 
 

@@ -141,7 +141,7 @@ def test_pay_from_a_phone_wallet(page: Page, base: str, network: Network, starkn
     final = api_order(base, order_id)
     assert final["status"] == "completed"
     expect(page.locator("#tx-hash")).to_have_text(final["mint_tx_hash"])
-    expect(page.locator("#status-detail")).to_contain_text("Check your wallet")
+    expect(page.locator("#status-detail")).to_contain_text("at your Starknet address")
     expect(page.locator("#pay-card")).to_be_hidden()
     expect(page.locator("#steps .step.is-done")).to_have_count(4)
     expect(page.locator("#announcer")).to_contain_text("Done: 25.00 VUSD is yours")

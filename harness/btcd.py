@@ -11,7 +11,7 @@ import bech32
 import httpx
 
 from harness.process import ManagedProcess
-from harness.util import Timeouts, free_port, wait_until
+from harness.util import Timeouts, free_port
 
 # Blocks mined here go to nobody: only used to get a fresh tip before the real miner address is known.
 BURN_ADDRESS = bech32.encode("bcrt", 0, bytes(20))
@@ -95,15 +95,10 @@ class Btcd(ManagedProcess):
 
     def start(self) -> None:
         super().start()
-        wait_until(
-            self._rpc_ready,
-            timeout=Timeouts.PROCESS_START,
-            what=f"[{self.name}] RPC on {self.rpc_host}",
-            transient=(httpx.TransportError, BtcdRpcError, OSError),
-        )
+        self.wait_answering(self._rpc_ready, f"RPC on {self.rpc_host}",
+                            transient=(httpx.TransportError, BtcdRpcError, OSError))
 
     def _rpc_ready(self) -> bool:
-        self.ensure_alive()
         if not self.rpc_cert.exists():
             return False
         if self.rpc is None:

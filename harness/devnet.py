@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from harness.process import ManagedProcess
-from harness.util import Timeouts, free_port, wait_until
+from harness.util import Timeouts, free_port
 
 DEVNET_SEED = 42
 DEVNET_ACCOUNTS = 6  # owner, operator, then users
@@ -47,12 +47,8 @@ class Devnet(ManagedProcess):
 
     def start(self) -> None:
         super().start()
-        wait_until(self._alive, timeout=Timeouts.PROCESS_START, what=f"[{self.name}] {self.url}/is_alive",
-                   transient=(httpx.TransportError,), interval=0.2)
-
-    def _alive(self) -> bool:
-        self.ensure_alive()
-        return httpx.get(f"{self.url}/is_alive", timeout=2).status_code == 200
+        self.wait_answering(lambda: httpx.get(f"{self.url}/is_alive", timeout=2).status_code == 200,
+                            f"{self.url}/is_alive", transient=(httpx.TransportError,))
 
     def restart(self) -> None:
         self.stop()

@@ -81,16 +81,10 @@ class Lnd(ManagedProcess):
 
     def wait_ready(self, synced: bool = True, timeout: float = Timeouts.PROCESS_START) -> None:
         """Wait until REST answers (and, by default, lnd reports itself synced to the chain)."""
-        wait_until(
-            lambda: self._answers(synced),
-            timeout=timeout,
-            what=f"[{self.name}] REST up{' and synced to chain' if synced else ''}",
-            transient=(httpx.TransportError, LndError, OSError),
-            interval=0.2,
-        )
+        self.wait_answering(lambda: self._answers(synced), f"REST up{' and synced to chain' if synced else ''}",
+                            transient=(httpx.TransportError, LndError, OSError), timeout=timeout)
 
     def _answers(self, synced: bool) -> bool:
-        self.ensure_alive()
         if not (self.tls_cert.exists() and self.macaroon.exists()):
             return False
         if self.rest is None:

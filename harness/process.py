@@ -5,9 +5,10 @@ from __future__ import annotations
 import ctypes
 import signal
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
-from harness.util import Timeouts, tail
+from harness.util import Timeouts, tail, wait_until
 
 _PR_SET_PDEATHSIG = 1
 
@@ -64,6 +65,22 @@ class ManagedProcess:
             )
         finally:
             log.close()
+
+    def wait_answering(
+        self,
+        probe: Callable[[], bool],
+        what: str,
+        transient: tuple[type[BaseException], ...] = (),
+        timeout: float = Timeouts.PROCESS_START,
+    ) -> None:
+        """Wait until `probe` says the process answers; fail at once, with its log, if it exits meanwhile."""
+
+        def alive_and_answering() -> bool:
+            self.ensure_alive()
+            return probe()
+
+        wait_until(alive_and_answering, timeout=timeout, what=f"[{self.name}] {what}", transient=transient,
+                   interval=0.2)
 
     def ensure_alive(self) -> None:
         """Raise with the log's tail if the process has exited."""

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 
 from harness.process import ManagedProcess
-from harness.util import Timeouts, free_port, wait_until
+from harness.util import free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,12 +51,8 @@ class VoltaService(ManagedProcess):
 
     def start(self) -> None:
         super().start()
-        wait_until(self._healthy, timeout=Timeouts.PROCESS_START, what=f"[{self.name}] {self.url}/api/v1/health",
-                   transient=(httpx.TransportError,), interval=0.2)
-
-    def _healthy(self) -> bool:
-        self.ensure_alive()
-        return httpx.get(f"{self.url}/api/v1/health", timeout=5).status_code == 200
+        self.wait_answering(lambda: httpx.get(f"{self.url}/api/v1/health", timeout=5).status_code == 200,
+                            f"{self.url}/api/v1/health", transient=(httpx.TransportError,))
 
     def restart(self, extra_env: dict[str, str] | None = None) -> None:
         self.stop()

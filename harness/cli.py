@@ -22,9 +22,9 @@ from harness import tools
 from harness.btcd import BtcdRpc
 from harness.contracts.deploy import make_account, set_price
 from harness.network import Network
-from harness.state import lnd_client, read_state, regtest_dir, state_path, write_state
+from harness.state import lnd_client, operator_starknet_config, read_state, regtest_dir, state_path, write_state
 from harness.util import Timeouts, tail, wait_until
-from service.starknet.client import StarknetClient, StarknetConfig
+from service.starknet.client import StarknetClient
 
 console = Console()
 
@@ -151,19 +151,8 @@ def cmd_mine(args: argparse.Namespace) -> int:
 
 
 def starknet_from_state() -> tuple[dict, StarknetClient]:
-    starknet = read_state().get("starknet")
-    if not starknet:
-        raise KeyError("the running network has no Starknet devnet (was it started with starknet?)")
-    contracts, operator = starknet["contracts"], starknet["operator"]
-    config = StarknetConfig(
-        rpc_url=starknet["rpc_url"],
-        vault_address=int(contracts["vault"], 16),
-        vusd_address=int(contracts["vusd"], 16),
-        oracle_address=int(contracts["oracle"], 16),
-        operator_address=int(operator["address"], 16),
-        operator_private_key=int(Path(operator["private_key_file"]).read_text().strip(), 16),
-    )
-    return starknet, StarknetClient(config)
+    state = read_state()
+    return state.get("starknet", {}), StarknetClient(operator_starknet_config(state))
 
 
 def cmd_price(args: argparse.Namespace) -> int:

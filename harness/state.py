@@ -7,7 +7,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from service.config import Settings, settings_from_regtest_state
+from service.container import starknet_config
 from service.lightning.lnd_rest import LndRestClient
+from service.starknet.client import StarknetConfig
 
 
 def regtest_dir() -> Path:
@@ -39,3 +42,10 @@ def lnd_client(state: dict[str, Any], node: str) -> LndRestClient:
     if node not in nodes:
         raise KeyError(f"no node named {node!r}; known: {', '.join(nodes)}")
     return LndRestClient.from_state(nodes[node])
+
+
+def operator_starknet_config(state: dict[str, Any]) -> StarknetConfig:
+    """The service's own way from `state.json` to the vault, signing as the operator."""
+    if "starknet" not in state:
+        raise KeyError("the running network has no Starknet devnet")
+    return starknet_config(Settings(**settings_from_regtest_state(state)))

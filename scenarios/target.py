@@ -29,7 +29,7 @@ from starknet_py.net.full_node_client import FullNodeClient
 from harness.contracts.deploy import invoke, make_account, set_price
 from harness.network import Network
 from harness.service_process import VoltaService
-from harness.state import read_state, state_path
+from harness.state import operator_starknet_config, read_state, state_path
 from harness.util import Timeouts, wait_until
 from service.lightning.lnd_rest import LndError, LndRestClient
 from service.starknet.client import StarknetClient, StarknetConfig
@@ -246,15 +246,7 @@ class StateTarget(Target):
         return make_account(self.rpc_url, owner["address"], Path(owner["private_key_file"]).read_text().strip())
 
     def operator_config(self) -> StarknetConfig:
-        operator = self.state["starknet"]["operator"]
-        return StarknetConfig(
-            rpc_url=self.rpc_url,
-            vault_address=self.contracts["vault"],
-            vusd_address=self.contracts["vusd"],
-            oracle_address=self.contracts["oracle"],
-            operator_address=int(operator["address"], 16),
-            operator_private_key=int(Path(operator["private_key_file"]).read_text().strip(), 16),
-        )
+        return operator_starknet_config(self.state)
 
     def restart_service(self, env: dict[str, str]) -> None:
         """Our own service on the shared network, so its settings and its crashes touch nobody else."""

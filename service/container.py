@@ -94,9 +94,13 @@ def make_lightning(settings: Settings) -> LightningBackend:
 
 
 def make_starknet(settings: Settings) -> StarknetClient:
+    return StarknetClient(starknet_config(settings))
+
+
+def starknet_config(settings: Settings) -> StarknetConfig:
     if not settings.starknet_rpc_url:
         raise ValueError("no Starknet configured: set VOLTA_STARKNET_RPC_URL (or VOLTA_REGTEST_STATE)")
-    return StarknetClient(StarknetConfig(
+    return StarknetConfig(
         rpc_url=settings.starknet_rpc_url,
         vault_address=int(settings.vault_address, 16),
         vusd_address=int(settings.vusd_address, 16),
@@ -105,7 +109,7 @@ def make_starknet(settings: Settings) -> StarknetClient:
         operator_private_key=settings.operator_key(),
         chain_id=int(settings.starknet_chain_id, 16),
         mint_timeout_s=settings.mint_timeout_s,
-    ))
+    )
 
 
 def build_services(settings: Settings, with_worker: bool, clock: Callable[[], datetime] = utc_now) -> Services:

@@ -14,7 +14,6 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -116,32 +115,6 @@ def run_lightning_bench(payments: int = 100, concurrent: int = 300, senders: int
 # -- purchases through the service -------------------------------------------------------------------
 
 
-def _at(order: dict, status: str) -> float:
-    for event in order["history"]:
-        if event["status"] == status:
-            return datetime.fromisoformat(event["at"].replace("Z", "+00:00")).timestamp()
-    raise KeyError(f"order {order['order_id']} never reached {status}")
-
-
-def timed_purchase(buyer: Buyer, address: str) -> dict[str, float]:
-    """One purchase; seconds for each leg, measured from the payer pressing send."""
-    purchase = buyer.create_order(address, "10.00")
-    sent_at = time.time()
-    buyer.pay(purchase)
-    order = buyer.follow(purchase)
-    done_at = time.time()
-    if order["status"] != "completed":
-        raise RuntimeError(f"bench purchase ended {order['status']}: {order.get('refund_reason')}")
-    return {
-        "end_to_end": done_at - sent_at,
-        "htlc_arrival": _at(order, "payment_held") - sent_at,
-        "checks": _at(order, "minting") - _at(order, "payment_held"),
-        "mint": _at(order, "minted") - _at(order, "minting"),
-        "settle": _at(order, "completed") - _at(order, "minted"),
-        "notify": done_at - _at(order, "completed"),
-    }
-
-
 def plain_mint(network: Network, starknet: StarknetClient) -> float:
     started = time.perf_counter()
     starknet.mint_for_payment(int(network.users[0]["address"], 16), 10**18, secrets.token_bytes(32))
@@ -162,7 +135,7 @@ def run_purchase_bench(purchases: int = 100, concurrent: int = 300, payers: int 
         try:
             mints = [plain_mint(network, starknet) for _ in range(20)]
             console.print(stats_line("plain mint, send -> accepted with event (20)", mints))
-            legs = [timed_purchase(buyer, address) for _ in track(range(purchases), description="purchases")]
+            legs = [buyer.timed_purchase(address) for _ in track(range(purchases), description="purchases")]
             payments = [pay_plain(merchant, payer) for _ in range(20)]
             console.print(stats_line("plain lnd payment payer->router->merchant (20)", payments))
             _report_legs(legs, purchases, statistics.median(payments))
@@ -183,7 +156,7 @@ def _report_legs(legs: list[dict[str, float]], count: int, plain_payment_s: floa
 def _throughput(buyer: Buyer, address: str, count: int, payers: int) -> None:
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=payers) as pool:
-        legs = list(pool.map(lambda _: timed_purchase(buyer, address), range(count)))
+        legs = list(pool.map(lambda _: buyer.timed_purchase(address), range(count)))
     elapsed = time.perf_counter() - started
     console.print(f"{count} purchases with {payers} payers at once: {elapsed:.1f}s = {count / elapsed:.2f} purchases/s")
     for leg in ("end_to_end", "htlc_arrival", "mint", "settle"):

@@ -8,14 +8,14 @@ asks the service for 25 VUSD, pays the invoice from the payer node through the r
 from __future__ import annotations
 
 import argparse
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from rich.console import Console
 from rich.table import Table
 
 from harness.cli import cmd_up, starknet_from_state, supervisor_alive
-from harness.purchase import Buyer
+from harness.purchase import Buyer, state_times
 from harness.state import lnd_client, read_state, state_path
 
 console = Console()
@@ -63,10 +63,9 @@ def as_vusd(base_units: int) -> str:
 
 def print_steps(order: dict) -> None:
     table = Table("state", "at", "after previous")
-    previous: datetime | None = None
-    for event in order["history"]:
-        at = datetime.fromisoformat(event["at"].replace("Z", "+00:00"))
-        delta = f"{(at - previous).total_seconds() * 1000:.0f} ms" if previous else "-"
-        table.add_row(event["status"], at.strftime("%H:%M:%S.%f")[:-3], delta)
+    previous: float | None = None
+    for status, at in state_times(order["history"]).items():
+        delta = f"{(at - previous) * 1000:.0f} ms" if previous else "-"
+        table.add_row(status, datetime.fromtimestamp(at, UTC).strftime("%H:%M:%S.%f")[:-3], delta)
         previous = at
     console.print(table)

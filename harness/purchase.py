@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -16,6 +17,40 @@ from harness.util import Timeouts, WaitTimeout
 from service.lightning.lnd_rest import LndRestClient
 
 FINAL_STATUSES = {"completed", "expired", "refunded", "failed"}
+
+
+class PurchaseNotCompleted(RuntimeError):
+    def __init__(self, order: dict[str, Any]) -> None:
+        super().__init__(f"purchase ended {order['status']} ({order.get('refund_reason')})")
+        self.order = order
+
+
+def iso_to_unix(text: str) -> float:
+    """The API's timestamps ("2026-11-27T08:00:00.123Z") as unix seconds."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def state_times(history: list[dict[str, Any]]) -> dict[str, float]:
+    """When the order first entered each state, as unix seconds (the service's clock)."""
+    times: dict[str, float] = {}
+    for event in history:
+        times.setdefault(event["status"], iso_to_unix(event["at"]))
+    return times
+
+
+def purchase_legs(history: list[dict[str, Any]], sent_unix: float, seen_unix: float) -> dict[str, float]:
+    """Seconds for each leg of a completed purchase, from the payer pressing send to the buyer seeing it done.
+
+    The same machine runs payer, service and buyer, so their clocks agree."""
+    at = state_times(history)
+    return {
+        "htlc_arrival": at["payment_held"] - sent_unix,
+        "checks": at["minting"] - at["payment_held"],
+        "mint": at["minted"] - at["minting"],
+        "settle": at["completed"] - at["minted"],
+        "notify": seen_unix - at["completed"],
+        "end_to_end": seen_unix - sent_unix,
+    }
 
 
 @dataclass
@@ -78,6 +113,17 @@ class Buyer:
             for line in response.iter_lines():
                 if line.startswith("data: "):
                     yield json.loads(line.removeprefix("data: "))
+
+    def timed_purchase(self, starknet_address: str, vusd_amount: str = "10.00") -> dict[str, float]:
+        """One purchase, split into its legs (see `purchase_legs`); raises if it does not complete."""
+        purchase = self.create_order(starknet_address, vusd_amount)
+        sent_unix = time.time()
+        self.pay(purchase)
+        order = self.follow(purchase)
+        seen_unix = time.time()
+        if order["status"] != "completed":
+            raise PurchaseNotCompleted(order)
+        return purchase_legs(order["history"], sent_unix, seen_unix)
 
     def buy(self, starknet_address: str, vusd_amount: str = "25.00", **extra: Any) -> Purchase:
         """The whole purchase: order, pay, wait for the end. Returns it with its timeline."""

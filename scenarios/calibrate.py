@@ -19,31 +19,26 @@ from typing import Any
 
 import numpy as np
 
+from harness.purchase import purchase_legs
 from scenarios.model import DEFAULT_CALIBRATION, LEGS, Calibration, LogNormal
 from scenarios.runner import run_scenario
 from scenarios.schema import Scenario, parse_scenario
 from scenarios.target import StateTarget, Target
 
 
-def _at(order: dict[str, Any], status: str) -> float | None:
-    for event in order.get("timeline", []):
-        if event["status"] == status:
-            return datetime.fromisoformat(event["at"].replace("Z", "+00:00")).timestamp()
-    return None
-
-
 def legs(order: dict[str, Any], t0_unix: float) -> dict[str, float] | None:
     """The model's legs for one completed order of a runner result, in seconds; None if not completed."""
     if order.get("status") != "completed" or not order.get("payments"):
         return None
-    held, minting, minted, completed = (_at(order, s) for s in ("payment_held", "minting", "minted", "completed"))
     seen = next((s["at_s"] for s in order.get("seen", []) if s["status"] == "completed"), None)
-    if None in (held, minting, minted, completed, seen):
+    if seen is None:
         return None
     sent = min(payment["sent_unix"] for payment in order["payments"])
-    return {"htlc_arrival": held - sent, "checks": minting - held, "mint": minted - minting,
-            "settle": completed - minted, "notify": max(t0_unix + seen - completed, 0.0),
-            "end_to_end": t0_unix + seen - sent}
+    try:
+        legs = purchase_legs(order.get("timeline", []), sent, t0_unix + seen)
+    except KeyError:  # a state the runner did not record
+        return None
+    return legs | {"notify": max(legs["notify"], 0.0)}
 
 
 def result_legs(result: dict[str, Any]) -> list[dict[str, float]]:

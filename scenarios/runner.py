@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from harness.purchase import Buyer
+from harness.purchase import Buyer, iso_to_unix
 from harness.util import Timeouts, WaitTimeout, wait_until
 from scenarios.invariants import check_all, check_expectations
 from scenarios.schema import FINAL_STATES, Behaviour, Fault, FaultKind, Purchase, Scenario, ScenarioError, load_scenario
@@ -86,10 +86,6 @@ def price_path(scenario: Scenario) -> list[tuple[float, Decimal]]:
     log_returns = walk.volatility * np.sqrt(dt_years) * shocks - 0.5 * walk.volatility**2 * dt_years
     prices = float(scenario.price.start) * np.exp(np.cumsum(log_returns))
     return [((i + 1) * walk.step_s, Decimal(f"{p:.2f}")) for i, p in enumerate(prices)]
-
-
-def _iso_to_unix(text: str) -> float:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 class Runner:
@@ -384,7 +380,7 @@ class Runner:
             return base | {"order_id": None, "status": "not_created", "error": run.error}
         payment_hash = order["payment_hash"]
         invoice = merchant.lookup_invoice(bytes.fromhex(payment_hash))
-        timeline = [{"status": e["status"], "at": e["at"], "at_s": round(_iso_to_unix(e["at"]) - self.t0, 3),
+        timeline = [{"status": e["status"], "at": e["at"], "at_s": round(iso_to_unix(e["at"]) - self.t0, 3),
                      "detail": e.get("detail")} for e in order.get("history", [])]
         return base | {
             "order_id": order["order_id"], "payment_hash": payment_hash, "status": order["status"],

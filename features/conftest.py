@@ -13,10 +13,10 @@ import pytest
 from pytest_bdd import given, parsers, then, when
 
 from harness.contracts.deploy import invoke, set_price
+from harness.lnd import quiet_local_msat
 from harness.network import Network
 from harness.purchase import Buyer, Purchase
 from harness.util import Timeouts, wait_until
-from service.lightning.lnd_rest import LndRestClient
 from service.starknet.client import StarknetClient
 
 pytestmark = pytest.mark.regtest
@@ -30,13 +30,6 @@ class Story:
     payer_before_msat: int = 0
     purchase: Purchase | None = None
     second_payment: dict[str, Any] = field(default_factory=dict)
-
-
-def quiet_local_msat(client: LndRestClient) -> int:
-    """Spendable balance once no HTLC is in flight on any channel."""
-    wait_until(lambda: not any(channel.get("pending_htlcs") for channel in client.list_channels()),
-               timeout=Timeouts.PAYMENT, what="no HTLC in flight")
-    return client.channel_balance()["local_msat"]
 
 
 @pytest.fixture

@@ -133,3 +133,11 @@ class Lnd(ManagedProcess):
             "pubkey": self.pubkey,
             "p2p_host": self.p2p_host,
         }
+
+
+def quiet_local_msat(client: LndRestClient, timeout: float = Timeouts.PAYMENT) -> int:
+    """The spendable channel balance once no HTLC is in flight, so every earlier payment is accounted for
+    (lnd updates balances a moment after the payer hears of success)."""
+    wait_until(lambda: not any(channel.get("pending_htlcs") for channel in client.list_channels()),
+               timeout=timeout, what="no HTLC in flight", transient=(LndError,))
+    return client.channel_balance()["local_msat"]

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from harness.lnd import quiet_local_msat
 from harness.network import Network
 from harness.process import ProcessError
 from harness.util import Timeouts, wait_until
@@ -20,13 +21,6 @@ pytestmark = pytest.mark.regtest
 
 def local_msat(client: LndRestClient) -> int:
     return client.channel_balance()["local_msat"]
-
-
-def quiet_local_msat(client: LndRestClient) -> int:
-    """The spendable balance once no HTLC is in flight, so earlier payments are fully accounted for."""
-    wait_until(lambda: not any(channel.get("pending_htlcs") for channel in client.list_channels()),
-               timeout=Timeouts.INVOICE_STATE, what="no HTLC in flight")
-    return local_msat(client)
 
 
 def wait_local_msat(client: LndRestClient, expected_msat: int, who: str) -> None:

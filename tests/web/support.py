@@ -11,10 +11,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import ConsoleMessage, Page
-
-from harness.util import Timeouts, wait_until
-from service.lightning.lnd_rest import LndRestClient
+from playwright.sync_api import ConsoleMessage, Locator, Page, expect
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "artifacts" / "web"
@@ -115,8 +112,11 @@ def run_async(coroutine: Coroutine[Any, Any, Any]) -> Any:
     return result.get("value")
 
 
-def quiet_local_msat(client: LndRestClient) -> int:
-    """Spendable balance once no HTLC is in flight on any channel."""
-    wait_until(lambda: not any(channel.get("pending_htlcs") for channel in client.list_channels()),
-               timeout=Timeouts.PAYMENT, what="no HTLC in flight")
-    return client.channel_balance()["local_msat"]
+
+
+def start_again_prefills(page: Page, restart: Locator, amount: str, address: str) -> None:
+    """The "start again" link leads to the buy form with the same amount and address filled in."""
+    restart.click()
+    page.wait_for_url(re.compile(r"/\?amount=" + re.escape(amount) + "&address="))
+    expect(page.get_by_label("Amount", exact=True)).to_have_value(amount)
+    expect(page.get_by_label("Your Starknet address")).to_have_value(address)

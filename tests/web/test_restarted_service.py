@@ -13,7 +13,7 @@ from playwright.sync_api import Page, Request, expect
 
 from harness.network import Network
 from harness.purchase import Buyer
-from tests.web.support import assert_contrast, assert_good_layout, snap
+from tests.web.support import assert_contrast, assert_good_layout, snap, start_again_prefills
 
 pytestmark = pytest.mark.regtest
 
@@ -65,10 +65,7 @@ def test_expired_quote_says_no_money_moved(page: Page, restarted: Callable[[dict
     snap(page, "checkout-expired")
     snap(desktop(page.url), "checkout-expired")
 
-    restart.click()
-    page.wait_for_url(re.compile(r"/\?amount=25\.00&address="))
-    expect(page.get_by_label("Amount", exact=True)).to_have_value("25.00")
-    expect(page.get_by_label("Your Starknet address")).to_have_value(address)
+    start_again_prefills(page, restart, "25.00", address)
 
 
 def test_the_services_refusal_appears_next_to_the_form(page: Page, network: Network, buyer: Buyer,

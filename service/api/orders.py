@@ -54,9 +54,7 @@ def _create_idempotently(key: str, order_request: OrderRequest, body: dict):  # 
         return error_response(409, "idempotency_conflict", exc.message,
                               "Use a new Idempotency-Key for a different order, or retry the same body.")
     if existing:
-        response = _created(services().repository.get(existing))
-        response[2]["Idempotent-Replayed"] = "true"
-        return response
+        return _created(services().repository.get(existing), replayed=True)
     try:
         order = services().orders.create(order_request)
     except BaseException:
@@ -66,8 +64,9 @@ def _create_idempotently(key: str, order_request: OrderRequest, body: dict):  # 
     return _created(order)
 
 
-def _created(order: OrderRow):  # type: ignore[no-untyped-def]
-    return order_json(order, with_history=False), 201, {"Location": f"/api/v1/orders/{order.id}"}
+def _created(order: OrderRow, replayed: bool = False):  # type: ignore[no-untyped-def]
+    headers = {"Location": f"/api/v1/orders/{order.id}"} | ({"Idempotent-Replayed": "true"} if replayed else {})
+    return order_json(order, with_history=False), 201, headers
 
 
 @blueprint.get("/<order_id>")

@@ -99,6 +99,17 @@ def build_lnd(spec: ToolSpec, bin_dir: Path) -> list[str]:
     ]
 
 
+def build_toxiproxy(spec: ToolSpec, bin_dir: Path) -> list[str]:
+    # Built inside the module's copy in the module cache, like lnd, because the binary must be named
+    # toxiproxy-server (`go install .../cmd/server` would call it `server`). The version is stamped in so
+    # `toxiproxy-server --version` says which one runs.
+    module = "github.com/Shopify/toxiproxy/v2"
+    module_dir = _go_module_dir(module, spec.version)
+    stamp = f"-X {module}.Version={spec.version.lstrip('v')}"
+    return ["sh", "-c", f'cd "{module_dir}" && go build -trimpath -ldflags "{stamp}" '
+                        f'-o "{bin_dir}/toxiproxy-server" ./cmd/server']
+
+
 def build_starknet_devnet(spec: ToolSpec, bin_dir: Path) -> list[str]:
     if shutil.which("cargo") is None:
         raise ToolError("cargo is not installed: install Rust with rustup (https://rustup.rs) and retry.")
@@ -117,7 +128,7 @@ def _go_module_dir(module: str, version: str) -> str:
 
 
 def _build_env(spec: ToolSpec, bin_dir: Path) -> dict[str, str]:
-    env = {**_go_build_env(), "GOBIN": str(bin_dir)} if spec.name in ("btcd", "lnd") else dict(os.environ)
+    env = {**_go_build_env(), "GOBIN": str(bin_dir)} if spec.name in GO_TOOLS else dict(os.environ)
     if spec.name == "starknet-devnet":
         # The published crate sets no [profile]: `cargo install` already uses the light release profile
         # (no LTO, 16 codegen units). Keeping the target dir in the cache makes an interrupted build resumable.
@@ -131,8 +142,11 @@ TOOLS: dict[str, ToolSpec] = {
         ToolSpec("btcd", "v0.26.0", {"btcd": "BTCD_BIN", "btcctl": "BTCCTL_BIN"}, build_btcd),
         ToolSpec("lnd", "v0.21.2-beta", {"lnd": "LND_BIN", "lncli": "LNCLI_BIN"}, build_lnd),
         ToolSpec("starknet-devnet", "0.8.1", {"starknet-devnet": "STARKNET_DEVNET_BIN"}, build_starknet_devnet),
+        # v2.12.0 is the newest v2 on proxy.golang.org, although its `-versions` list stops at v2.5.0.
+        ToolSpec("toxiproxy", "v2.12.0", {"toxiproxy-server": "TOXIPROXY_BIN"}, build_toxiproxy),
     )
 }
+GO_TOOLS = ("btcd", "lnd", "toxiproxy")
 
 
 # -- locating -----------------------------------------------------------------------------------------

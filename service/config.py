@@ -49,7 +49,17 @@ class Settings(BaseModel):
     max_hold_s: int = Field(default=120, ge=5)
     # How long a sent mint may take to be accepted; with its answer margin it must fit twice in max_hold_s.
     mint_timeout_s: float = Field(default=30, gt=0)
+    # The HTLC's own expiry (its CLTV) bounds how long a held payment can wait for an undecided mint. lnd
+    # cancels held HTLCs `holdexpirydelta` blocks before expiry (its default: 10 + 2). We void an undecided
+    # mint's nonce a few blocks before that, and start no mint unless a few more remain: each margin is 6
+    # blocks, about an hour on mainnet, far longer than a mint or a void takes to be accepted.
+    htlc_cancel_delta_blocks: int = Field(default=12, ge=1)
+    void_mint_blocks_before_expiry: int = Field(default=18, ge=1)
+    min_htlc_blocks_to_mint: int = Field(default=24, ge=1)
     recheck_interval_s: float = Field(default=2.0, gt=0)
+    # Completed orders are compared with the vault, refunded and expired ones with lnd, this often, this far back.
+    reconcile_interval_s: float = Field(default=300, gt=0)
+    reconcile_window_s: int = Field(default=86_400, gt=0)
     settlement_threads: int = Field(default=8, ge=1, le=64)
     run_worker: bool = True
     log_level: str = "INFO"
@@ -66,7 +76,7 @@ class Settings(BaseModel):
     inbound_webhook_secret: str = Field(default="", repr=False)
     # When set, the webhook delivery log and redelivery need `Authorization: Bearer <token>`.
     admin_token: str = Field(default="", repr=False)
-    # Test-only fault injection: pause this many seconds right after entering a state (e.g. "minting:30").
+    # Test-only fault injection: pause this many seconds at a settlement checkpoint (e.g. "mint_signed:30").
     fault_pause_after: str = ""
 
     @field_validator("webhook_urls", mode="before")
@@ -92,6 +102,13 @@ class Settings(BaseModel):
         if 2 * self.mint_budget_s > self.max_hold_s:
             raise ValueError(f"max_hold_s ({self.max_hold_s}) must be at least twice mint_timeout_s + "
                              f"{MINT_ANSWER_MARGIN_S:.0f} s, so a held HTLC is released within its bound")
+        return self
+
+    @model_validator(mode="after")
+    def _check_htlc_margins(self) -> Settings:
+        if not self.htlc_cancel_delta_blocks < self.void_mint_blocks_before_expiry < self.min_htlc_blocks_to_mint:
+            raise ValueError("need htlc_cancel_delta_blocks < void_mint_blocks_before_expiry < "
+                             "min_htlc_blocks_to_mint: a mint must be decided before lnd lets the HTLC go")
         return self
 
     @model_validator(mode="after")

@@ -8,13 +8,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
 from service.config import Settings
 from service.domain.orders import OrderFactory
-from service.domain.settlement import Settlement
+from service.domain.reconciliation import Reconciliation
+from service.domain.settlement import Settlement, no_checkpoint, pause_checkpoint
 from service.lightning.base import LightningBackend
 from service.lightning.lnd import LndBackend
 from service.lightning.lnd_rest import LndRestClient
@@ -94,7 +95,12 @@ def make_lightning(settings: Settings) -> LightningBackend:
 
 
 def make_starknet(settings: Settings) -> StarknetClient:
-    return StarknetClient(starknet_config(settings))
+    return StarknetClient(starknet_config(settings), checkpoint=make_checkpoint(settings))
+
+
+def make_checkpoint(settings: Settings) -> Callable[[str], None]:
+    """Test-only pauses, built only when fault injection is configured."""
+    return pause_checkpoint(settings.fault_pause_after) if settings.fault_pause_after else no_checkpoint
 
 
 def starknet_config(settings: Settings) -> StarknetConfig:
@@ -127,8 +133,13 @@ def build_services(settings: Settings, with_worker: bool, clock: Callable[[], da
         repository.add_outbox_writer(outbox.write)
     lightning, starknet = make_lightning(settings), make_starknet(settings)
     settlement = Settlement(settings, repository, lightning, starknet, starknet, clock,
-                            on_double_mint_refused=metrics.double_mint_refusals.inc)
-    worker = Worker(settlement, settings.settlement_threads, settings.recheck_interval_s) if with_worker else None
+                            on_double_mint_refused=metrics.double_mint_refusals.inc,
+                            checkpoint=make_checkpoint(settings))
+    reconciliation = Reconciliation(repository, lightning, starknet, on_finding=metrics.observe_finding)
+    worker = Worker(
+        settlement, settings.settlement_threads, settings.recheck_interval_s, reconciliation,
+        settings.reconcile_interval_s, timedelta(seconds=settings.reconcile_window_s),
+    ) if with_worker else None
     dispatcher = WebhookDispatcher(outbox) if with_worker and settings.webhook_urls else None
     orders = OrderFactory(settings, repository, lightning, starknet, clock)
     inbound = InboundWebhooks(sessions, settings.inbound_webhook_secret, repository, clock)

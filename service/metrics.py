@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from service.domain.reconciliation import Finding
 from service.domain.states import OrderStatus
 from service.storage.models import OrderRow
 from service.storage.orders import OrderRepository
@@ -49,6 +50,12 @@ class Metrics:
         self.double_mint_refusals = Counter(
             "volta_double_mint_refusals", "Mints the vault refused because the payment hash was already used",
             registry=self.registry)
+        self.reconcile_findings = Counter(
+            "volta_reconcile_findings", "Finished orders that lnd or the vault contradicted, by kind and repair",
+            ["kind", "repaired"], registry=self.registry)
+
+    def observe_finding(self, finding: Finding) -> None:
+        self.reconcile_findings.labels(finding.kind.value, str(finding.repaired).lower()).inc()
 
     def observe(self, order: OrderRow) -> None:
         """Record latencies when an order completes (listener on committed changes)."""

@@ -1,4 +1,5 @@
-"""The settlement worker: watches every open invoice, re-checks all unfinished orders, settles them.
+"""The settlement worker: watches every open invoice, re-checks all unfinished orders, settles them,
+and now and then reconciles finished orders with lnd and the vault.
 
 Runs inside the API process by default; `python -m service.worker` runs it alone.
 """
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+from service.domain.reconciliation import Reconciliation
 from service.domain.settlement import Settlement
 from service.domain.states import OrderStatus
 from service.lightning.base import LightningError
@@ -25,9 +27,16 @@ FULL_POLL_EVERY_PASSES = 15  # with the default 2 s interval: every open invoice
 
 
 class Worker:
-    def __init__(self, settlement: Settlement, threads: int, recheck_interval_s: float) -> None:
+    def __init__(
+        self, settlement: Settlement, threads: int, recheck_interval_s: float,
+        reconciliation: Reconciliation | None = None, reconcile_interval_s: float = 300,
+        reconcile_window: timedelta = timedelta(days=1),
+    ) -> None:
         self.settlement = settlement
         self.recheck_interval_s = recheck_interval_s
+        self.reconciliation = reconciliation
+        self.reconcile_interval_s = reconcile_interval_s
+        self.reconcile_window = reconcile_window
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="settle")
         self._busy: set[str] = set()
         self._scheduled: set[str] = set()
@@ -35,12 +44,15 @@ class Worker:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._recheck_thread = threading.Thread(target=self._recheck_loop, name="recheck", daemon=True)
+        self._reconcile_thread = threading.Thread(target=self._reconcile_loop, name="reconcile", daemon=True)
         self._passes = 0
 
     # -- life cycle -------------------------------------------------------------------------------------
 
     def start(self) -> None:
         self._recheck_thread.start()
+        if self.reconciliation is not None:
+            self._reconcile_thread.start()
 
     def stop(self) -> None:
         self._stop.set()
@@ -86,6 +98,14 @@ class Worker:
                 self.recheck_all()
             except Exception:  # the loop must survive anything; the next pass tries again
                 log.exception("re-check pass failed")
+
+    def _reconcile_loop(self) -> None:
+        assert self.reconciliation is not None
+        while not self._stop.wait(self.reconcile_interval_s):
+            try:
+                self.reconciliation.run(since=self.settlement.clock() - self.reconcile_window)
+            except Exception:  # lnd or the devnet down: the next pass tries again
+                log.exception("reconciliation pass failed")
 
     def recheck_all(self) -> None:
         self._passes += 1

@@ -1,8 +1,15 @@
 """Settling an order: from the held HTLC to VUSD minted and the HTLC claimed, or the sats returned.
 
-Each step writes its state before the side effect it allows (mint, settle, cancel), so a crash at
-any point resumes from the database: `minting` first asks the vault whether the payment hash was
-used, `minted` is settled, and a refund whose cancel did not reach lnd is cancelled again.
+The one promise: the HTLC is claimed if and only if exactly one mint for its payment hash is on Starknet.
+The vault refuses a second mint of a hash, so "exactly one" is the contract's; the service must never
+cancel the HTLC while a mint may still land, and never claim it before a mint is accepted on L2.
+
+Each step writes its state before the side effect it allows (mint, settle, cancel), so a crash at any
+point resumes from the database. A signed mint is recorded (hash and nonce) under the order's lock before
+it is sent, and only while the order is `minting` with no other live attempt. Its fate is read from the
+transaction's own status first, then from the operator's nonce: it is dead only when reverted on L2 or when
+its nonce was used by another transaction. Until then the HTLC stays held, within the HTLC's own expiry;
+near it the nonce is voided, which settles the question one way or the other.
 """
 
 from __future__ import annotations
@@ -13,17 +20,44 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from enum import StrEnum
 
 from service.config import Settings
 from service.domain.orders import DAY
 from service.domain.pricing import StalePrice, ensure_fresh, slippage_bps, vusd_base_units
-from service.domain.states import IllegalTransition, OrderStatus, RefundReason
+from service.domain.states import ConcurrentChange, IllegalTransition, OrderStatus, RefundReason
 from service.lightning.base import InvoiceState, InvoiceStatus, LightningBackend, LightningError
-from service.starknet.base import MintRejected, MintTxState, MintUncertain, PriceSource, VaultGateway
+from service.starknet.base import (
+    MintAbandoned,
+    MintFate,
+    MintRejected,
+    MintStatus,
+    MintUncertain,
+    PriceSource,
+    SignedMint,
+    VaultGateway,
+)
 from service.storage.models import OrderRow
 from service.storage.orders import OrderRepository
 
 log = logging.getLogger("volta.settlement")
+
+
+class Checkpoint(StrEnum):
+    """The moments between a state and its side effect, where a test can stop the service to kill it."""
+
+    PAYMENT_HELD = "payment_held"  # HTLC held and recorded, nothing checked yet
+    MINTING = "minting"  # `minting` recorded, nothing signed
+    MINT_SIGNED = "mint_signed"  # signed and recorded, not sent
+    MINT_SENT = "mint_sent"  # sent, not yet accepted (reached inside the Starknet client)
+    MINT_ACCEPTED = "mint_accepted"  # accepted on L2, not yet recorded
+    MINTED = "minted"  # `minted` recorded, HTLC not settled
+    REFUNDED = "refunded"  # `refunded` recorded, HTLC not cancelled
+    SETTLED = "settled"  # HTLC settled on lnd, `completed` not recorded
+
+
+def no_checkpoint(point: str) -> None:
+    del point
 
 
 @dataclass
@@ -35,6 +69,7 @@ class Settlement:
     prices: PriceSource
     clock: Callable[[], datetime]
     on_double_mint_refused: Callable[[], None] = lambda: None
+    checkpoint: Callable[[str], None] = no_checkpoint
 
     # -- entry points ---------------------------------------------------------------------------------
 
@@ -43,10 +78,14 @@ class Settlement:
         order = self.repository.get(order_id)
         status = OrderStatus(order.status)
         if status is OrderStatus.AWAITING_PAYMENT and invoice.state is InvoiceState.ACCEPTED:
+            # The hold bound counts from when lnd accepted the HTLC, not from when we noticed it.
+            accepted_at = invoice.accepted_at or self.clock()
             order = self.repository.transition(
                 order.id, OrderStatus.PAYMENT_HELD, amount_paid_msat=invoice.amount_paid_msat,
-                hold_deadline=self.clock() + timedelta(seconds=self.settings.max_hold_s),
+                hold_deadline=accepted_at + timedelta(seconds=self.settings.max_hold_s),
+                htlc_expiry_height=invoice.htlc_expiry_height,
             )
+            self.checkpoint(Checkpoint.PAYMENT_HELD)
             self.resume(order)
         elif status is OrderStatus.AWAITING_PAYMENT and invoice.state is InvoiceState.CANCELED:
             self.repository.transition(order.id, OrderStatus.EXPIRED, detail="invoice cancelled by the node")
@@ -64,7 +103,13 @@ class Settlement:
             elif status is OrderStatus.MINTED:
                 self._settle(order)
         except IllegalTransition as exc:
-            log.info("order %s moved on elsewhere: %s", order.id, exc)  # another worker got there first
+            if exc.requested is OrderStatus.MINTED and exc.current not in (OrderStatus.MINTED, OrderStatus.COMPLETED):
+                log.error("order %s: a mint landed but the order is already %s; needs an operator", order.id,
+                          exc.current)
+            else:
+                log.info("order %s moved on elsewhere: %s", order.id, exc)  # another worker got there first
+        except ConcurrentChange as exc:
+            log.info("%s; deciding again on the next pass", exc)
 
     def enforce_refund(self, order: OrderRow) -> None:
         """A refunded or expired order must not leave an HTLC held: cancel again if lnd still has it accepted."""
@@ -74,13 +119,16 @@ class Settlement:
     # -- the steps -----------------------------------------------------------------------------------
 
     def _check_and_mint(self, order: OrderRow) -> None:
+        invoice = self.lightning.invoice_status(bytes.fromhex(order.payment_hash))
+        if invoice.state is InvoiceState.CANCELED:  # lnd let it go (CLTV near): nothing to mint for
+            self._refund(order, RefundReason.HTLC_EXPIRING, "the node no longer holds the HTLC")
+            return
+        if invoice.state is not InvoiceState.ACCEPTED:  # unknown is not cancelled: ask again on the next pass
+            log.warning("order %s: lnd says the invoice is %s; asking again", order.id, invoice.state)
+            return
         reason, detail = self._refund_reason(order)
         if reason is not None:
             self._refund(order, reason, detail)
-            return
-        invoice = self.lightning.invoice_status(bytes.fromhex(order.payment_hash))
-        if invoice.state is not InvoiceState.ACCEPTED:  # lnd let it go (CLTV near): nothing to mint for
-            self._refund(order, RefundReason.QUOTE_EXPIRED, f"the node no longer holds the HTLC ({invoice.state})")
             return
         if self.vault.is_payment_used(bytes.fromhex(order.payment_hash)):
             # Never minted by this order (it is only now leaving payment_held), yet used on chain: an
@@ -90,46 +138,95 @@ class Settlement:
                                        failure_detail="payment hash already used on the vault before minting")
             return
         order = self.repository.transition(order.id, OrderStatus.MINTING)
-        self._fault_pause(OrderStatus.MINTING.value)
+        self.checkpoint(Checkpoint.MINTING)
         self._mint(order)
 
     def _resume_minting(self, order: OrderRow) -> None:
-        if self.vault.is_payment_used(bytes.fromhex(order.payment_hash)):
-            order = self.repository.transition(order.id, OrderStatus.MINTED, detail="mint found on the vault")
-            self._settle(order)
-        elif order.mint_tx_hash and self.vault.mint_tx_state(order.mint_tx_hash) is MintTxState.PENDING:
-            # A sent mint may still land: keep holding the HTLC rather than refund and mint anyway. The hold
-            # bound yields here to "never VUSD without the sats"; lnd still cancels before the CLTV runs out.
-            log.warning("order %s: mint %s still pending; holding the HTLC", order.id, order.mint_tx_hash)
-        elif not self._time_to_mint(order):
-            self._refund(order, RefundReason.MINT_FAILED, "mint not confirmed within the hold bound")
-        else:
+        if order.mint_tx_hash:
+            status = self._attempt_status(order)
+            if status.fate is MintFate.PENDING:
+                self._hold_or_void(order, status)
+                return
+            if status.fate is MintFate.LANDED and not self._hash_used(order):
+                log.warning("order %s: mint %s accepted but the hash reads unused; asking again", order.id,
+                            order.mint_tx_hash)  # a block lost between our two reads: the next pass sees it
+                return
+        if self._hash_used(order):
+            self._record_minted(order, "mint found on the vault")
+        elif self._time_to_mint(order) and self._enough_blocks(order):
             self._mint(order)
+        else:
+            self._refund(order, RefundReason.MINT_FAILED, "no mint landed within the hold bound",
+                         unless_mint_changed_from=order.mint_tx_hash)
 
     def _mint(self, order: OrderRow) -> None:
+        """One mint attempt; called only when no earlier attempt of this order can still land."""
         recipient = int(order.starknet_address, 16)
         amount = vusd_base_units(Decimal(order.vusd_amount))
         started = time.monotonic()
         try:
             receipt = self.vault.mint_for_payment(
-                recipient, amount, bytes.fromhex(order.payment_hash),
-                on_signed=lambda tx_hash: self.repository.record_mint_tx(order.id, tx_hash),
-            )
+                recipient, amount, bytes.fromhex(order.payment_hash), on_signed=self._recorder(order))
+        except MintAbandoned as exc:
+            log.info("order %s: mint not sent: %s", order.id, exc)
+            return
         except MintRejected as exc:
             if exc.reason == "PAYMENT_ALREADY_USED":  # our own earlier attempt landed
                 self.on_double_mint_refused()
-                order = self.repository.transition(order.id, OrderStatus.MINTED, detail="mint found on the vault")
-                self._settle(order)
+                self._record_minted(order, "mint found on the vault")
                 return
-            self._refund(order, RefundReason.MINT_FAILED, f"vault refused the mint: {exc.reason}")
+            self._after_rejected_attempt(self.repository.get(order.id), f"vault refused the mint: {exc.reason}")
             return
         except MintUncertain as exc:
-            log.warning("order %s: mint uncertain (%s); will ask the vault again", order.id, exc)
-            return  # stays `minting`; the re-check asks is_payment_used, and refunds after the hold deadline
+            log.warning("order %s: mint uncertain (%s); will ask the chain again", order.id, exc)
+            return  # stays `minting`; the re-check reads the recorded attempt's fate
         log.info("order %s minted in %.2fs: %s", order.id, time.monotonic() - started, receipt.tx_hash)
-        self._fault_pause("mint_sent")
+        self.checkpoint(Checkpoint.MINT_ACCEPTED)
         order = self.repository.transition(order.id, OrderStatus.MINTED, mint_tx_hash=receipt.tx_hash)
-        self._fault_pause(OrderStatus.MINTED.value)
+        self.checkpoint(Checkpoint.MINTED)
+        self._settle(order)
+
+    def _recorder(self, order: OrderRow) -> Callable[[SignedMint], None]:
+        """Records each signed mint of this attempt before it is sent; refuses it if the order moved on.
+
+        The client may sign more than once (a batch re-signed without a dropped call, a reverted batch sent
+        again alone); each new signature replaces the previous one, which can then no longer land."""
+        latest = {"tx_hash": order.mint_tx_hash}
+
+        def record(signed: SignedMint) -> None:
+            if not self.repository.record_mint_tx(order.id, signed.tx_hash, signed.nonce, latest["tx_hash"]):
+                raise MintAbandoned(f"order {order.id} is no longer minting with attempt {latest['tx_hash']}")
+            latest["tx_hash"] = signed.tx_hash
+            self.checkpoint(Checkpoint.MINT_SIGNED)
+
+        return record
+
+    def _after_rejected_attempt(self, order: OrderRow, why: str) -> None:
+        """The vault refused: refund, unless a signed attempt of this order may still land."""
+        if order.mint_tx_hash and self._attempt_status(order).fate is not MintFate.DEAD:
+            return  # decided on the next pass, from the chain
+        if self._hash_used(order):
+            self._record_minted(order, "mint found on the vault")
+            return
+        self._refund(order, RefundReason.MINT_FAILED, why, unless_mint_changed_from=order.mint_tx_hash)
+
+    def _hold_or_void(self, order: OrderRow, status: MintStatus) -> None:
+        """A signed mint may still land: keep holding the HTLC. Void its nonce when the HTLC nears its expiry,
+        or past the hold bound when the node has never seen the mint (it will most likely never come)."""
+        blocks_left = self._blocks_left(order)
+        near_expiry = blocks_left is not None and blocks_left <= self.settings.void_mint_blocks_before_expiry
+        past_bound = order.hold_deadline is not None and self.clock() > order.hold_deadline
+        if order.mint_nonce is not None and (near_expiry or (past_bound and not status.known_to_node)):
+            log.warning("order %s: mint %s undecided (%s, %s blocks left); voiding nonce %s", order.id,
+                        order.mint_tx_hash, status.detail, blocks_left, order.mint_nonce)
+            self.vault.void_nonce(order.mint_nonce)
+            return
+        log.warning("order %s: mint %s may still land (%s); holding the HTLC", order.id, order.mint_tx_hash,
+                    status.detail)
+
+    def _record_minted(self, order: OrderRow, detail: str) -> None:
+        order = self.repository.transition(order.id, OrderStatus.MINTED, detail=detail)
+        self.checkpoint(Checkpoint.MINTED)
         self._settle(order)
 
     def _settle(self, order: OrderRow) -> None:
@@ -146,11 +243,14 @@ class Settlement:
                 return
             if state is not InvoiceState.SETTLED:
                 raise  # lnd unreachable or refusing: stays `minted`, the re-check tries again
+        self.checkpoint(Checkpoint.SETTLED)
         self.repository.transition(order.id, OrderStatus.COMPLETED)
 
-    def _refund(self, order: OrderRow, reason: RefundReason, detail: str) -> None:
+    def _refund(self, order: OrderRow, reason: RefundReason, detail: str, **guard: str | None) -> None:
         log.info("order %s refunded: %s (%s)", order.id, reason.value, detail)
-        self.repository.transition(order.id, OrderStatus.REFUNDED, detail=detail, refund_reason=reason.value)
+        self.repository.transition(order.id, OrderStatus.REFUNDED, detail=detail, refund_reason=reason.value,
+                                   **guard)
+        self.checkpoint(Checkpoint.REFUNDED)
         self.lightning.cancel_hold_invoice(bytes.fromhex(order.payment_hash))
 
     def _expire(self, order: OrderRow) -> None:
@@ -160,12 +260,27 @@ class Settlement:
 
     # -- checks ---------------------------------------------------------------------------------------
 
+    def _attempt_status(self, order: OrderRow) -> MintStatus:
+        assert order.mint_tx_hash is not None
+        if order.mint_nonce is None:  # recorded before nonces were: only its own status can tell
+            return self.vault.mint_status(SignedMint(order.mint_tx_hash, 2**64))
+        return self.vault.mint_status(SignedMint(order.mint_tx_hash, order.mint_nonce))
+
+    def _hash_used(self, order: OrderRow) -> bool:
+        return self.vault.is_payment_used(bytes.fromhex(order.payment_hash))
+
     def _refund_reason(self, order: OrderRow) -> tuple[RefundReason | None, str]:
         now = self.clock()
-        if (order.amount_paid_msat or 0) < order.amount_msat:
-            return RefundReason.UNDERPAID, f"paid {order.amount_paid_msat} msat of {order.amount_msat}"
+        paid = order.amount_paid_msat or 0
+        if paid < order.amount_msat:
+            return RefundReason.UNDERPAID, f"paid {paid} msat of {order.amount_msat}"
+        if paid > order.amount_msat:
+            return RefundReason.OVERPAID, f"paid {paid} msat for an invoice of {order.amount_msat}"
         if now > order.expires_at or not self._time_to_mint(order):
             return RefundReason.QUOTE_EXPIRED, "the HTLC arrived or was processed too late to mint in time"
+        if not self._enough_blocks(order):
+            return RefundReason.HTLC_EXPIRING, (f"{self._blocks_left(order)} blocks left before the HTLC expires, "
+                                                f"{self.settings.min_htlc_blocks_to_mint} needed to mint")
         try:
             price = ensure_fresh(self.prices.btc_usd(), now.timestamp(), self.settings.max_price_age_s)
         except StalePrice as exc:
@@ -184,10 +299,27 @@ class Settlement:
             return True
         return (order.hold_deadline - self.clock()).total_seconds() >= self.settings.mint_budget_s
 
-    def _fault_pause(self, point: str) -> None:
-        """Test-only: hold still at `point` (a state just entered, or "mint_sent": the mint landed but is not
-        yet written down), so a test can kill the process exactly there."""
-        state, _, seconds = self.settings.fault_pause_after.partition(":")
-        if state == point:
-            log.warning("fault injection: pausing %ss in %s", seconds, state)
+    def _blocks_left(self, order: OrderRow) -> int | None:
+        if order.htlc_expiry_height is None:
+            return None
+        return order.htlc_expiry_height - self.lightning.block_height()
+
+    def _enough_blocks(self, order: OrderRow) -> bool:
+        """Whether the HTLC stays held long enough for a mint to be decided, with lnd's own cancel delta."""
+        blocks_left = self._blocks_left(order)
+        return blocks_left is None or blocks_left >= self.settings.min_htlc_blocks_to_mint
+
+
+def pause_checkpoint(spec: str) -> Callable[[str], None]:
+    """Test-only fault injection (`VOLTA_FAULT_PAUSE_AFTER=mint_signed:30`): sleep at that checkpoint so a
+    test can SIGKILL the process exactly there. The log line tells the test the pause was reached."""
+    point, _, seconds = spec.partition(":")
+    if point not in set(Checkpoint):
+        raise ValueError(f"unknown checkpoint {point!r}; known: {', '.join(Checkpoint)}")
+
+    def pause(reached: str) -> None:
+        if reached == point:
+            log.warning("fault injection: pausing %ss at %s", seconds or 30, point)
             time.sleep(float(seconds or 30))
+
+    return pause

@@ -2,7 +2,8 @@
 
 awaiting_payment -> payment_held -> minting -> minted -> completed, or an end without VUSD:
 expired (never paid in time) or refunded (HTLC cancelled, with a reason). `failed` means an operator
-must look; the service only goes there when it cannot tell what happened.
+must look; the service goes there when it cannot tell what happened, and the reconciliation moves a
+finished order there when lnd or the vault contradicts it and it cannot repair that.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class RefundReason(StrEnum):
     UNDERPAID = "underpaid"
     LIMIT_EXCEEDED = "limit_exceeded"
     MINT_FAILED = "mint_failed"
+    OVERPAID = "overpaid"  # more than the invoice arrived (lnd accepts up to twice): all of it goes back
+    HTLC_EXPIRING = "htlc_expiring"  # too few blocks left before the HTLC's expiry to mint safely
 
 
 FINAL_STATUSES = frozenset({OrderStatus.COMPLETED, OrderStatus.EXPIRED, OrderStatus.REFUNDED, OrderStatus.FAILED})
@@ -41,9 +44,10 @@ ALLOWED_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     # A mint that reverted or timed out without landing is refunded; one that landed is `minted`.
     OrderStatus.MINTING: frozenset({OrderStatus.MINTED, OrderStatus.REFUNDED, OrderStatus.FAILED}),
     OrderStatus.MINTED: frozenset({OrderStatus.COMPLETED, OrderStatus.FAILED}),
-    OrderStatus.COMPLETED: frozenset(),
-    OrderStatus.EXPIRED: frozenset(),
-    OrderStatus.REFUNDED: frozenset(),
+    # Only the reconciliation leaves a final state: when lnd or the chain contradicts it beyond repair.
+    OrderStatus.COMPLETED: frozenset({OrderStatus.FAILED}),
+    OrderStatus.EXPIRED: frozenset({OrderStatus.FAILED}),
+    OrderStatus.REFUNDED: frozenset({OrderStatus.FAILED}),
     OrderStatus.FAILED: frozenset(),
 }
 
@@ -53,6 +57,10 @@ class IllegalTransition(ValueError):
         super().__init__(f"order {order_id}: cannot go from {current} to {requested}")
         self.current = current
         self.requested = requested
+
+
+class ConcurrentChange(RuntimeError):
+    """The order changed (a new mint attempt was recorded) between a decision and the write it allowed."""
 
 
 def check_transition(order_id: str, current: OrderStatus, requested: OrderStatus) -> None:

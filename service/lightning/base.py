@@ -9,6 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 
@@ -18,6 +19,15 @@ class InvoiceState(StrEnum):
     SETTLED = "settled"
     CANCELED = "canceled"
     UNKNOWN = "unknown"
+
+    @classmethod
+    def from_node(cls, name: str) -> InvoiceState:
+        """lnd and the CLN holdinvoice plugin both name states OPEN, ACCEPTED, SETTLED, CANCELED."""
+        try:
+            state = cls(name.lower())
+        except ValueError:
+            return cls.UNKNOWN
+        return state
 
 
 @dataclass(frozen=True)
@@ -31,6 +41,10 @@ class InvoiceStatus:
     payment_hash_hex: str
     state: InvoiceState
     amount_paid_msat: int = 0
+    # Of the HTLCs held (ACCEPTED): when the first was accepted, and the lowest block height at which one
+    # expires. lnd cancels held HTLCs on its own a few blocks before that height (`holdexpirydelta`).
+    accepted_at: datetime | None = None
+    htlc_expiry_height: int | None = None
 
 
 class LightningError(RuntimeError):
@@ -59,6 +73,10 @@ class LightningBackend(ABC):
     @abstractmethod
     def watch_invoice(self, payment_hash: bytes) -> Iterator[InvoiceStatus]:
         """Yield the invoice's state now and on every change, until it is final or the stream drops."""
+
+    @abstractmethod
+    def block_height(self) -> int:
+        """The node's view of the Bitcoin chain tip, to compare with a held HTLC's expiry height."""
 
     @abstractmethod
     def is_reachable(self) -> bool: ...

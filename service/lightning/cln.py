@@ -17,12 +17,6 @@ from typing import Any
 from service.lightning.base import HoldInvoice, InvoiceState, InvoiceStatus, LightningBackend, LightningError
 
 POLL_INTERVAL_S = 0.25
-_STATES = {
-    "OPEN": InvoiceState.OPEN,
-    "ACCEPTED": InvoiceState.ACCEPTED,
-    "SETTLED": InvoiceState.SETTLED,
-    "CANCELED": InvoiceState.CANCELED,
-}
 FINAL_STATES = (InvoiceState.SETTLED, InvoiceState.CANCELED)
 
 
@@ -59,11 +53,13 @@ class ClnBackend(LightningBackend):
         # Plugin versions differ: older ones answer {"state"|"holdstate": …}, newer {"holdinvoices": [{…}]}.
         invoice = (result.get("holdinvoices") or [result])[0]
         state_name = str(invoice.get("state") or invoice.get("holdstate") or "").upper()
-        state = _STATES.get(state_name, InvoiceState.UNKNOWN)
+        state = InvoiceState.from_node(state_name)
         # ACCEPTED means "enough HTLCs to fulfil the invoice"; take the received amount where the plugin says it.
         paid_msat = int(invoice.get("received_msat") or invoice.get("amount_received_msat") or
                         (invoice.get("amount_msat", 0) if state is InvoiceState.ACCEPTED else 0))
-        return InvoiceStatus(payment_hash.hex(), state, paid_msat)
+        expiry = invoice.get("htlc_expiry")  # the plugin's lowest expiry height of the held HTLCs
+        return InvoiceStatus(payment_hash.hex(), state, paid_msat,
+                             htlc_expiry_height=int(expiry) if expiry else None)
 
     def watch_invoice(self, payment_hash: bytes) -> Iterator[InvoiceStatus]:
         last: InvoiceState | None = None
@@ -73,6 +69,9 @@ class ClnBackend(LightningBackend):
                 last = status.state
                 yield status
             time.sleep(POLL_INTERVAL_S)
+
+    def block_height(self) -> int:
+        return int(self._call("getinfo")["blockheight"])
 
     def is_reachable(self) -> bool:
         try:

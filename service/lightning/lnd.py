@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -10,22 +11,21 @@ import httpx
 from service.lightning.base import HoldInvoice, InvoiceState, InvoiceStatus, LightningBackend, LightningError
 from service.lightning.lnd_rest import LndError, LndRestClient
 
-_STATES = {
-    "OPEN": InvoiceState.OPEN,
-    "ACCEPTED": InvoiceState.ACCEPTED,
-    "SETTLED": InvoiceState.SETTLED,
-    "CANCELED": InvoiceState.CANCELED,
-}
-
 
 def _status(payment_hash: bytes, invoice: dict[str, Any]) -> InvoiceStatus:
-    state = _STATES.get(invoice.get("state", ""), InvoiceState.UNKNOWN)
+    state = InvoiceState.from_node(str(invoice.get("state", "")))
     paid_msat = int(invoice.get("amt_paid_msat", 0) or 0)
+    held = [htlc for htlc in invoice.get("htlcs", []) if htlc.get("state") == "ACCEPTED"]
     if state is InvoiceState.ACCEPTED and not paid_msat:
         # lnd fills amt_paid_msat only at settle; while held, the HTLCs say what arrived.
-        htlcs = invoice.get("htlcs", [])
-        paid_msat = sum(int(htlc.get("amt_msat", 0)) for htlc in htlcs if htlc.get("state") == "ACCEPTED")
-    return InvoiceStatus(payment_hash.hex(), state, paid_msat)
+        paid_msat = sum(int(htlc.get("amt_msat", 0)) for htlc in held)
+    accepted_at = min((int(htlc["accept_time"]) for htlc in held if htlc.get("accept_time")), default=None)
+    expiry = min((int(htlc["expiry_height"]) for htlc in held if htlc.get("expiry_height")), default=None)
+    return InvoiceStatus(
+        payment_hash.hex(), state, paid_msat,
+        accepted_at=datetime.fromtimestamp(accepted_at, UTC) if accepted_at else None,
+        htlc_expiry_height=expiry,
+    )
 
 
 class LndBackend(LightningBackend):
@@ -68,6 +68,12 @@ class LndBackend(LightningBackend):
                 yield _status(payment_hash, invoice)
         except (LndError, httpx.TransportError) as exc:
             raise LightningError(f"invoice stream for {payment_hash.hex()} dropped: {exc}") from exc
+
+    def block_height(self) -> int:
+        try:
+            return int(self.client.get_info()["block_height"])
+        except (LndError, httpx.TransportError) as exc:
+            raise LightningError(f"lnd could not say its block height: {exc}") from exc
 
     def is_reachable(self) -> bool:
         try:

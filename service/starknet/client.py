@@ -4,6 +4,10 @@ One operator account sends every mint, so this client owns that account's nonce:
 order (concurrent mints never collide) and waiting for acceptance happens outside the lock
 (one slow mint does not hold the others back). Mints that queue up while a transaction is being sent
 go out together as one multicall transaction.
+
+A mint goes out only if its `on_signed` callback accepts the signed transaction (the caller records it
+under its order's lock); a mint whose caller gave up, or whose callback refuses, is dropped from its batch
+and the rest is signed again with the same nonce, so the dropped one can never land.
 """
 
 from __future__ import annotations
@@ -26,11 +30,14 @@ from starknet_py.transaction_errors import TransactionRevertedError
 
 from service.domain.pricing import Price, price_from_oracle
 from service.starknet.base import (
+    MintAbandoned,
+    MintFate,
     MintReceipt,
     MintRejected,
-    MintTxState,
+    MintStatus,
     MintUncertain,
     PriceSource,
+    SignedMint,
     VaultGateway,
 )
 from service.starknet.loop import LoopThread
@@ -64,8 +71,9 @@ class StarknetConfig:
 
 
 class StarknetClient(VaultGateway, PriceSource):
-    def __init__(self, config: StarknetConfig) -> None:
+    def __init__(self, config: StarknetConfig, checkpoint: Callable[[str], None] | None = None) -> None:
         self.config = config
+        self._checkpoint = checkpoint or (lambda point: None)  # test-only pauses (settlement.Checkpoint)
         self._loop = LoopThread()
         self._client = FullNodeClient(node_url=config.rpc_url)
         self._operator = Account(
@@ -87,7 +95,7 @@ class StarknetClient(VaultGateway, PriceSource):
 
     def mint_for_payment(
         self, recipient: int, amount_base_units: int, payment_hash: bytes,
-        on_signed: Callable[[str], None] | None = None,
+        on_signed: Callable[[SignedMint], None] | None = None,
     ) -> MintReceipt:
         hash_int = int.from_bytes(payment_hash, "big")
         call = Call(
@@ -105,7 +113,7 @@ class StarknetClient(VaultGateway, PriceSource):
     # Mints that arrive while the operator's previous transaction is being signed and sent go out
     # together as one multicall: one nonce, one fee estimate, one transaction for up to MAX_BATCH mints.
 
-    async def _enqueue(self, call: Call, on_signed: Callable[[str], None] | None) -> Any:
+    async def _enqueue(self, call: Call, on_signed: Callable[[SignedMint], None] | None) -> Any:
         pending = _PendingMint(call, asyncio.get_running_loop().create_future(), on_signed)
         self._queue.append(pending)
         if self._batcher is None or self._batcher.done():
@@ -123,13 +131,15 @@ class StarknetClient(VaultGateway, PriceSource):
             if not batch:
                 break
             try:
-                tx_hash = await self._send([pending.call for pending in batch], _signed_callback(batch))
+                batch, tx_hash = await self._send_batch(batch)
             except MintRejected as exc:
                 self._retry_alone_or_fail(batch, exc)
                 continue
-            except Exception as exc:  # the node refused or is unreachable: nothing was sent
-                _fail(batch, exc)
+            except Exception as exc:  # the node refused or is unreachable: maybe sent, maybe not
+                _fail(batch, MintUncertain(f"sending the mint failed: {exc!r}"))
                 continue
+            if not batch:
+                continue  # every caller gave up or refused before anything was sent
             waiting = asyncio.create_task(self._await_batch(tx_hash, batch))  # off the send path
             self._waiting.add(waiting)  # the loop keeps only weak references to tasks
             waiting.add_done_callback(self._waiting.discard)
@@ -172,16 +182,24 @@ class StarknetClient(VaultGateway, PriceSource):
         if self._batcher is None or self._batcher.done():
             self._batcher = asyncio.create_task(self._send_batches())
 
-    async def _send(self, calls: list[Call], on_signed: Callable[[str], None]) -> int:
+    async def _send_batch(self, batch: list[_PendingMint]) -> tuple[list[_PendingMint], int]:
+        """Sign, let every caller record (or refuse) the signed mint, then send what is left."""
         async with self._nonce_lock:
             for attempt in range(2):
-                if self._next_nonce is None:
-                    self._next_nonce = await self._operator.get_nonce(block_number="latest")
+                nonce = await self._nonce()
                 try:
-                    # Fee estimation simulates the calls first: a mint the vault would refuse (paused, hash
-                    # already used, not the operator) fails here, before it costs a nonce.
-                    signed = await self._operator.sign_invoke_v3(calls, nonce=self._next_nonce, auto_estimate=True)
-                    on_signed(hex(signed.calculate_hash(self.config.chain_id)))  # recorded before it can land
+                    while batch:
+                        # Fee estimation simulates the calls first: a mint the vault would refuse (paused, hash
+                        # already used, not the operator) fails here, before it costs a nonce.
+                        signed = await self._operator.sign_invoke_v3(
+                            [pending.call for pending in batch], nonce=nonce, auto_estimate=True)
+                        mint = SignedMint(hex(signed.calculate_hash(self.config.chain_id)), nonce)
+                        kept = _accepted_by_callers(batch, mint)
+                        if len(kept) == len(batch):
+                            break
+                        batch = kept  # signed again without the dropped calls: same nonce, so only one can land
+                    if not batch:
+                        return [], 0
                     sent = await self._client.send_transaction(signed)
                 except ClientError as exc:
                     self._next_nonce = None  # re-read from the chain: someone else may have used the account
@@ -190,22 +208,72 @@ class StarknetClient(VaultGateway, PriceSource):
                     if _is_revert(str(exc)):
                         raise MintRejected(_revert_reason(str(exc))) from exc
                     raise
-                self._next_nonce += 1
-                return sent.transaction_hash
+                self._next_nonce = nonce + 1
+                self._checkpoint("mint_sent")
+                return batch, sent.transaction_hash
         raise AssertionError("unreachable: the loop returns or raises")
 
-    def mint_tx_state(self, tx_hash: str) -> MintTxState:
+    async def _nonce(self) -> int:
+        if self._next_nonce is None:
+            self._next_nonce = await self._operator.get_nonce(block_number="latest")
+        return self._next_nonce
+
+    # -- what a signed mint can still do ------------------------------------------------------------
+
+    def mint_status(self, signed: SignedMint) -> MintStatus:
+        return self._loop.run(self._mint_status(signed), timeout=60)
+
+    async def _mint_status(self, signed: SignedMint) -> MintStatus:
+        status = await self._tx_status(signed.tx_hash)
+        if status is not None:
+            return status
+        # Unknown to this node: still travelling, sitting in a slow provider, or never sent. It is dead only
+        # once the account's nonce (as of the latest accepted block) has moved past the one it was signed with.
+        nonce_now = await self._operator.get_nonce(block_number="latest")
+        if nonce_now <= signed.nonce:
+            return MintStatus(MintFate.PENDING, f"not found; account nonce {nonce_now} <= {signed.nonce}",
+                              known_to_node=False)
+        status = await self._tx_status(signed.tx_hash)  # it may have landed between the two reads
+        if status is not None:
+            return status
+        return MintStatus(MintFate.DEAD, f"not found; nonce {signed.nonce} used by another transaction "
+                                         f"(account nonce {nonce_now})", known_to_node=False)
+
+    async def _tx_status(self, tx_hash: str) -> MintStatus | None:
         try:
-            status = self._loop.run(self._client.get_transaction_status(int(tx_hash, 16)), timeout=30)
+            status = await self._client.get_transaction_status(int(tx_hash, 16))
         except ClientError as exc:
             if getattr(exc, "code", None) == TXN_HASH_NOT_FOUND:
-                return MintTxState.UNKNOWN
+                return None
             raise
-        if status.execution_status is not None and status.execution_status.value == "REVERTED":
-            return MintTxState.REVERTED
-        if status.finality_status.value in ("ACCEPTED_ON_L2", "ACCEPTED_ON_L1"):
-            return MintTxState.ACCEPTED
-        return MintTxState.PENDING
+        finality = status.finality_status.value
+        reverted = status.execution_status is not None and status.execution_status.value == "REVERTED"
+        if finality in ("ACCEPTED_ON_L2", "ACCEPTED_ON_L1"):
+            # Only a block accepted on L2 is final enough to claim the HTLC on, or to call a revert final.
+            return MintStatus(MintFate.DEAD if reverted else MintFate.LANDED, f"{finality} {'REVERTED' * reverted}")
+        return MintStatus(MintFate.PENDING, f"{finality}{' REVERTED' * reverted}")
+
+    def void_nonce(self, nonce: int) -> None:
+        self._loop.run(self._void_up_to(nonce), timeout=self.config.mint_timeout_s + 30)
+
+    async def _void_up_to(self, nonce: int) -> None:
+        """Use every nonce from the account's current one up to `nonce` with a read-only call, so no signed
+        transaction at those nonces can land later; a nonce already used is skipped."""
+        harmless = Call(to_addr=self.config.vusd_address, selector=get_selector_from_name("balance_of"),
+                        calldata=[self.config.operator_address])
+        async with self._nonce_lock:
+            self._next_nonce = None
+            current = await self._operator.get_nonce(block_number="latest")
+            for free_nonce in range(current, nonce + 1):
+                try:
+                    signed = await self._operator.sign_invoke_v3([harmless], nonce=free_nonce, auto_estimate=True)
+                    sent = await self._client.send_transaction(signed)
+                except ClientError as exc:
+                    if _is_nonce_error(str(exc)):
+                        continue  # used meanwhile: by the mint itself, or another transaction
+                    raise
+                await self._client.wait_for_tx(sent.transaction_hash, check_interval=POLL_INTERVAL_S,
+                                               retries=max(1, int(self.config.mint_timeout_s / POLL_INTERVAL_S)))
 
     def _verify_mint_event(self, receipt: Any, recipient: int, amount: int, payment_hash: int) -> None:
         for event in receipt.events:
@@ -252,17 +320,24 @@ class StarknetClient(VaultGateway, PriceSource):
 class _PendingMint:
     call: Call
     result: asyncio.Future[Any]
-    on_signed: Callable[[str], None] | None = None
+    on_signed: Callable[[SignedMint], None] | None = None
     solo: bool = False
 
 
-def _signed_callback(batch: list[_PendingMint]) -> Callable[[str], None]:
-    def tell_all(tx_hash: str) -> None:
-        for pending in batch:
+def _accepted_by_callers(batch: list[_PendingMint], mint: SignedMint) -> list[_PendingMint]:
+    """The mints of the batch whose callers still wait and recorded `mint`; the others are told why."""
+    kept = []
+    for pending in batch:
+        if pending.result.done():  # its caller gave up waiting: it must not go out any more
+            continue
+        try:
             if pending.on_signed is not None:
-                pending.on_signed(tx_hash)
-
-    return tell_all
+                pending.on_signed(mint)
+        except MintAbandoned as exc:
+            pending.result.set_exception(exc)
+            continue
+        kept.append(pending)
+    return kept
 
 
 def _fail(batch: list[_PendingMint], exc: BaseException) -> None:

@@ -45,7 +45,10 @@ class OrderRow(Base):
     status: Mapped[str] = mapped_column(String(20), index=True)
     refund_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
     amount_paid_msat: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # The latest signed mint and the operator nonce it uses: it may land until that nonce is used elsewhere.
     mint_tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
+    mint_nonce: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    htlc_expiry_height: Mapped[int | None] = mapped_column(Integer, nullable=True)
     failure_detail: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -12,7 +12,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from service.domain.states import FINAL_STATUSES, IllegalTransition, OrderStatus, check_transition
+from service.domain.states import (
+    FINAL_STATUSES,
+    ConcurrentChange,
+    IllegalTransition,
+    OrderStatus,
+    check_transition,
+)
 from service.storage.models import OrderEventRow, OrderRow
 
 # Orders that hold or have consumed the address's daily allowance.
@@ -21,6 +27,9 @@ COMMITTED_STATUSES = (OrderStatus.PAYMENT_HELD, OrderStatus.MINTING, OrderStatus
 
 class OrderNotFound(KeyError):
     pass
+
+
+_UNCHECKED = object()
 
 
 class OrderRepository:
@@ -60,16 +69,22 @@ class OrderRepository:
                 raise OrderNotFound(payment_hash_hex)
             return order
 
-    def transition(self, order_id: str, status: OrderStatus, detail: str | None = None, **fields: Any) -> OrderRow:
-        """Move the order to `status` (if allowed) and save `fields` with it, durably, before returning."""
+    def transition(
+        self, order_id: str, status: OrderStatus, detail: str | None = None,
+        unless_mint_changed_from: str | object | None = _UNCHECKED, **fields: Any,
+    ) -> OrderRow:
+        """Move the order to `status` (if allowed) and save `fields` with it, durably, before returning.
+
+        `unless_mint_changed_from`: the mint attempt the decision was made on; if another one was recorded
+        since, the write is refused with `ConcurrentChange` (a refund must never race a freshly signed mint)."""
         current = OrderStatus.AWAITING_PAYMENT
         try:
             with self._sessions() as session, session.begin():
-                order = session.get(OrderRow, order_id, with_for_update=True)
-                if order is None:
-                    raise OrderNotFound(order_id)
+                order = self._locked(session, order_id)
                 current = OrderStatus(order.status)
                 check_transition(order_id, current, status)
+                if unless_mint_changed_from is not _UNCHECKED and order.mint_tx_hash != unless_mint_changed_from:
+                    raise ConcurrentChange(f"order {order_id}: mint {order.mint_tx_hash} was signed meanwhile")
                 now = self._clock()
                 order.status = status.value
                 order.updated_at = now
@@ -82,13 +97,28 @@ class OrderRepository:
         self._notify(order)
         return order
 
-    def record_mint_tx(self, order_id: str, tx_hash: str) -> None:
-        """The signed mint's hash, written before it is sent: after a crash it says whether a mint may land."""
-        with self._sessions() as session, session.begin():
-            order = session.get(OrderRow, order_id)
-            if order is None:
-                raise OrderNotFound(order_id)
-            order.mint_tx_hash = tx_hash
+    def record_mint_tx(self, order_id: str, tx_hash: str, nonce: int, replacing: str | None,
+                       while_status: OrderStatus = OrderStatus.MINTING) -> bool:
+        """Write the signed mint before it is sent, under the order's lock, only if the order is still in
+        `while_status` and its latest attempt is still `replacing` (proved dead by the caller). False: do not
+        send it."""
+        try:
+            with self._sessions() as session, session.begin():
+                order = self._locked(session, order_id)
+                if order.status != while_status.value or order.mint_tx_hash != replacing:
+                    return False
+                order.mint_tx_hash, order.mint_nonce = tx_hash, nonce
+                order.updated_at = self._clock()
+        except StaleDataError:
+            return False
+        return True
+
+    @staticmethod
+    def _locked(session: Session, order_id: str) -> OrderRow:
+        order = session.get(OrderRow, order_id, with_for_update=True, populate_existing=True)
+        if order is None:
+            raise OrderNotFound(order_id)
+        return order
 
     def unfinished(self) -> list[OrderRow]:
         with self._sessions() as session:
@@ -101,6 +131,13 @@ class OrderRepository:
             ended = [OrderStatus.REFUNDED.value, OrderStatus.EXPIRED.value]
             query = select(OrderRow).where(OrderRow.status.in_(ended), OrderRow.updated_at >= since)
             return list(session.scalars(query))
+
+    def finished_since(self, since: datetime) -> list[OrderRow]:
+        """Completed, refunded and expired orders changed since `since`: what the reconciliation checks."""
+        with self._sessions() as session:
+            finished = [OrderStatus.COMPLETED.value, OrderStatus.REFUNDED.value, OrderStatus.EXPIRED.value]
+            query = select(OrderRow).where(OrderRow.status.in_(finished), OrderRow.updated_at >= since)
+            return list(session.scalars(query.order_by(OrderRow.updated_at)))
 
     def for_address(self, address: str, limit: int, offset: int) -> tuple[list[OrderRow], int]:
         with self._sessions() as session:

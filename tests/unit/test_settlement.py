@@ -1,11 +1,13 @@
-"""Settlement decisions with small fakes, for the paths the real network cannot be steered into cheaply
-(the same happy, refund and crash paths run for real in features/purchase.feature)."""
+"""Settlement decisions with small fakes, for the paths the real network cannot be steered into cheaply.
+The same happy, refund and crash paths run for real in features/purchase.feature and tests/atomicity/."""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -14,10 +16,19 @@ import pytest
 
 from service.config import Settings
 from service.domain.pricing import Price
+from service.domain.reconciliation import FindingKind, Reconciliation
 from service.domain.settlement import Settlement
 from service.domain.states import OrderStatus
 from service.lightning.base import HoldInvoice, InvoiceState, InvoiceStatus, LightningBackend, LightningError
-from service.starknet.base import MintReceipt, MintTxState, MintUncertain, PriceSource, VaultGateway
+from service.starknet.base import (
+    MintFate,
+    MintReceipt,
+    MintStatus,
+    MintUncertain,
+    PriceSource,
+    SignedMint,
+    VaultGateway,
+)
 from service.storage.database import make_engine, make_session_factory, migrate
 from service.storage.models import OrderRow
 from service.storage.orders import OrderRepository
@@ -25,6 +36,8 @@ from service.storage.orders import OrderRepository
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 PREIMAGE = bytes(32)
 PAYMENT_HASH = hashlib.sha256(PREIMAGE).digest()
+AMOUNT_MSAT = 25_000_000
+TIP_HEIGHT = 1_000
 
 
 class FakeNode(LightningBackend):
@@ -32,6 +45,7 @@ class FakeNode(LightningBackend):
 
     def __init__(self) -> None:
         self.state, self.settle_fails, self.calls = InvoiceState.ACCEPTED, False, []
+        self.height, self.expiry_height, self.paid_msat = TIP_HEIGHT, TIP_HEIGHT + 144, AMOUNT_MSAT
 
     def create_hold_invoice(self, *args: object) -> HoldInvoice:
         raise NotImplementedError
@@ -47,32 +61,50 @@ class FakeNode(LightningBackend):
         self.state = InvoiceState.CANCELED
 
     def invoice_status(self, payment_hash: bytes) -> InvoiceStatus:
-        return InvoiceStatus(payment_hash.hex(), self.state, 25_000_000)
+        return InvoiceStatus(payment_hash.hex(), self.state, self.paid_msat, htlc_expiry_height=self.expiry_height)
 
     def watch_invoice(self, payment_hash: bytes) -> Iterator[InvoiceStatus]:
         yield self.invoice_status(payment_hash)
+
+    def block_height(self) -> int:
+        return self.height
 
     def is_reachable(self) -> bool:
         return True
 
 
+@dataclass
 class FakeVault(VaultGateway, PriceSource):
+    """Mints land unless told otherwise; a signed mint's fate is whatever the test sets."""
+
     def __init__(self) -> None:
         self.used: set[bytes] = set()
         self.uncertain = False
-        self.tx_state = MintTxState.UNKNOWN
+        self.fate = MintStatus(MintFate.PENDING, "not found", known_to_node=False)
+        self.fate_sequence: list[MintStatus] = []
+        self.voided: list[int] = []
+        self.signed: list[SignedMint] = []
+        self.before_sending: Callable[[], None] = lambda: None
+        self.sent: list[SignedMint] = []
 
     def mint_for_payment(self, recipient: int, amount_base_units: int, payment_hash: bytes,
-                         on_signed: Callable[[str], None] | None = None) -> MintReceipt:
+                         on_signed: Callable[[SignedMint], None] | None = None) -> MintReceipt:
+        signed = SignedMint(f"0xfeed{len(self.signed)}", len(self.signed))
+        self.signed.append(signed)
+        self.before_sending()
         if on_signed:
-            on_signed("0xfeed")
+            on_signed(signed)  # raises MintAbandoned to stop it, as the real client lets it
+        self.sent.append(signed)
         if self.uncertain:
             raise MintUncertain("no answer")
         self.used.add(payment_hash)
-        return MintReceipt("0xfeed", 1)
+        return MintReceipt(signed.tx_hash, 1)
 
-    def mint_tx_state(self, tx_hash: str) -> MintTxState:
-        return self.tx_state
+    def mint_status(self, signed: SignedMint) -> MintStatus:
+        return self.fate_sequence.pop(0) if self.fate_sequence else self.fate
+
+    def void_nonce(self, nonce: int) -> None:
+        self.voided.append(nonce)
 
     def is_payment_used(self, payment_hash: bytes) -> bool:
         return payment_hash in self.used
@@ -97,43 +129,147 @@ def world(tmp_path: Path):  # type: ignore[no-untyped-def]
     settlement = Settlement(Settings(), repository, node, vault, vault, lambda: clock["now"])
     order = repository.add(OrderRow(
         id=f"ord_{uuid.uuid4().hex}", starknet_address="0x" + "1" * 64, vusd_amount="25.00",
-        amount_msat=25_000_000, btc_usd_rate="97000", spread_bps=50, max_slippage_bps=100,
+        amount_msat=AMOUNT_MSAT, btc_usd_rate="97000", spread_bps=50, max_slippage_bps=100,
         payment_hash=PAYMENT_HASH.hex(), preimage=PREIMAGE.hex(), bolt11="lnbcrt…", status="awaiting_payment",
         created_at=NOW, updated_at=NOW, expires_at=NOW + timedelta(minutes=10)))
     return settlement, repository, node, vault, clock, order
 
 
-def accept(settlement: Settlement, order: OrderRow) -> None:
-    settlement.on_invoice_status(order.id, InvoiceStatus(order.payment_hash, InvoiceState.ACCEPTED, 25_000_000))
+def accept(settlement: Settlement, order: OrderRow, paid_msat: int = AMOUNT_MSAT,
+           accepted_at: datetime | None = None) -> None:
+    settlement.on_invoice_status(order.id, InvoiceStatus(
+        order.payment_hash, InvoiceState.ACCEPTED, paid_msat, accepted_at=accepted_at,
+        htlc_expiry_height=TIP_HEIGHT + 144))
 
 
-def test_uncertain_mint_stays_minting_then_refunds_only_when_no_mint_can_still_land(world) -> None:  # type: ignore[no-untyped-def]
+def past_hold_bound(settlement: Settlement, clock: dict[str, datetime]) -> None:
+    clock["now"] += timedelta(seconds=settlement.settings.max_hold_s + 1)
+
+
+def test_uncertain_mint_never_seen_is_voided_past_the_bound_then_refunded_once_dead(world) -> None:  # type: ignore[no-untyped-def]
     settlement, repository, node, vault, clock, order = world
     vault.uncertain = True
     accept(settlement, order)
-    assert repository.get(order.id).status == "minting" and node.calls == []
+    stored = repository.get(order.id)
+    assert (stored.status, stored.mint_tx_hash, stored.mint_nonce) == ("minting", "0xfeed0", 0)
 
-    clock["now"] += timedelta(seconds=settlement.settings.max_hold_s - settlement.settings.mint_budget_s + 1)
+    past_hold_bound(settlement, clock)
+    settlement.resume(repository.get(order.id))  # not found, nonce unused: it may still land
+    assert (repository.get(order.id).status, node.calls, vault.voided) == ("minting", [], [0])
+
+    vault.fate = MintStatus(MintFate.DEAD, "nonce 0 used by another transaction", known_to_node=False)
     settlement.resume(repository.get(order.id))
-
     stored = repository.get(order.id)
     assert (stored.status, stored.refund_reason, node.calls) == ("refunded", "mint_failed", ["cancel"])
 
 
-def test_a_mint_still_pending_on_chain_keeps_the_htlc_held_past_the_bound(world) -> None:  # type: ignore[no-untyped-def]
+def test_a_mint_the_node_knows_keeps_the_htlc_held_past_the_bound_without_voiding(world) -> None:  # type: ignore[no-untyped-def]
     settlement, repository, node, vault, clock, order = world
     vault.uncertain = True
     accept(settlement, order)
-    assert repository.get(order.id).mint_tx_hash == "0xfeed", "the signed hash is recorded before sending"
-
-    vault.tx_state = MintTxState.PENDING
-    clock["now"] += timedelta(seconds=settlement.settings.max_hold_s + 1)
+    vault.fate = MintStatus(MintFate.PENDING, "RECEIVED")
+    past_hold_bound(settlement, clock)
     settlement.resume(repository.get(order.id))
-    assert (repository.get(order.id).status, node.calls) == ("minting", [])
+    assert (repository.get(order.id).status, node.calls, vault.voided) == ("minting", [], [])
 
+    vault.fate = MintStatus(MintFate.LANDED, "ACCEPTED_ON_L2")
     vault.used.add(PAYMENT_HASH)  # it landed after all
     settlement.resume(repository.get(order.id))
     assert (repository.get(order.id).status, node.calls) == ("completed", ["settle"])
+
+
+def test_a_mint_landing_between_two_reads_is_settled_not_refunded(world) -> None:  # type: ignore[no-untyped-def]
+    """The transaction's own status is read first: a mint that lands meanwhile is seen by is_payment_used."""
+    settlement, repository, node, vault, clock, order = world
+    vault.uncertain = True
+    accept(settlement, order)
+    clock["now"] += timedelta(seconds=settlement.settings.max_hold_s - 1)  # little time left
+    vault.fate = MintStatus(MintFate.DEAD, "REVERTED")  # hypothetical worst case: the status lags behind
+    vault.used.add(PAYMENT_HASH)
+    settlement.resume(repository.get(order.id))
+    assert (repository.get(order.id).status, node.calls) == ("completed", ["settle"])
+
+
+def test_a_dead_attempt_with_time_left_is_minted_again_replacing_it(world) -> None:  # type: ignore[no-untyped-def]
+    settlement, repository, node, vault, _clock, order = world
+    vault.uncertain = True
+    accept(settlement, order)
+    vault.uncertain = False
+    vault.fate = MintStatus(MintFate.DEAD, "nonce used elsewhere", known_to_node=False)
+    settlement.resume(repository.get(order.id))
+    stored = repository.get(order.id)
+    assert (stored.status, stored.mint_tx_hash, node.calls) == ("completed", "0xfeed1", ["settle"])
+
+
+def test_no_mint_goes_out_after_the_order_was_refunded(world) -> None:  # type: ignore[no-untyped-def]
+    """Issue 10, way 1: a batch signs a mint after its order was refunded; recording refuses, nothing is sent."""
+    settlement, repository, node, vault, _clock, order = world
+
+    def refund_meanwhile() -> None:
+        if repository.get(order.id).status == "minting":
+            repository.transition(order.id, OrderStatus.REFUNDED, refund_reason="mint_failed")
+
+    vault.before_sending = refund_meanwhile
+    accept(settlement, order)
+    assert vault.sent == [] and vault.used == set()
+    assert repository.get(order.id).mint_tx_hash is None
+
+
+def test_a_refund_decided_on_an_old_attempt_is_refused_once_a_new_one_is_recorded(world) -> None:  # type: ignore[no-untyped-def]
+    _settlement, repository, _node, _vault, _clock, order = world
+    repository.transition(order.id, OrderStatus.PAYMENT_HELD, amount_paid_msat=AMOUNT_MSAT)
+    repository.transition(order.id, OrderStatus.MINTING)
+    assert repository.record_mint_tx(order.id, "0xa", 7, replacing=None)
+    assert not repository.record_mint_tx(order.id, "0xb", 8, replacing=None), "0xa is the live attempt"
+    from service.domain.states import ConcurrentChange
+
+    with pytest.raises(ConcurrentChange):
+        repository.transition(order.id, OrderStatus.REFUNDED, unless_mint_changed_from=None)
+    assert repository.get(order.id).status == "minting"
+
+
+def test_lnd_answering_unknown_is_not_a_cancelled_htlc(world) -> None:  # type: ignore[no-untyped-def]
+    settlement, repository, node, vault, _clock, order = world
+    repository.transition(order.id, OrderStatus.PAYMENT_HELD, amount_paid_msat=AMOUNT_MSAT,
+                          hold_deadline=NOW + timedelta(seconds=120))
+    node.state = InvoiceState.UNKNOWN
+    settlement.resume(repository.get(order.id))
+    assert (repository.get(order.id).status, node.calls, vault.signed) == ("payment_held", [], [])
+
+
+def test_no_mint_when_too_few_blocks_are_left_before_the_htlc_expires(world) -> None:  # type: ignore[no-untyped-def]
+    settlement, repository, node, vault, _clock, order = world
+    node.height = TIP_HEIGHT + 144 - settlement.settings.min_htlc_blocks_to_mint + 1
+    accept(settlement, order)
+    stored = repository.get(order.id)
+    assert (stored.status, stored.refund_reason, vault.signed) == ("refunded", "htlc_expiring", [])
+
+
+def test_an_undecided_mint_is_voided_as_the_htlc_nears_expiry_even_if_the_node_knows_it(world) -> None:  # type: ignore[no-untyped-def]
+    settlement, repository, node, vault, _clock, order = world
+    vault.uncertain = True
+    accept(settlement, order)
+    vault.fate = MintStatus(MintFate.PENDING, "RECEIVED")
+    node.height = TIP_HEIGHT + 144 - settlement.settings.void_mint_blocks_before_expiry
+    settlement.resume(repository.get(order.id))
+    assert (repository.get(order.id).status, vault.voided, node.calls) == ("minting", [0], [])
+
+
+def test_the_hold_bound_counts_from_when_lnd_accepted_the_htlc(world) -> None:  # type: ignore[no-untyped-def]
+    settlement, repository, _node, _vault, _clock, order = world
+    accepted_at = NOW - timedelta(seconds=100)
+    accept(settlement, order, accepted_at=accepted_at)
+    stored = repository.get(order.id)
+    assert stored.hold_deadline == accepted_at + timedelta(seconds=settlement.settings.max_hold_s)
+    # 100 s of a 120 s bound were gone before we noticed: too late to start a mint.
+    assert (stored.status, stored.refund_reason) == ("refunded", "quote_expired")
+
+
+def test_an_overpaid_htlc_is_refunded_whole(world) -> None:  # type: ignore[no-untyped-def]
+    settlement, repository, node, vault, _clock, order = world
+    accept(settlement, order, paid_msat=2 * AMOUNT_MSAT)
+    stored = repository.get(order.id)
+    assert (stored.status, stored.refund_reason, node.calls, vault.signed) == ("refunded", "overpaid", ["cancel"], [])
 
 
 def test_minted_order_whose_htlc_was_cancelled_goes_to_failed_not_a_loop(world) -> None:  # type: ignore[no-untyped-def]
@@ -151,9 +287,52 @@ def test_minted_order_whose_htlc_was_cancelled_goes_to_failed_not_a_loop(world) 
 
 def test_no_mint_when_the_node_no_longer_holds_the_htlc(world) -> None:  # type: ignore[no-untyped-def]
     settlement, repository, node, vault, _clock, order = world
-    repository.transition(order.id, OrderStatus.PAYMENT_HELD, amount_paid_msat=25_000_000,
+    repository.transition(order.id, OrderStatus.PAYMENT_HELD, amount_paid_msat=AMOUNT_MSAT,
                           hold_deadline=NOW + timedelta(seconds=120))
     node.state = InvoiceState.CANCELED
     settlement.resume(repository.get(order.id))
 
     assert repository.get(order.id).status == "refunded" and vault.used == set()
+
+
+def test_a_mint_landing_on_a_refunded_order_is_logged_at_error(world, caplog) -> None:  # type: ignore[no-untyped-def]
+    settlement, repository, _node, vault, _clock, order = world
+    vault.uncertain = True
+    accept(settlement, order)
+    repository.transition(order.id, OrderStatus.REFUNDED, refund_reason="mint_failed")  # e.g. by hand
+    vault.used.add(PAYMENT_HASH)
+    stale = repository.get(order.id)
+    stale.status = "minting"
+    vault.fate = MintStatus(MintFate.LANDED, "ACCEPTED_ON_L2")
+    with caplog.at_level(logging.INFO, logger="volta.settlement"):
+        settlement.resume(stale)
+    assert [record.levelno for record in caplog.records if "needs an operator" in record.message] == [logging.ERROR]
+
+
+# -- reconciliation ---------------------------------------------------------------------------------
+
+
+def test_reconciliation_mints_again_a_completed_order_whose_mint_was_rolled_back(world) -> None:  # type: ignore[no-untyped-def]
+    settlement, repository, node, vault, _clock, order = world
+    accept(settlement, order)
+    assert repository.get(order.id).status == "completed"
+    vault.used.clear()  # a lost block took the mint away
+    vault.fate = MintStatus(MintFate.DEAD, "not found; nonce used", known_to_node=False)
+
+    findings = Reconciliation(repository, node, vault).run(since=NOW - timedelta(days=1))
+
+    assert [(f.kind, f.repaired) for f in findings] == [(FindingKind.MINT_ROLLED_BACK, True)]
+    assert PAYMENT_HASH in vault.used and repository.get(order.id).mint_tx_hash == "0xfeed1"
+
+
+def test_reconciliation_cancels_a_refunded_order_still_held_and_fails_one_the_vault_contradicts(world) -> None:  # type: ignore[no-untyped-def]
+    settlement, repository, node, vault, _clock, order = world
+    accept(settlement, order, paid_msat=2 * AMOUNT_MSAT)  # refunded
+    node.state = InvoiceState.ACCEPTED  # the cancel never reached lnd
+    reconciliation = Reconciliation(repository, node, vault)
+    assert [f.kind for f in reconciliation.run(since=NOW - timedelta(days=1))] == [FindingKind.HTLC_STILL_HELD]
+    assert node.state is InvoiceState.CANCELED
+
+    vault.used.add(PAYMENT_HASH)
+    assert [f.kind for f in reconciliation.run(since=NOW - timedelta(days=1))] == [FindingKind.CONTRADICTION]
+    assert repository.get(order.id).status == "failed"

@@ -1,0 +1,124 @@
+"""Reconciliation: every finished order compared with the outside world, repaired where it can be.
+
+The database says what the service did; lnd and the vault say what happened. A completed order must have
+its HTLC settled and its payment hash used on the vault; a refunded or expired one its HTLC cancelled (or
+never paid) and its hash unused. A completed order whose mint was rolled back by a lost block is minted
+again (the payer has paid; the vault refuses a second mint of the hash, so this cannot mint twice). A held
+HTLC on a refunded order is cancelled again. Anything else goes to `failed` and is logged at ERROR.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from service.domain.pricing import vusd_base_units
+from service.domain.states import IllegalTransition, OrderStatus
+from service.lightning.base import InvoiceState, LightningBackend
+from service.starknet.base import MintAbandoned, MintFate, MintRejected, MintUncertain, SignedMint, VaultGateway
+from service.storage.models import OrderRow
+from service.storage.orders import OrderRepository
+
+log = logging.getLogger("volta.reconcile")
+
+
+class FindingKind(StrEnum):
+    MINT_ROLLED_BACK = "mint_rolled_back"  # completed, hash unused: minted again
+    MINT_PENDING_AGAIN = "mint_pending_again"  # completed, hash unused, its mint may still land: wait
+    HTLC_STILL_HELD = "htlc_still_held"  # refunded/expired, HTLC accepted: cancelled again
+    HTLC_NOT_SETTLED = "htlc_not_settled"  # completed, HTLC still accepted: settled again
+    CONTRADICTION = "contradiction"  # lnd or the vault contradicts the order beyond repair: failed
+
+
+@dataclass(frozen=True)
+class Finding:
+    order_id: str
+    kind: FindingKind
+    detail: str
+    repaired: bool
+
+
+@dataclass
+class Reconciliation:
+    repository: OrderRepository
+    lightning: LightningBackend
+    vault: VaultGateway
+    on_finding: Callable[[Finding], None] = lambda finding: None
+
+    def run(self, since: datetime) -> list[Finding]:
+        findings = []
+        for order in self.repository.finished_since(since):
+            finding = self.check(order)
+            if finding is not None:
+                self.on_finding(finding)
+                findings.append(finding)
+        return findings
+
+    def check(self, order: OrderRow) -> Finding | None:
+        if order.status == OrderStatus.COMPLETED.value:
+            return self._check_completed(order)
+        return self._check_ended_without_vusd(order)
+
+    def _check_completed(self, order: OrderRow) -> Finding | None:
+        invoice = self.lightning.invoice_status(bytes.fromhex(order.payment_hash))
+        if invoice.state is InvoiceState.CANCELED:
+            return self._fail(order, "completed, but lnd cancelled the HTLC: VUSD minted without the sats")
+        if invoice.state is InvoiceState.ACCEPTED:  # the settle never reached lnd
+            self.lightning.settle_hold_invoice(bytes.fromhex(order.preimage))
+            return self._found(order, FindingKind.HTLC_NOT_SETTLED, "HTLC was still held; settled it", True)
+        if self.vault.is_payment_used(bytes.fromhex(order.payment_hash)):
+            return None
+        if order.mint_tx_hash and order.mint_nonce is not None:
+            status = self.vault.mint_status(SignedMint(order.mint_tx_hash, order.mint_nonce))
+            if status.fate is MintFate.PENDING:  # back in a mempool after the lost block: it may land again
+                return self._found(order, FindingKind.MINT_PENDING_AGAIN, f"mint {status.detail}", False)
+        return self._mint_again(order)
+
+    def _mint_again(self, order: OrderRow) -> Finding:
+        latest = {"tx_hash": order.mint_tx_hash}
+
+        def record(signed: SignedMint) -> None:
+            if not self.repository.record_mint_tx(order.id, signed.tx_hash, signed.nonce, latest["tx_hash"],
+                                                  while_status=OrderStatus.COMPLETED):
+                raise MintAbandoned(f"order {order.id} changed while being minted again")
+            latest["tx_hash"] = signed.tx_hash
+
+        amount = vusd_base_units(Decimal(order.vusd_amount))
+        try:
+            receipt = self.vault.mint_for_payment(int(order.starknet_address, 16), amount,
+                                                  bytes.fromhex(order.payment_hash), on_signed=record)
+        except MintRejected as exc:
+            if exc.reason == "PAYMENT_ALREADY_USED":  # the old mint landed after all
+                return self._found(order, FindingKind.MINT_ROLLED_BACK, "old mint landed again", True)
+            return self._found(order, FindingKind.MINT_ROLLED_BACK, f"minting again refused: {exc.reason}", False)
+        except (MintUncertain, MintAbandoned) as exc:
+            return self._found(order, FindingKind.MINT_ROLLED_BACK, f"minting again undecided: {exc}", False)
+        log.warning("order %s: its mint was rolled back; minted again in %s", order.id, receipt.tx_hash)
+        return self._found(order, FindingKind.MINT_ROLLED_BACK, f"minted again: {receipt.tx_hash}", True)
+
+    def _check_ended_without_vusd(self, order: OrderRow) -> Finding | None:
+        if self.vault.is_payment_used(bytes.fromhex(order.payment_hash)):
+            return self._fail(order, f"{order.status}, but its payment hash is used on the vault: VUSD without sats")
+        state = self.lightning.invoice_status(bytes.fromhex(order.payment_hash)).state
+        if state is InvoiceState.SETTLED:
+            return self._fail(order, f"{order.status}, but lnd settled the HTLC: sats without VUSD")
+        if state is InvoiceState.ACCEPTED:
+            self.lightning.cancel_hold_invoice(bytes.fromhex(order.payment_hash))
+            return self._found(order, FindingKind.HTLC_STILL_HELD, "HTLC was still held; cancelled it", True)
+        return None
+
+    def _fail(self, order: OrderRow, detail: str) -> Finding:
+        log.error("order %s: %s; needs an operator", order.id, detail)
+        try:
+            self.repository.transition(order.id, OrderStatus.FAILED, detail=detail, failure_detail=detail)
+        except IllegalTransition:
+            log.info("order %s moved on while being reconciled", order.id)
+        return self._found(order, FindingKind.CONTRADICTION, detail, False)
+
+    @staticmethod
+    def _found(order: OrderRow, kind: FindingKind, detail: str, repaired: bool) -> Finding:
+        return Finding(order.id, kind, detail, repaired)

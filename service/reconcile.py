@@ -1,0 +1,37 @@
+"""`python -m service.reconcile`: compare finished orders with lnd and the vault once, repair what can be
+repaired, and print every finding as JSON. Exits 1 when something could not be repaired (an operator must
+look: those orders are now `failed`). The worker runs the same pass every `VOLTA_RECONCILE_INTERVAL_S`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import asdict
+from datetime import timedelta
+
+from service.config import load_settings
+from service.container import build_services, utc_now
+from service.domain.reconciliation import Reconciliation
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m service.reconcile", description=__doc__)
+    parser.add_argument("--hours", type=float, default=24, help="orders finished this many hours back (default 24)")
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    services = build_services(settings, with_worker=False)
+    try:
+        reconciliation = Reconciliation(services.repository, services.lightning, services.starknet)
+        findings = reconciliation.run(since=utc_now() - timedelta(hours=args.hours))
+    finally:
+        services.close()
+    print(json.dumps({"findings": [asdict(finding) for finding in findings],
+                      "unrepaired": sum(not finding.repaired for finding in findings)}, indent=2))
+    return 1 if any(not finding.repaired for finding in findings) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -65,7 +65,7 @@ Feature: Buying VUSD with a Lightning payment
       | minted  |
 
   Scenario: The service is killed after its mint landed but before it wrote that down
-    Given the service will stall right after entering mint_sent
+    Given the service will stall right after entering mint_accepted
     When the buyer orders 25.00 VUSD
     And the payer pays the invoice
     And the vault has the payment hash as used

@@ -56,6 +56,9 @@ class Settings(BaseModel):
     htlc_cancel_delta_blocks: int = Field(default=12, ge=1)
     void_mint_blocks_before_expiry: int = Field(default=18, ge=1)
     min_htlc_blocks_to_mint: int = Field(default=24, ge=1)
+    # A signed mint the Starknet node has not seen this long after we recorded it is voided (its nonce used by
+    # a harmless transaction), so the order can be minted again or refunded without waiting for the bound.
+    void_unseen_mint_after_s: float = Field(default=15, gt=0)
     recheck_interval_s: float = Field(default=2.0, gt=0)
     # Completed orders are compared with the vault, refunded and expired ones with lnd, this often, this far back.
     reconcile_interval_s: float = Field(default=300, gt=0)

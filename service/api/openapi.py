@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-STATUSES = ["awaiting_payment", "payment_held", "minting", "minted", "completed", "expired", "refunded", "failed"]
-REASONS = ["quote_expired", "slippage_exceeded", "underpaid", "limit_exceeded", "mint_failed"]
+from service.domain.states import OrderStatus, RefundReason
+
+STATUSES = [status.value for status in OrderStatus]
+REASONS = [reason.value for reason in RefundReason]
 
 
 def _ref(name: str) -> dict[str, str]:

@@ -211,12 +211,14 @@ class Settlement:
         self._refund(order, RefundReason.MINT_FAILED, why, unless_mint_changed_from=order.mint_tx_hash)
 
     def _hold_or_void(self, order: OrderRow, status: MintStatus) -> None:
-        """A signed mint may still land: keep holding the HTLC. Void its nonce when the HTLC nears its expiry,
-        or past the hold bound when the node has never seen the mint (it will most likely never come)."""
+        """A signed mint may still land: keep holding the HTLC. Void its nonce when the node has not seen it
+        for a while (it was signed but never sent, or lost on the way) or when the HTLC nears its expiry.
+        Voiding is always safe: if the mint arrives first, the void is refused and the mint is what we find."""
         blocks_left = self._blocks_left(order)
         near_expiry = blocks_left is not None and blocks_left <= self.settings.void_mint_blocks_before_expiry
-        past_bound = order.hold_deadline is not None and self.clock() > order.hold_deadline
-        if order.mint_nonce is not None and (near_expiry or (past_bound and not status.known_to_node)):
+        unseen_s = (self.clock() - order.updated_at).total_seconds()  # updated when the mint was recorded
+        unseen_too_long = not status.known_to_node and unseen_s >= self.settings.void_unseen_mint_after_s
+        if order.mint_nonce is not None and (near_expiry or unseen_too_long):
             log.warning("order %s: mint %s undecided (%s, %s blocks left); voiding nonce %s", order.id,
                         order.mint_tx_hash, status.detail, blocks_left, order.mint_nonce)
             self.vault.void_nonce(order.mint_nonce)

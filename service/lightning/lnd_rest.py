@@ -179,6 +179,14 @@ class LndRestClient:
         }
         return self._stream("POST", "/v2/router/send", timeout_s + 30, json=body)
 
+    def track_payment(self, payment_hash: bytes, timeout: float = 10) -> dict[str, Any]:
+        """The payment's current state (IN_FLIGHT, SUCCEEDED, FAILED), as the paying node sees it."""
+        updates = self._stream("GET", f"/v2/router/track/{b64url(payment_hash)}", timeout)
+        try:
+            return next(iter(updates))
+        finally:
+            updates.close()  # type: ignore[attr-defined]
+
     def reset_mission_control(self) -> None:
         """Forget past payment failures, which otherwise steer pathfinding away from a route for hours."""
         self._request("POST", "/v2/router/resetmissioncontrol", json={})

@@ -88,6 +88,9 @@ REFUND_REASONS: dict[str, str] = {
     "underpaid": "The payment was smaller than the invoice asked for.",
     "limit_exceeded": "This purchase would have gone over the daily limit for your Starknet address.",
     "mint_failed": "We could not mint the VUSD on Starknet, so we did not take your payment.",
+    "overpaid": "The payment was larger than the invoice asked for, so we sent all of it back.",
+    "htlc_expiring": "Your payment would have timed out on the Lightning network before we could finish, so we "
+                     "sent it back.",
     "": "We could not complete the purchase.",
 }
 

@@ -18,7 +18,7 @@ from service.config import Settings
 from service.domain.pricing import Price
 from service.domain.reconciliation import FindingKind, Reconciliation
 from service.domain.settlement import Settlement
-from service.domain.states import OrderStatus
+from service.domain.states import ConcurrentChange, OrderStatus
 from service.lightning.base import HoldInvoice, InvoiceState, InvoiceStatus, LightningBackend, LightningError
 from service.starknet.base import (
     MintFate,
@@ -203,7 +203,7 @@ def test_a_dead_attempt_with_time_left_is_minted_again_replacing_it(world) -> No
 
 def test_no_mint_goes_out_after_the_order_was_refunded(world) -> None:  # type: ignore[no-untyped-def]
     """Issue 10, way 1: a batch signs a mint after its order was refunded; recording refuses, nothing is sent."""
-    settlement, repository, node, vault, _clock, order = world
+    settlement, repository, _node, vault, _clock, order = world
 
     def refund_meanwhile() -> None:
         if repository.get(order.id).status == "minting":
@@ -221,8 +221,6 @@ def test_a_refund_decided_on_an_old_attempt_is_refused_once_a_new_one_is_recorde
     repository.transition(order.id, OrderStatus.MINTING)
     assert repository.record_mint_tx(order.id, "0xa", 7, replacing=None)
     assert not repository.record_mint_tx(order.id, "0xb", 8, replacing=None), "0xa is the live attempt"
-    from service.domain.states import ConcurrentChange
-
     with pytest.raises(ConcurrentChange):
         repository.transition(order.id, OrderStatus.REFUNDED, unless_mint_changed_from=None)
     assert repository.get(order.id).status == "minting"

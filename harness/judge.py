@@ -1,0 +1,79 @@
+"""The judge of a purchase, from outside the service: what lnd and the vault say, never the service.
+
+For every order at rest: (merchant invoice SETTLED, payer's payment SUCCEEDED, hash used on the vault) or
+(invoice CANCELED or never paid, payment not succeeded, hash unused). And each address's VUSD grew by
+exactly the quoted VUSD of its orders whose invoice lnd settled.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from service.lightning.lnd_rest import LndError, LndRestClient
+from service.starknet.client import StarknetClient
+
+VUSD_BASE = Decimal(10) ** 18
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One order as lnd and the vault see it."""
+
+    order_id: str
+    invoice_state: str  # the merchant's: OPEN, ACCEPTED, SETTLED, CANCELED
+    payment_status: str | None  # the payer's: IN_FLIGHT, SUCCEEDED, FAILED; None if it never paid
+    hash_used: bool
+
+    @property
+    def sound(self) -> bool:
+        if self.invoice_state == "SETTLED":
+            return self.hash_used and self.payment_status in ("SUCCEEDED", None)
+        if self.invoice_state in ("CANCELED", "OPEN"):
+            return not self.hash_used and self.payment_status != "SUCCEEDED"
+        return False  # ACCEPTED: an HTLC still held is not at rest
+
+    def __str__(self) -> str:
+        return (f"{self.order_id}: invoice {self.invoice_state}, payment {self.payment_status}, "
+                f"hash {'used' if self.hash_used else 'unused'}")
+
+
+class Judge:
+    def __init__(self, merchant: LndRestClient, payer: LndRestClient, vault: StarknetClient) -> None:
+        self.merchant, self.payer, self.vault = merchant, payer, vault
+
+    def verdict(self, order: dict[str, Any]) -> Verdict:
+        payment_hash = bytes.fromhex(order["payment_hash"])
+        return Verdict(
+            order["order_id"],
+            self.merchant.lookup_invoice(payment_hash)["state"],
+            self.payment_status(payment_hash),
+            self.vault.is_payment_used(payment_hash),
+        )
+
+    def payment_status(self, payment_hash: bytes) -> str | None:
+        try:
+            return str(self.payer.track_payment(payment_hash).get("status"))
+        except LndError as exc:
+            if "not found" in exc.message or exc.status_code == 404:
+                return None
+            raise
+
+    def unsound(self, orders: list[dict[str, Any]]) -> list[str]:
+        """Every order whose HTLC and mint disagree (empty when the promise held)."""
+        return [str(verdict) for verdict in map(self.verdict, orders) if not verdict.sound]
+
+    def vusd_mismatches(self, orders: list[dict[str, Any]], balances_before: dict[str, int]) -> list[str]:
+        """Each address's VUSD growth against the quoted VUSD of its orders that lnd settled."""
+        expected: Counter[str] = Counter()
+        for order in orders:
+            if self.merchant.lookup_invoice(bytes.fromhex(order["payment_hash"]))["state"] == "SETTLED":
+                expected[order["starknet_address"]] += int(Decimal(order["vusd_amount"]) * VUSD_BASE)
+        wrong = []
+        for address, before in balances_before.items():
+            grown = self.vault.vusd_balance(int(address, 16)) - before
+            if grown != expected[address]:
+                wrong.append(f"{address}: VUSD grew {grown}, settled orders say {expected[address]}")
+        return wrong

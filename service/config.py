@@ -16,7 +16,6 @@ from typing import Any
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 ENV_PREFIX = "VOLTA_"
-MINT_ANSWER_MARGIN_S = 30.0
 
 
 class Settings(BaseModel):
@@ -49,6 +48,8 @@ class Settings(BaseModel):
     max_hold_s: int = Field(default=120, ge=5)
     # How long a sent mint may take to be accepted; with its answer margin it must fit twice in max_hold_s.
     mint_timeout_s: float = Field(default=30, gt=0)
+    # Time for signing, fee estimation and sending on top of mint_timeout_s: together, one mint attempt's budget.
+    mint_answer_margin_s: float = Field(default=30, gt=0)
     # The HTLC's own expiry (its CLTV) bounds how long a held payment can wait for an undecided mint. lnd
     # cancels held HTLCs `holdexpirydelta` blocks before expiry (its default: 10 + 2). We void an undecided
     # mint's nonce a few blocks before that, and start no mint unless a few more remain: each margin is 6
@@ -98,13 +99,13 @@ class Settings(BaseModel):
     @property
     def mint_budget_s(self) -> float:
         """The longest one mint attempt can keep an HTLC held (the client waits this long for an answer)."""
-        return self.mint_timeout_s + MINT_ANSWER_MARGIN_S
+        return self.mint_timeout_s + self.mint_answer_margin_s
 
     @model_validator(mode="after")
     def _check_hold_bound(self) -> Settings:
         if 2 * self.mint_budget_s > self.max_hold_s:
             raise ValueError(f"max_hold_s ({self.max_hold_s}) must be at least twice mint_timeout_s + "
-                             f"{MINT_ANSWER_MARGIN_S:.0f} s, so a held HTLC is released within its bound")
+                             "mint_answer_margin_s, so a held HTLC is released within its bound")
         return self
 
     @model_validator(mode="after")

@@ -115,6 +115,7 @@ def starknet_config(settings: Settings) -> StarknetConfig:
         operator_private_key=settings.operator_key(),
         chain_id=int(settings.starknet_chain_id, 16),
         mint_timeout_s=settings.mint_timeout_s,
+        answer_margin_s=settings.mint_answer_margin_s,
     )
 
 

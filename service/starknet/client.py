@@ -68,6 +68,11 @@ class StarknetConfig:
     operator_private_key: int
     chain_id: int = StarknetChainId.SEPOLIA
     mint_timeout_s: float = 60.0
+    answer_margin_s: float = 30.0  # signing, fee estimation, sending: with mint_timeout_s, one attempt's budget
+
+    @property
+    def mint_budget_s(self) -> float:
+        return self.mint_timeout_s + self.answer_margin_s
 
 
 class StarknetClient(VaultGateway, PriceSource):
@@ -104,9 +109,9 @@ class StarknetClient(VaultGateway, PriceSource):
             calldata=[recipient, *split_u256(amount_base_units), *split_u256(hash_int)],
         )
         try:
-            receipt = self._loop.run(self._enqueue(call, on_signed), timeout=self.config.mint_timeout_s + 30)
+            receipt = self._loop.run(self._enqueue(call, on_signed), timeout=self.config.mint_budget_s)
         except concurrent.futures.TimeoutError as exc:
-            raise MintUncertain(f"no answer about the mint within {self.config.mint_timeout_s + 30:.0f}s") from exc
+            raise MintUncertain(f"no answer about the mint within {self.config.mint_budget_s:.0f}s") from exc
         self._verify_mint_event(receipt, recipient, amount_base_units, hash_int)
         return MintReceipt(hex(receipt.transaction_hash), getattr(receipt, "block_number", None))
 
@@ -254,7 +259,7 @@ class StarknetClient(VaultGateway, PriceSource):
         return MintStatus(MintFate.PENDING, f"{finality}{' REVERTED' * reverted}")
 
     def void_nonce(self, nonce: int) -> None:
-        self._loop.run(self._void_up_to(nonce), timeout=self.config.mint_timeout_s + 30)
+        self._loop.run(self._void_up_to(nonce), timeout=self.config.mint_budget_s)
 
     async def _void_up_to(self, nonce: int) -> None:
         """Use every nonce from the account's current one up to `nonce` with a read-only call, so no signed

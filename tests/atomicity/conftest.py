@@ -1,0 +1,113 @@
+"""Fixtures for the atomicity tests: a network whose devnet closes a block every 2 s and whose service
+reaches the devnet and the merchant's lnd through toxiproxy, a buyer, the outside judge, and a rig that
+stops the service at a checkpoint and SIGKILLs it there."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from harness.contracts.deploy import set_price
+from harness.judge import Judge
+from harness.network import Network
+from harness.purchase import Buyer, Purchase
+from harness.util import Timeouts, wait_until
+from service.starknet.client import StarknetClient
+
+pytestmark = pytest.mark.regtest
+
+# The service under test: quick to give up on a mint the devnet never saw (blocks come every 2 s).
+SERVICE_ENV = {"VOLTA_VOID_UNSEEN_MINT_AFTER_S": "6", "VOLTA_RECHECK_INTERVAL_S": "1"}
+PAUSE_S = 600  # longer than any test waits: the pause ends only with the SIGKILL
+
+
+class KillRig:
+    """Stops the service at a settlement checkpoint, proves it got there, SIGKILLs it, starts it again."""
+
+    def __init__(self, network: Network) -> None:
+        assert network.service is not None
+        self.network = network
+        self.service = network.service
+
+    def restart(self, pause_at: str | None = None) -> None:
+        env = dict(SERVICE_ENV)
+        if pause_at:
+            env["VOLTA_FAULT_PAUSE_AFTER"] = f"{pause_at}:{PAUSE_S}"
+        self.service.restart(env)
+
+    def pauses_logged(self, point: str) -> int:
+        marker = f"fault injection: pausing {PAUSE_S}s at {point}"
+        return self.service.log_path.read_text(errors="replace").count(marker)
+
+    def wait_paused(self, point: str, seen_before: int) -> None:
+        """The fault fired: the service's own log says it stopped at `point`, or the test fails here."""
+        wait_until(lambda: self.pauses_logged(point) > seen_before, timeout=Timeouts.PAYMENT,
+                   what=f"the service to stop at checkpoint {point}")
+
+    def kill_and_recover(self) -> None:
+        pid = self.service.pid
+        self.service.kill()
+        assert not self.service.is_running(), f"service pid {pid} survived SIGKILL"
+        self.restart()
+
+
+@pytest.fixture(scope="module")
+def chain_network(realistic_network: Network) -> Network:
+    KillRig(realistic_network).restart()
+    return realistic_network
+
+
+@pytest.fixture(scope="module")
+def vault(chain_network: Network) -> Iterator[StarknetClient]:
+    client = StarknetClient(chain_network.starknet_config())
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def judge(chain_network: Network, vault: StarknetClient) -> Judge:
+    return Judge(chain_network.merchant.client(), chain_network.payer.client(), vault)
+
+
+@pytest.fixture
+def shopper(chain_network: Network) -> Iterator[Buyer]:
+    assert chain_network.service is not None
+    client = Buyer(chain_network.service.url, chain_network.payer.client())
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def rig(chain_network: Network) -> Iterator[KillRig]:
+    kill_rig = KillRig(chain_network)
+    yield kill_rig
+    kill_rig.restart()
+
+
+def fresh_address() -> str:
+    return hex(secrets.randbits(248) | 1)
+
+
+def move_price(network: Network, price: Decimal) -> None:
+    asyncio.run(set_price(network.owner_account(), network.contracts.oracle, price))
+
+
+def settled_soundly(judge: Judge, purchase: Purchase, vusd_before: int) -> dict[str, Any]:
+    """Everything a completed purchase must be, read from lnd and the vault."""
+    verdict = judge.verdict(purchase.order)
+    assert (verdict.invoice_state, verdict.hash_used) == ("SETTLED", True), verdict
+    assert purchase.payment is not None and purchase.payment.result(Timeouts.PAYMENT)["status"] == "SUCCEEDED"
+    assert judge.vusd_mismatches([purchase.order], {purchase.order["starknet_address"]: vusd_before}) == []
+    return purchase.order
+
+
+def refunded_soundly(judge: Judge, purchase: Purchase, vusd_before: int) -> None:
+    verdict = judge.verdict(purchase.order)
+    assert (verdict.invoice_state, verdict.hash_used) == ("CANCELED", False), verdict
+    assert purchase.payment is not None and purchase.payment.result(Timeouts.PAYMENT)["status"] == "FAILED"
+    assert judge.vusd_mismatches([purchase.order], {purchase.order["starknet_address"]: vusd_before}) == []

@@ -41,8 +41,8 @@ class Verdict:
 
 
 class Judge:
-    def __init__(self, merchant: LndRestClient, payer: LndRestClient, vault: StarknetClient) -> None:
-        self.merchant, self.payer, self.vault = merchant, payer, vault
+    def __init__(self, merchant: LndRestClient, payers: list[LndRestClient], vault: StarknetClient) -> None:
+        self.merchant, self.payers, self.vault = merchant, payers, vault
 
     def verdict(self, order: dict[str, Any]) -> Verdict:
         payment_hash = bytes.fromhex(order["payment_hash"])
@@ -54,12 +54,14 @@ class Judge:
         )
 
     def payment_status(self, payment_hash: bytes) -> str | None:
-        try:
-            return str(self.payer.track_payment(payment_hash).get("status"))
-        except LndError as exc:
-            if "not found" in exc.message or exc.status_code == 404:
-                return None
-            raise
+        """What the node that paid says (the first payer that knows the payment); None if none paid."""
+        for payer in self.payers:
+            try:
+                return str(payer.track_payment(payment_hash).get("status"))
+            except LndError as exc:
+                if "not found" not in exc.message.lower() and exc.status_code != 404:
+                    raise
+        return None
 
     def unsound(self, orders: list[dict[str, Any]]) -> list[str]:
         """Every order whose HTLC and mint disagree (empty when the promise held)."""

@@ -71,7 +71,7 @@ def vault(chain_network: Network) -> Iterator[StarknetClient]:
 
 @pytest.fixture(scope="module")
 def judge(chain_network: Network, vault: StarknetClient) -> Judge:
-    return Judge(chain_network.merchant.client(), chain_network.payer.client(), vault)
+    return Judge(chain_network.merchant.client(), [chain_network.payer.client()], vault)
 
 
 @pytest.fixture

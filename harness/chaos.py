@@ -1,0 +1,129 @@
+"""The chaos run: purchases from several payers while the service is SIGKILLed at random moments, then
+every order judged from lnd and the vault (the invariant), and 0 `failed`, 0 still open.
+
+`python -m harness chaos --minutes 3` runs it on a network of its own (`make chaos`); the test suite runs a
+short one on the atomicity tests' network.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from harness.judge import Judge
+from harness.network import Network
+from harness.purchase import FINAL_STATUSES, Buyer
+from harness.util import Timeouts, WaitTimeout, wait_until
+from service.lightning.lnd_rest import LndRestClient
+from service.starknet.client import StarknetClient
+
+SHOPPERS_PER_PAYER = 2
+ADDRESSES_PER_SHOPPER = 3
+SETTLE_TIMEOUT_S = 300  # after the last kill, how long every order may take to reach a final state
+
+
+@dataclass
+class ChaosReport:
+    seconds: float
+    kills: int = 0
+    orders: list[dict[str, Any]] = field(default_factory=list)
+    statuses: dict[str, int] = field(default_factory=dict)
+    violations: list[str] = field(default_factory=list)
+
+    @property
+    def sound(self) -> bool:
+        return not self.violations and not self.statuses.get("failed") and all(
+            status in FINAL_STATUSES for status in self.statuses)
+
+    def summary(self) -> str:
+        counts = ", ".join(f"{status} {count}" for status, count in sorted(self.statuses.items()))
+        return (f"{len(self.orders)} orders in {self.seconds:.0f} s, {self.kills} SIGKILLs: {counts}; "
+                f"violations: {len(self.violations)}")
+
+
+class Shopper(threading.Thread):
+    """Buys again and again from one payer node: order, pay (blocking until the payment ends), repeat."""
+
+    def __init__(self, name: str, service_url: str, payer: LndRestClient, vault: StarknetClient,
+                 stop: threading.Event, record: Callable[[dict[str, Any], int], None], rng: random.Random) -> None:
+        super().__init__(name=name, daemon=True)
+        self.buyer = Buyer(service_url, payer)
+        self.vault, self.stop, self.record, self.rng = vault, stop, record, rng
+        self.addresses = [hex(rng.getrandbits(248) | 1) for _ in range(ADDRESSES_PER_SHOPPER)]
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            address = self.rng.choice(self.addresses)
+            try:
+                purchase = self.buyer.create_order(address, f"{self.rng.randint(1, 20)}.00")
+            except (httpx.HTTPError, RuntimeError):  # the service is down right now: try again shortly
+                self.stop.wait(0.3)
+                continue
+            self.record(purchase.order, self.vault.vusd_balance(int(purchase.order["starknet_address"], 16)))
+            with contextlib.suppress(Exception):  # however the payment ends, the judge reads it from lnd
+                self.buyer.pay(purchase).result(timeout=Timeouts.PAYMENT * 2)
+        self.buyer.close()
+
+
+def run_chaos(network: Network, seconds: float, kill_every_s: tuple[float, float] = (2.0, 8.0),
+              seed: int = 7, service_env: dict[str, str] | None = None) -> ChaosReport:
+    """Call from the thread that owns the network: restarted processes die with the thread that started them."""
+    assert network.service is not None
+    rng, stop, lock = random.Random(seed), threading.Event(), threading.Lock()
+    report = ChaosReport(seconds)
+    balances: dict[str, int] = {}
+    vault = StarknetClient(network.starknet_config())
+
+    def record(order: dict[str, Any], balance: int) -> None:
+        with lock:
+            report.orders.append(order)
+            balances.setdefault(order["starknet_address"], balance)
+
+    payers = [network.payer.client(), network.router.client()]
+    shoppers = [Shopper(f"shopper-{i}", network.service.url, payers[i % len(payers)], vault, stop, record,
+                        random.Random(seed + i)) for i in range(SHOPPERS_PER_PAYER * len(payers))]
+    try:
+        for shopper in shoppers:
+            shopper.start()
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            time.sleep(rng.uniform(*kill_every_s))
+            network.service.kill()
+            if network.service.is_running():
+                raise RuntimeError("the service survived SIGKILL")
+            report.kills += 1
+            network.service.restart(service_env)
+        stop.set()
+        for shopper in shoppers:
+            shopper.join(timeout=Timeouts.PAYMENT * 3)
+        judge_orders(network, vault, report, balances)
+    finally:
+        stop.set()
+        vault.close()
+    return report
+
+
+def judge_orders(network: Network, vault: StarknetClient, report: ChaosReport, balances: dict[str, int]) -> None:
+    assert network.service is not None
+    http = httpx.Client(base_url=network.service.url, timeout=30)
+    try:
+        def status(order: dict[str, Any]) -> str:
+            return str(http.get(f"/api/v1/orders/{order['order_id']}").raise_for_status().json()["status"])
+
+        with contextlib.suppress(WaitTimeout):  # what is still open is counted below
+            wait_until(lambda: all(status(order) in FINAL_STATUSES for order in report.orders),
+                       timeout=SETTLE_TIMEOUT_S, what="every chaos order to reach a final state", interval=1)
+        for order in report.orders:
+            final = status(order)
+            report.statuses[final] = report.statuses.get(final, 0) + 1
+    finally:
+        http.close()
+    judge = Judge(network.merchant.client(), [network.payer.client(), network.router.client()], vault)
+    report.violations = judge.unsound(report.orders) + judge.vusd_mismatches(report.orders, balances)

@@ -121,25 +121,36 @@ def plain_mint(network: Network, starknet: StarknetClient) -> float:
     return time.perf_counter() - started
 
 
-def run_purchase_bench(purchases: int = 100, concurrent: int = 300, payers: int = 8) -> int:
+def run_purchase_bench(purchases: int = 100, concurrent: int = 300, payers: int = 8,
+                       starknet_block_time: float | None = None) -> int:
+    """Purchases against the same run's raw parts: a plain mint, a hold payment settled at once, a plain
+    payment. With `starknet_block_time` the devnet closes blocks on a timer, as Starknet does."""
     started = time.perf_counter()
-    with Network() as network:
+    with Network(starknet_block_time=starknet_block_time) as network:
         console.print(f"network bring-up with devnet, contracts and service: {time.perf_counter() - started:.1f}s "
-                      f"({', '.join(f'{k} {v:.1f}s' for k, v in network.timings.items())})")
+                      f"({', '.join(f'{k} {v:.1f}s' for k, v in network.timings.items())}); Starknet blocks: "
+                      f"{'per transaction' if starknet_block_time is None else f'every {starknet_block_time:g} s'}")
         assert network.service is not None
         buyer = Buyer(network.service.url, network.payer.client())
         # Plain mints go first, while the service's own client has not cached the operator's nonce yet.
         starknet = StarknetClient(network.starknet_config())
         merchant, payer = network.merchant.client(), network.payer.client()
         address = network.users[0]["address"]
+        raw_count = 20 if starknet_block_time is None else 10
         try:
-            mints = [plain_mint(network, starknet) for _ in range(20)]
-            console.print(stats_line("plain mint, send -> accepted with event (20)", mints))
+            mints = [plain_mint(network, starknet) for _ in range(raw_count)]
+            console.print(stats_line(f"raw mint, send -> accepted on L2 with event ({raw_count})", mints))
+            holds = [pay_hold_settled_at_once(merchant, payer) for _ in range(raw_count)]
+            console.print(stats_line(f"raw hold payment settled at once ({raw_count})", holds))
             legs = [buyer.timed_purchase(address) for _ in track(range(purchases), description="purchases")]
-            payments = [pay_plain(merchant, payer) for _ in range(20)]
-            console.print(stats_line("plain lnd payment payer->router->merchant (20)", payments))
+            payments = [pay_plain(merchant, payer) for _ in range(raw_count)]
+            console.print(stats_line(f"raw plain lnd payment payer->router->merchant ({raw_count})", payments))
             _report_legs(legs, purchases, statistics.median(payments))
-            _throughput(buyer, address, concurrent, payers)
+            console.print(f"purchase p50 against raw hold payment p50 + raw mint p50: "
+                          f"{percentile([leg['end_to_end'] for leg in legs], 0.5):.2f} s vs "
+                          f"{percentile(holds, 0.5) + percentile(mints, 0.5):.2f} s")
+            if concurrent:
+                _throughput(buyer, address, concurrent, payers)
         finally:
             buyer.close()
             starknet.close()

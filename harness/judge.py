@@ -58,8 +58,10 @@ class Judge:
         for payer in self.payers:
             try:
                 return str(payer.track_payment(payment_hash).get("status"))
-            except LndError as exc:
-                if "not found" not in exc.message.lower() and exc.status_code != 404:
+            except LndError as exc:  # lnd: "payment isn't initiated" (or a 404) for a hash it never paid
+                message = exc.message.lower()
+                if not any(words in message for words in ("not found", "isn't initiated", "not initiated")) \
+                        and exc.status_code != 404:
                     raise
         return None
 

@@ -14,9 +14,10 @@ from typing import Any
 import httpx
 
 from harness.util import Timeouts, WaitTimeout
+from service.domain.states import FINAL_STATUSES as FINAL
 from service.lightning.lnd_rest import LndRestClient
 
-FINAL_STATUSES = {"completed", "expired", "refunded", "failed"}
+FINAL_STATUSES = frozenset(status.value for status in FINAL)
 
 
 class PurchaseNotCompleted(RuntimeError):

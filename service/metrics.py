@@ -10,11 +10,10 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from service.domain.reconciliation import Finding
-from service.domain.states import OrderStatus
+from service.domain.states import HELD_STATUSES, OrderStatus
 from service.storage.models import OrderRow
 from service.storage.orders import OrderRepository
 
-HELD_STATUSES = (OrderStatus.PAYMENT_HELD, OrderStatus.MINTING, OrderStatus.MINTED)
 LATENCY_BUCKETS = (0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60)
 
 

@@ -36,7 +36,16 @@ class RefundReason(StrEnum):
     HTLC_EXPIRING = "htlc_expiring"  # too few blocks left before the HTLC's expiry to mint safely
 
 
+# The named groups of statuses; everything else imports them from here.
 FINAL_STATUSES = frozenset({OrderStatus.COMPLETED, OrderStatus.EXPIRED, OrderStatus.REFUNDED, OrderStatus.FAILED})
+# The payer's HTLC is held by our node.
+HELD_STATUSES = frozenset({OrderStatus.PAYMENT_HELD, OrderStatus.MINTING, OrderStatus.MINTED})
+# Orders that hold or have consumed the address's daily allowance.
+COMMITTED_STATUSES = HELD_STATUSES | {OrderStatus.COMPLETED}
+# Orders that ended without VUSD: their HTLCs, if any arrived, must be cancelled.
+ENDED_WITHOUT_VUSD = frozenset({OrderStatus.REFUNDED, OrderStatus.EXPIRED})
+# What the reconciliation compares with lnd and the vault.
+RECONCILED_STATUSES = ENDED_WITHOUT_VUSD | {OrderStatus.COMPLETED}
 
 ALLOWED_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.AWAITING_PAYMENT: frozenset({OrderStatus.PAYMENT_HELD, OrderStatus.EXPIRED, OrderStatus.FAILED}),

@@ -13,16 +13,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from service.domain.states import (
+    COMMITTED_STATUSES,
+    ENDED_WITHOUT_VUSD,
     FINAL_STATUSES,
+    RECONCILED_STATUSES,
     ConcurrentChange,
     IllegalTransition,
     OrderStatus,
     check_transition,
 )
 from service.storage.models import OrderEventRow, OrderRow
-
-# Orders that hold or have consumed the address's daily allowance.
-COMMITTED_STATUSES = (OrderStatus.PAYMENT_HELD, OrderStatus.MINTING, OrderStatus.MINTED, OrderStatus.COMPLETED)
 
 
 class OrderNotFound(KeyError):
@@ -128,14 +128,14 @@ class OrderRepository:
     def ended_without_vusd_since(self, since: datetime) -> list[OrderRow]:
         """Refunded and expired orders: their HTLCs, if any arrived, must have been cancelled."""
         with self._sessions() as session:
-            ended = [OrderStatus.REFUNDED.value, OrderStatus.EXPIRED.value]
+            ended = [status.value for status in ENDED_WITHOUT_VUSD]
             query = select(OrderRow).where(OrderRow.status.in_(ended), OrderRow.updated_at >= since)
             return list(session.scalars(query))
 
     def finished_since(self, since: datetime) -> list[OrderRow]:
         """Completed, refunded and expired orders changed since `since`: what the reconciliation checks."""
         with self._sessions() as session:
-            finished = [OrderStatus.COMPLETED.value, OrderStatus.REFUNDED.value, OrderStatus.EXPIRED.value]
+            finished = [status.value for status in RECONCILED_STATUSES]
             query = select(OrderRow).where(OrderRow.status.in_(finished), OrderRow.updated_at >= since)
             return list(session.scalars(query.order_by(OrderRow.updated_at)))
 

@@ -16,6 +16,7 @@ from werkzeug.exceptions import NotFound
 
 from service.api.orders import load_order
 from service.api.serializers import iso, order_json
+from service.domain.states import FINAL_STATUSES
 from service.storage.models import OrderRow
 
 blueprint = Blueprint("web", __name__, template_folder="templates", static_folder="static",
@@ -94,7 +95,7 @@ REFUND_REASONS: dict[str, str] = {
     "": "We could not complete the purchase.",
 }
 
-FINAL = ("completed", "expired", "refunded", "failed")
+FINAL = tuple(sorted(status.value for status in FINAL_STATUSES))
 
 
 def page_copy() -> dict[str, Any]:

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup tools browser demo test lint down bench
+.PHONY: setup tools browser demo test lint down bench chaos
 
 setup: $(VENV)/.installed
 
@@ -46,3 +46,8 @@ bench: tools
 	$(PY) -m harness bench lightning
 	$(PY) -m harness bench starknet
 	$(PY) -m harness bench purchase
+	$(PY) -m harness bench purchase --starknet-block-time 6 --payments 30 --concurrent 0
+
+# Purchases from several payers while the service is SIGKILLed at random for 3 minutes, judged from outside.
+chaos: tools
+	$(PY) -m harness chaos --minutes 3

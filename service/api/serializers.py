@@ -2,37 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from flask import url_for
 
+from service.order_view import iso, order_data
 from service.storage.models import OrderRow
 
-
-def iso(moment: datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
-
-
-def order_data(order: OrderRow) -> dict[str, Any]:
-    """The order without links, as webhooks carry it."""
-    return {
-        "order_id": order.id,
-        "status": order.status,
-        "starknet_address": order.starknet_address,
-        "bolt11": order.bolt11,
-        "payment_hash": order.payment_hash,
-        "amount_msat": order.amount_msat,
-        "amount_sat": order.amount_msat // 1000,
-        "vusd_amount": order.vusd_amount,
-        "btc_usd_rate": order.btc_usd_rate,
-        "spread_bps": order.spread_bps,
-        "max_slippage_bps": order.max_slippage_bps,
-        "created_at": iso(order.created_at),
-        "expires_at": iso(order.expires_at),
-        "refund_reason": order.refund_reason,
-        "mint_tx_hash": order.mint_tx_hash,
-    }
+__all__ = ["iso", "order_data", "order_json"]
 
 
 def order_json(order: OrderRow, with_history: bool = True) -> dict[str, Any]:

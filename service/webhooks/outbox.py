@@ -16,7 +16,7 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.api.serializers import iso, order_data
+from service.order_view import iso, order_data
 from service.storage.models import OrderRow, WebhookAttemptRow, WebhookDeliveryRow
 from service.webhooks.signing import DELIVERY_HEADER, SIGNATURE_HEADER, sign
 

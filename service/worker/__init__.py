@@ -176,24 +176,3 @@ class Worker:
         except RuntimeError:  # the pool is shut down: we are stopping
             with self._lock:
                 self._scheduled.discard(order_id)
-
-
-def main() -> None:
-    """`python -m service.worker`: the worker alone, for deployments that serve the API elsewhere."""
-    from service.config import load_settings
-    from service.container import build_services
-
-    settings = load_settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    services = build_services(settings, with_worker=True)
-    assert services.worker is not None
-    services.worker.start()
-    log.info("worker running; Ctrl-C to stop")
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        services.close()
-
-
-if __name__ == "__main__":
-    main()

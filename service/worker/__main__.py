@@ -1,0 +1,31 @@
+"""`python -m service.worker`: the worker alone, for deployments that serve the API elsewhere.
+
+Kept apart from the Worker class so the composition root (service.container) and the worker do not import
+each other."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from service.config import load_settings
+from service.container import build_services
+
+log = logging.getLogger("volta.worker")
+
+
+def main() -> None:
+    settings = load_settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    services = build_services(settings, with_worker=True)
+    assert services.worker is not None
+    services.worker.start()
+    log.info("worker running; Ctrl-C to stop")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        services.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -138,7 +138,8 @@ def build_services(settings: Settings, with_worker: bool, clock: Callable[[], da
                             checkpoint=make_checkpoint(settings))
     reconciliation = Reconciliation(repository, lightning, starknet, on_finding=metrics.observe_finding)
     worker = Worker(
-        settlement, settings.settlement_threads, settings.recheck_interval_s, reconciliation,
+        settlement, repository, lightning, clock, settings.settlement_threads, settings.recheck_interval_s,
+        reconciliation,
         settings.reconcile_interval_s, timedelta(seconds=settings.reconcile_window_s),
     ) if with_worker else None
     dispatcher = WebhookDispatcher(outbox) if with_worker and settings.webhook_urls else None

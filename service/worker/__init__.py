@@ -10,13 +10,14 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from service.domain.reconciliation import Reconciliation
 from service.domain.settlement import Settlement
 from service.domain.states import OrderStatus
-from service.lightning.base import LightningError
+from service.lightning.base import LightningBackend, LightningError
 from service.storage.models import OrderRow
+from service.storage.orders import OrderRepository
 
 log = logging.getLogger("volta.worker")
 RESUBSCRIBE_DELAY_S = 1.0
@@ -28,11 +29,15 @@ FULL_POLL_EVERY_PASSES = 15  # with the default 2 s interval: every open invoice
 
 class Worker:
     def __init__(
-        self, settlement: Settlement, threads: int, recheck_interval_s: float,
+        self, settlement: Settlement, orders: OrderRepository, lightning: LightningBackend,
+        clock: Callable[[], datetime], threads: int, recheck_interval_s: float,
         reconciliation: Reconciliation | None = None, reconcile_interval_s: float = 300,
         reconcile_window: timedelta = timedelta(days=1),
     ) -> None:
         self.settlement = settlement
+        self.orders = orders
+        self.lightning = lightning
+        self.clock = clock
         self.recheck_interval_s = recheck_interval_s
         self.reconciliation = reconciliation
         self.reconcile_interval_s = reconcile_interval_s
@@ -77,7 +82,7 @@ class Worker:
         try:
             while not self._stop.is_set():
                 try:
-                    for invoice in self.settlement.lightning.watch_invoice(payment_hash):
+                    for invoice in self.lightning.watch_invoice(payment_hash):
                         # Settle right here on the watcher's own thread: the HTLC is waiting.
                         self._run_exclusive(order_id, lambda invoice=invoice: self.settlement.on_invoice_status(
                             order_id, invoice), wait=True)
@@ -103,15 +108,15 @@ class Worker:
         assert self.reconciliation is not None
         while not self._stop.wait(self.reconcile_interval_s):
             try:
-                self.reconciliation.run(since=self.settlement.clock() - self.reconcile_window)
+                self.reconciliation.run(since=self.clock() - self.reconcile_window)
             except Exception:  # lnd or the devnet down: the next pass tries again
                 log.exception("reconciliation pass failed")
 
     def recheck_all(self) -> None:
         self._passes += 1
         poll_all_open = self._passes % FULL_POLL_EVERY_PASSES == 1
-        now = self.settlement.clock()
-        for order in self.settlement.repository.unfinished():
+        now = self.clock()
+        for order in self.orders.unfinished():
             if OrderStatus(order.status) is OrderStatus.AWAITING_PAYMENT:
                 watched = order.id in self._watched
                 self.watch(order)  # re-subscribes after a restart or a dropped stream
@@ -120,23 +125,23 @@ class Worker:
                 if poll_all_open or not watched or now > order.expires_at:
                     self._submit(order.id, lambda order=order: self._poll(order))
             else:
-                self._submit(order.id, lambda order=order: self.settlement.resume(self.settlement.repository.get(
+                self._submit(order.id, lambda order=order: self.settlement.resume(self.orders.get(
                     order.id)))
         if poll_all_open:
             # A refund or expiry whose cancel did not reach lnd (it was down) must not leave the HTLC held.
-            for order in self.settlement.repository.ended_without_vusd_since(now - CANCEL_SWEEP_WINDOW):
+            for order in self.orders.ended_without_vusd_since(now - CANCEL_SWEEP_WINDOW):
                 self._submit(order.id, lambda order=order: self.settlement.enforce_refund(order))
 
     def recheck(self, order_id: str) -> None:
         """Ask the node about this order again soon (a hint from an inbound webhook, say)."""
-        repository = self.settlement.repository
+        repository = self.orders
         if OrderStatus(repository.get(order_id).status) is OrderStatus.AWAITING_PAYMENT:
             self._submit(order_id, lambda: self._poll(repository.get(order_id)))
         else:
             self._submit(order_id, lambda: self.settlement.resume(repository.get(order_id)))
 
     def _poll(self, order: OrderRow) -> None:
-        invoice = self.settlement.lightning.invoice_status(bytes.fromhex(order.payment_hash))
+        invoice = self.lightning.invoice_status(bytes.fromhex(order.payment_hash))
         self.settlement.on_invoice_status(order.id, invoice)
 
     def _claim(self, order_id: str) -> bool:

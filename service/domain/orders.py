@@ -13,12 +13,10 @@ from decimal import Decimal, InvalidOperation
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from service.config import Settings
+from service.domain.ports import OrderRecord, OrderStore, PriceSource
 from service.domain.pricing import Quote, StalePrice, ensure_fresh, quote_for_sat, quote_for_vusd
 from service.domain.states import OrderStatus
 from service.lightning.base import LightningBackend, LightningError
-from service.starknet.base import PriceSource
-from service.storage.models import OrderRow
-from service.storage.orders import OrderRepository
 
 FELT_LIMIT = 2**251
 DAY = timedelta(days=1)
@@ -92,12 +90,12 @@ class OrderRequest(BaseModel):
 @dataclass
 class OrderFactory:
     settings: Settings
-    repository: OrderRepository
+    repository: OrderStore
     lightning: LightningBackend
     prices: PriceSource
     clock: Callable[[], datetime]
 
-    def create(self, request: OrderRequest) -> OrderRow:
+    def create(self, request: OrderRequest) -> OrderRecord:
         slippage_bps = self._slippage(request)
         quote = self._quote(request)
         self._check_limits(request.starknet_address, quote.vusd_amount)
@@ -113,14 +111,13 @@ class OrderFactory:
             raise OrderRejected("lightning_unavailable", "The Lightning node could not create an invoice.",
                                 "Try again in a minute.", 503) from exc
         now = self.clock()
-        order = OrderRow(
+        return self.repository.create(
             id=order_id, starknet_address=request.starknet_address, vusd_amount=str(quote.vusd_amount),
             amount_msat=quote.amount_msat, btc_usd_rate=str(quote.btc_usd_rate), spread_bps=quote.spread_bps,
             max_slippage_bps=slippage_bps, payment_hash=payment_hash.hex(), preimage=preimage.hex(),
             bolt11=invoice.bolt11, status=OrderStatus.AWAITING_PAYMENT.value, created_at=now, updated_at=now,
             expires_at=now + timedelta(seconds=self.settings.quote_lifetime_s),
         )
-        return self.repository.add(order)
 
     def _slippage(self, request: OrderRequest) -> int:
         bps = self.settings.default_max_slippage_bps if request.max_slippage_bps is None else request.max_slippage_bps

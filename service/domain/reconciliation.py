@@ -16,12 +16,19 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
+from service.domain.ports import (
+    MintAbandoned,
+    MintFate,
+    MintRejected,
+    MintUncertain,
+    OrderRecord,
+    OrderStore,
+    SignedMint,
+    VaultGateway,
+)
 from service.domain.pricing import vusd_base_units
 from service.domain.states import IllegalTransition, OrderStatus
 from service.lightning.base import InvoiceState, LightningBackend
-from service.starknet.base import MintAbandoned, MintFate, MintRejected, MintUncertain, SignedMint, VaultGateway
-from service.storage.models import OrderRow
-from service.storage.orders import OrderRepository
 
 log = logging.getLogger("volta.reconcile")
 
@@ -44,7 +51,7 @@ class Finding:
 
 @dataclass
 class Reconciliation:
-    repository: OrderRepository
+    repository: OrderStore
     lightning: LightningBackend
     vault: VaultGateway
     on_finding: Callable[[Finding], None] = lambda finding: None
@@ -58,12 +65,12 @@ class Reconciliation:
                 findings.append(finding)
         return findings
 
-    def check(self, order: OrderRow) -> Finding | None:
+    def check(self, order: OrderRecord) -> Finding | None:
         if order.status == OrderStatus.COMPLETED.value:
             return self._check_completed(order)
         return self._check_ended_without_vusd(order)
 
-    def _check_completed(self, order: OrderRow) -> Finding | None:
+    def _check_completed(self, order: OrderRecord) -> Finding | None:
         invoice = self.lightning.invoice_status(bytes.fromhex(order.payment_hash))
         if invoice.state is InvoiceState.CANCELED:
             return self._fail(order, "completed, but lnd cancelled the HTLC: VUSD minted without the sats")
@@ -78,7 +85,7 @@ class Reconciliation:
                 return self._found(order, FindingKind.MINT_PENDING_AGAIN, f"mint {status.detail}", False)
         return self._mint_again(order)
 
-    def _mint_again(self, order: OrderRow) -> Finding:
+    def _mint_again(self, order: OrderRecord) -> Finding:
         latest = {"tx_hash": order.mint_tx_hash}
 
         def record(signed: SignedMint) -> None:
@@ -100,7 +107,7 @@ class Reconciliation:
         log.warning("order %s: its mint was rolled back; minted again in %s", order.id, receipt.tx_hash)
         return self._found(order, FindingKind.MINT_ROLLED_BACK, f"minted again: {receipt.tx_hash}", True)
 
-    def _check_ended_without_vusd(self, order: OrderRow) -> Finding | None:
+    def _check_ended_without_vusd(self, order: OrderRecord) -> Finding | None:
         if self.vault.is_payment_used(bytes.fromhex(order.payment_hash)):
             return self._fail(order, f"{order.status}, but its payment hash is used on the vault: VUSD without sats")
         state = self.lightning.invoice_status(bytes.fromhex(order.payment_hash)).state
@@ -111,7 +118,7 @@ class Reconciliation:
             return self._found(order, FindingKind.HTLC_STILL_HELD, "HTLC was still held; cancelled it", True)
         return None
 
-    def _fail(self, order: OrderRow, detail: str) -> Finding:
+    def _fail(self, order: OrderRecord, detail: str) -> Finding:
         log.error("order %s: %s; needs an operator", order.id, detail)
         try:
             self.repository.transition(order.id, OrderStatus.FAILED, detail=detail, failure_detail=detail)
@@ -120,5 +127,5 @@ class Reconciliation:
         return self._found(order, FindingKind.CONTRADICTION, detail, False)
 
     @staticmethod
-    def _found(order: OrderRow, kind: FindingKind, detail: str, repaired: bool) -> Finding:
+    def _found(order: OrderRecord, kind: FindingKind, detail: str, repaired: bool) -> Finding:
         return Finding(order.id, kind, detail, repaired)

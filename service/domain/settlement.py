@@ -24,21 +24,21 @@ from enum import StrEnum
 
 from service.config import Settings
 from service.domain.orders import DAY
-from service.domain.pricing import StalePrice, ensure_fresh, slippage_bps, vusd_base_units
-from service.domain.states import ConcurrentChange, IllegalTransition, OrderStatus, RefundReason
-from service.lightning.base import InvoiceState, InvoiceStatus, LightningBackend, LightningError
-from service.starknet.base import (
+from service.domain.ports import (
     MintAbandoned,
     MintFate,
     MintRejected,
     MintStatus,
     MintUncertain,
+    OrderRecord,
+    OrderStore,
     PriceSource,
     SignedMint,
     VaultGateway,
 )
-from service.storage.models import OrderRow
-from service.storage.orders import OrderRepository
+from service.domain.pricing import StalePrice, ensure_fresh, slippage_bps, vusd_base_units
+from service.domain.states import ConcurrentChange, IllegalTransition, OrderStatus, RefundReason
+from service.lightning.base import InvoiceState, InvoiceStatus, LightningBackend, LightningError
 
 log = logging.getLogger("volta.settlement")
 
@@ -63,7 +63,7 @@ def no_checkpoint(point: str) -> None:
 @dataclass
 class Settlement:
     settings: Settings
-    repository: OrderRepository
+    repository: OrderStore
     lightning: LightningBackend
     vault: VaultGateway
     prices: PriceSource
@@ -92,7 +92,7 @@ class Settlement:
         elif status is OrderStatus.AWAITING_PAYMENT and self.clock() > order.expires_at:
             self._expire(order)
 
-    def resume(self, order: OrderRow) -> None:
+    def resume(self, order: OrderRecord) -> None:
         """Carry an order on from whatever state the database has it in."""
         status = OrderStatus(order.status)
         try:
@@ -111,14 +111,14 @@ class Settlement:
         except ConcurrentChange as exc:
             log.info("%s; deciding again on the next pass", exc)
 
-    def enforce_refund(self, order: OrderRow) -> None:
+    def enforce_refund(self, order: OrderRecord) -> None:
         """A refunded or expired order must not leave an HTLC held: cancel again if lnd still has it accepted."""
         if self.lightning.invoice_status(bytes.fromhex(order.payment_hash)).state is InvoiceState.ACCEPTED:
             self.lightning.cancel_hold_invoice(bytes.fromhex(order.payment_hash))
 
     # -- the steps -----------------------------------------------------------------------------------
 
-    def _check_and_mint(self, order: OrderRow) -> None:
+    def _check_and_mint(self, order: OrderRecord) -> None:
         invoice = self.lightning.invoice_status(bytes.fromhex(order.payment_hash))
         if invoice.state is InvoiceState.CANCELED:  # lnd let it go (CLTV near): nothing to mint for
             self._refund(order, RefundReason.HTLC_EXPIRING, "the node no longer holds the HTLC")
@@ -141,7 +141,7 @@ class Settlement:
         self.checkpoint(Checkpoint.MINTING)
         self._mint(order)
 
-    def _resume_minting(self, order: OrderRow) -> None:
+    def _resume_minting(self, order: OrderRecord) -> None:
         if order.mint_tx_hash:
             status = self._attempt_status(order)
             if status.fate is MintFate.PENDING:
@@ -159,7 +159,7 @@ class Settlement:
             self._refund(order, RefundReason.MINT_FAILED, "no mint landed within the hold bound",
                          unless_mint_changed_from=order.mint_tx_hash)
 
-    def _mint(self, order: OrderRow) -> None:
+    def _mint(self, order: OrderRecord) -> None:
         """One mint attempt; called only when no earlier attempt of this order can still land."""
         recipient = int(order.starknet_address, 16)
         amount = vusd_base_units(Decimal(order.vusd_amount))
@@ -186,7 +186,7 @@ class Settlement:
         self.checkpoint(Checkpoint.MINTED)
         self._settle(order)
 
-    def _recorder(self, order: OrderRow) -> Callable[[SignedMint], None]:
+    def _recorder(self, order: OrderRecord) -> Callable[[SignedMint], None]:
         """Records each signed mint of this attempt before it is sent; refuses it if the order moved on.
 
         The client may sign more than once (a batch re-signed without a dropped call, a reverted batch sent
@@ -201,7 +201,7 @@ class Settlement:
 
         return record
 
-    def _after_rejected_attempt(self, order: OrderRow, why: str) -> None:
+    def _after_rejected_attempt(self, order: OrderRecord, why: str) -> None:
         """The vault refused: refund, unless a signed attempt of this order may still land."""
         if order.mint_tx_hash and self._attempt_status(order).fate is not MintFate.DEAD:
             return  # decided on the next pass, from the chain
@@ -210,7 +210,7 @@ class Settlement:
             return
         self._refund(order, RefundReason.MINT_FAILED, why, unless_mint_changed_from=order.mint_tx_hash)
 
-    def _hold_or_void(self, order: OrderRow, status: MintStatus) -> None:
+    def _hold_or_void(self, order: OrderRecord, status: MintStatus) -> None:
         """A signed mint may still land: keep holding the HTLC. Void its nonce when the node has not seen it
         for a while (it was signed but never sent, or lost on the way) or when the HTLC nears its expiry.
         Voiding is always safe: if the mint arrives first, the void is refused and the mint is what we find."""
@@ -226,12 +226,12 @@ class Settlement:
         log.warning("order %s: mint %s may still land (%s); holding the HTLC", order.id, order.mint_tx_hash,
                     status.detail)
 
-    def _record_minted(self, order: OrderRow, detail: str) -> None:
+    def _record_minted(self, order: OrderRecord, detail: str) -> None:
         order = self.repository.transition(order.id, OrderStatus.MINTED, detail=detail)
         self.checkpoint(Checkpoint.MINTED)
         self._settle(order)
 
-    def _settle(self, order: OrderRow) -> None:
+    def _settle(self, order: OrderRecord) -> None:
         payment_hash = bytes.fromhex(order.payment_hash)
         try:
             self.lightning.settle_hold_invoice(bytes.fromhex(order.preimage))
@@ -248,30 +248,30 @@ class Settlement:
         self.checkpoint(Checkpoint.SETTLED)
         self.repository.transition(order.id, OrderStatus.COMPLETED)
 
-    def _refund(self, order: OrderRow, reason: RefundReason, detail: str, **guard: str | None) -> None:
+    def _refund(self, order: OrderRecord, reason: RefundReason, detail: str, **guard: str | None) -> None:
         log.info("order %s refunded: %s (%s)", order.id, reason.value, detail)
         self.repository.transition(order.id, OrderStatus.REFUNDED, detail=detail, refund_reason=reason.value,
                                    **guard)
         self.checkpoint(Checkpoint.REFUNDED)
         self.lightning.cancel_hold_invoice(bytes.fromhex(order.payment_hash))
 
-    def _expire(self, order: OrderRow) -> None:
+    def _expire(self, order: OrderRecord) -> None:
         self.repository.transition(order.id, OrderStatus.EXPIRED, detail="not paid before the quote expired")
         # If a payment slipped in at the last moment, this cancel hands the sats straight back.
         self.lightning.cancel_hold_invoice(bytes.fromhex(order.payment_hash))
 
     # -- checks ---------------------------------------------------------------------------------------
 
-    def _attempt_status(self, order: OrderRow) -> MintStatus:
+    def _attempt_status(self, order: OrderRecord) -> MintStatus:
         assert order.mint_tx_hash is not None
         if order.mint_nonce is None:  # recorded before nonces were: only its own status can tell
             return self.vault.mint_status(SignedMint(order.mint_tx_hash, 2**64))
         return self.vault.mint_status(SignedMint(order.mint_tx_hash, order.mint_nonce))
 
-    def _hash_used(self, order: OrderRow) -> bool:
+    def _hash_used(self, order: OrderRecord) -> bool:
         return self.vault.is_payment_used(bytes.fromhex(order.payment_hash))
 
-    def _refund_reason(self, order: OrderRow) -> tuple[RefundReason | None, str]:
+    def _refund_reason(self, order: OrderRecord) -> tuple[RefundReason | None, str]:
         now = self.clock()
         paid = order.amount_paid_msat or 0
         if paid < order.amount_msat:
@@ -295,18 +295,18 @@ class Settlement:
             return RefundReason.LIMIT_EXCEEDED, f"address already bought {used} VUSD in 24 h"
         return None, ""
 
-    def _time_to_mint(self, order: OrderRow) -> bool:
+    def _time_to_mint(self, order: OrderRecord) -> bool:
         """Whether a mint attempt started now ends before the hold deadline, whatever it does."""
         if order.hold_deadline is None:
             return True
         return (order.hold_deadline - self.clock()).total_seconds() >= self.settings.mint_budget_s
 
-    def _blocks_left(self, order: OrderRow) -> int | None:
+    def _blocks_left(self, order: OrderRecord) -> int | None:
         if order.htlc_expiry_height is None:
             return None
         return order.htlc_expiry_height - self.lightning.block_height()
 
-    def _enough_blocks(self, order: OrderRow) -> bool:
+    def _enough_blocks(self, order: OrderRecord) -> bool:
         """Whether the HTLC stays held long enough for a mint to be decided, with lnd's own cancel delta."""
         blocks_left = self._blocks_left(order)
         return blocks_left is None or blocks_left >= self.settings.min_htlc_blocks_to_mint

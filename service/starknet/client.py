@@ -28,8 +28,7 @@ from starknet_py.net.models import StarknetChainId
 from starknet_py.net.signer.key_pair import KeyPair
 from starknet_py.transaction_errors import TransactionRevertedError
 
-from service.domain.pricing import Price, price_from_oracle
-from service.starknet.base import (
+from service.domain.ports import (
     MintAbandoned,
     MintFate,
     MintReceipt,
@@ -40,6 +39,7 @@ from service.starknet.base import (
     SignedMint,
     VaultGateway,
 )
+from service.domain.pricing import Price, price_from_oracle
 from service.starknet.loop import LoopThread
 
 BTC_USD_PAIR = encode_shortstring("BTC/USD")

@@ -47,6 +47,10 @@ class OrderRepository:
         """Called inside the transaction of each change, so what it writes (webhooks) commits with it."""
         self._outbox_writers.append(writer)
 
+    def create(self, **fields: Any) -> OrderRow:
+        """A new order with these columns, stored with its first history row."""
+        return self.add(OrderRow(**fields))
+
     def add(self, order: OrderRow) -> OrderRow:
         with self._sessions() as session, session.begin():
             order.events.append(OrderEventRow(status=order.status, at=order.created_at))

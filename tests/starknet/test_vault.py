@@ -12,7 +12,7 @@ import pytest
 
 from harness.contracts.deploy import invoke, set_price
 from harness.network import Network
-from service.starknet.base import MintRejected, MintTxState
+from service.domain.ports import MintAbandoned, MintFate, MintRejected, SignedMint
 from service.starknet.client import StarknetClient
 
 pytestmark = pytest.mark.regtest
@@ -140,12 +140,38 @@ def test_one_refused_mint_does_not_spoil_its_batch(network: Network, starknet: S
     assert starknet.vusd_balance(recipient) == before + 6 * VUSD
 
 
-def test_the_signed_hash_is_known_before_sending_and_its_state_can_be_asked(
+def test_the_signed_mint_is_known_before_sending_and_its_fate_can_be_asked(
     network: Network, starknet: StarknetClient
 ) -> None:
-    signed: list[str] = []
+    signed: list[SignedMint] = []
     receipt = starknet.mint_for_payment(user_address(network), VUSD, new_payment_hash(), on_signed=signed.append)
 
-    assert signed == [receipt.tx_hash]
-    assert starknet.mint_tx_state(receipt.tx_hash) is MintTxState.ACCEPTED
-    assert starknet.mint_tx_state(hex(secrets.randbits(250))) is MintTxState.UNKNOWN
+    assert [mint.tx_hash for mint in signed] == [receipt.tx_hash]
+    assert starknet.mint_status(signed[0]).fate is MintFate.LANDED
+    never_seen = starknet.mint_status(SignedMint(hex(secrets.randbits(250)), signed[0].nonce + 1000))
+    assert (never_seen.fate, never_seen.known_to_node) == (MintFate.PENDING, False), "its nonce is still unused"
+    used_nonce = starknet.mint_status(SignedMint(hex(secrets.randbits(250)), signed[0].nonce))
+    assert used_nonce.fate is MintFate.DEAD, "another transaction used its nonce"
+
+
+def test_a_refused_mint_is_never_sent_and_voiding_its_nonce_proves_it_dead(
+    network: Network, starknet: StarknetClient
+) -> None:
+    refused: list[SignedMint] = []
+
+    def refuse(mint: SignedMint) -> None:
+        refused.append(mint)
+        raise MintAbandoned("the order moved on")
+
+    payment_hash = new_payment_hash()
+    with pytest.raises(MintAbandoned):
+        starknet.mint_for_payment(user_address(network), VUSD, payment_hash, on_signed=refuse)
+    assert not starknet.is_payment_used(payment_hash)
+    assert starknet.mint_status(refused[0]).fate is MintFate.PENDING, "signed, unsent: its nonce is still free"
+
+    starknet.void_nonce(refused[0].nonce)
+
+    assert starknet.mint_status(refused[0]).fate is MintFate.DEAD
+    assert not starknet.is_payment_used(payment_hash)
+    receipt = starknet.mint_for_payment(user_address(network), VUSD, payment_hash)  # the client carries on
+    assert starknet.is_payment_used(payment_hash) and receipt.tx_hash != refused[0].tx_hash

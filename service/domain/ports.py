@@ -1,13 +1,59 @@
-"""What the service needs from Starknet, as two small interfaces the domain logic depends on."""
+"""What the domain needs from the outside, as small interfaces it owns: an order store, a vault on
+Starknet and a price source. `service.storage` and `service.starknet` implement them; the domain imports
+neither. (The Lightning backends have their own interface, `service.lightning.base`, as LNbits' funding
+sources do.)"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
+from typing import Any, Protocol
 
 from service.domain.pricing import Price
+from service.domain.states import OrderStatus
+
+
+class OrderRecord(Protocol):
+    """An order as the domain reads it (the storage row satisfies this)."""
+
+    id: str
+    status: str
+    starknet_address: str
+    vusd_amount: str
+    amount_msat: int
+    amount_paid_msat: int | None
+    btc_usd_rate: str
+    max_slippage_bps: int
+    payment_hash: str
+    preimage: str
+    mint_tx_hash: str | None
+    mint_nonce: int | None
+    htlc_expiry_height: int | None
+    expires_at: datetime
+    hold_deadline: datetime | None
+    updated_at: datetime
+
+
+class OrderStore(Protocol):
+    """Where orders live. Every write is durable before it returns; see `service.storage.orders`."""
+
+    def create(self, **fields: Any) -> OrderRecord: ...
+
+    def get(self, order_id: str) -> OrderRecord: ...
+
+    def transition(self, order_id: str, status: OrderStatus, detail: str | None = None,
+                   unless_mint_changed_from: str | object | None = ..., **fields: Any) -> OrderRecord: ...
+
+    def record_mint_tx(self, order_id: str, tx_hash: str, nonce: int, replacing: str | None,
+                       while_status: OrderStatus = ...) -> bool: ...
+
+    def vusd_committed_since(self, address: str, since: datetime, excluding: str | None = None) -> Decimal: ...
+
+    def finished_since(self, since: datetime) -> list[OrderRecord]: ...
 
 
 @dataclass(frozen=True)

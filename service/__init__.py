@@ -14,7 +14,7 @@ from typing import Any
 from flask import Flask
 
 from service.config import Settings, load_settings
-from service.container import build_services
+from service.container import build_container
 from service.domain.states import OrderStatus
 from service.storage.models import OrderRow
 from service.worker import Worker
@@ -24,8 +24,8 @@ def create_app(settings: Settings | None = None, overrides: dict[str, Any] | Non
     settings = settings or load_settings(overrides)
     app = Flask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    services = build_services(settings, with_worker=settings.run_worker)
-    app.extensions["volta"] = services
+    container = build_container(settings, with_worker=settings.run_worker)
+    app.extensions["volta"] = container
 
     from service import web
     from service.api import errors, limits, meta, orders, webhooks
@@ -35,11 +35,11 @@ def create_app(settings: Settings | None = None, overrides: dict[str, Any] | Non
     for blueprint in (orders.blueprint, meta.blueprint, meta.operations, webhooks.blueprint, web.blueprint):
         app.register_blueprint(blueprint)
 
-    if services.worker is not None:
-        services.repository.subscribe(_watch_new_orders(services.worker))
-    services.start_background()
-    atexit.register(services.close)
-    logging.getLogger("volta").info("VOLTA service ready (worker %s)", "on" if services.worker else "off")
+    if container.worker is not None:
+        container.repository.subscribe(_watch_new_orders(container.worker))
+    container.start_background()
+    atexit.register(container.close)
+    logging.getLogger("volta").info("VOLTA service ready (worker %s)", "on" if container.worker else "off")
     return app
 
 

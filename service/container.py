@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from service.config import Settings
-from service.domain.orders import OrderFactory
+from service.domain.orders import PlaceOrder
 from service.domain.reconciliation import Reconciliation
 from service.domain.settlement import Settlement, no_checkpoint, pause_checkpoint
 from service.lightning.base import LightningBackend
@@ -53,12 +53,14 @@ class OrderChanges:
 
 
 @dataclass
-class Services:
+class Container:
+    """The composition root: every running part of one service process, built by `build_container`."""
+
     settings: Settings
     repository: OrderRepository
     lightning: LightningBackend
     starknet: StarknetClient
-    orders: OrderFactory
+    place_order: PlaceOrder
     settlement: Settlement
     worker: Worker | None
     changes: OrderChanges
@@ -119,7 +121,7 @@ def starknet_config(settings: Settings) -> StarknetConfig:
     )
 
 
-def build_services(settings: Settings, with_worker: bool, clock: Callable[[], datetime] = utc_now) -> Services:
+def build_container(settings: Settings, with_worker: bool, clock: Callable[[], datetime] = utc_now) -> Container:
     """Everything the service runs; background threads start with `start_background()`."""
     migrate(settings.database_url)
     sessions = make_session_factory(make_engine(settings.database_url))
@@ -143,7 +145,7 @@ def build_services(settings: Settings, with_worker: bool, clock: Callable[[], da
         settings.reconcile_interval_s, timedelta(seconds=settings.reconcile_window_s),
     ) if with_worker else None
     dispatcher = WebhookDispatcher(outbox) if with_worker and settings.webhook_urls else None
-    orders = OrderFactory(settings, repository, lightning, starknet, clock)
+    place_order = PlaceOrder(settings, repository, lightning, starknet, clock)
     inbound = InboundWebhooks(sessions, settings.inbound_webhook_secret, repository, clock)
-    return Services(settings, repository, lightning, starknet, orders, settlement, worker, changes, metrics,
+    return Container(settings, repository, lightning, starknet, place_order, settlement, worker, changes, metrics,
                     outbox, dispatcher, inbound, IdempotencyStore(sessions, clock))

@@ -12,7 +12,7 @@ from dataclasses import asdict
 from datetime import timedelta
 
 from service.config import load_settings
-from service.container import build_services, utc_now
+from service.container import build_container, utc_now
 from service.domain.reconciliation import Reconciliation
 
 
@@ -22,12 +22,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = load_settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    services = build_services(settings, with_worker=False)
+    container = build_container(settings, with_worker=False)
     try:
-        reconciliation = Reconciliation(services.repository, services.lightning, services.starknet)
+        reconciliation = Reconciliation(container.repository, container.lightning, container.starknet)
         findings = reconciliation.run(since=utc_now() - timedelta(hours=args.hours))
     finally:
-        services.close()
+        container.close()
     print(json.dumps({"findings": [asdict(finding) for finding in findings],
                       "unrepaired": sum(not finding.repaired for finding in findings)}, indent=2))
     return 1 if any(not finding.repaired for finding in findings) else 0

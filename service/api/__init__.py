@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 from flask import current_app
 
 if TYPE_CHECKING:
-    from service.container import Services
+    from service.container import Container
 
 
-def services() -> Services:
+def container() -> Container:
     return current_app.extensions["volta"]

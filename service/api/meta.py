@@ -9,7 +9,7 @@ from flask import Blueprint, Response, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import SQLAlchemyError
 
-from service.api import services
+from service.api import container
 from service.api.errors import error_response
 from service.api.openapi import OPENAPI
 from service.domain.orders import normalize_starknet_address
@@ -21,7 +21,7 @@ operations = Blueprint("operations", __name__)
 
 @operations.get("/metrics")
 def metrics():  # type: ignore[no-untyped-def]
-    return Response(generate_latest(services().metrics.registry), mimetype=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(container().metrics.registry), mimetype=CONTENT_TYPE_LATEST)
 
 
 @blueprint.get("/openapi.json")
@@ -31,9 +31,9 @@ def openapi():  # type: ignore[no-untyped-def]
 
 @blueprint.get("/rate")
 def rate():  # type: ignore[no-untyped-def]
-    registry = services()
+    container_ = container()
     try:
-        price = registry.starknet.btc_usd()
+        price = container_.starknet.btc_usd()
     except Exception:  # oracle or devnet unreachable: say so, never a 500
         return error_response(503, "price_unavailable", "The BTC/USD price oracle is unreachable.",
                               "Try again in a minute.")
@@ -42,13 +42,13 @@ def rate():  # type: ignore[no-untyped-def]
         "btc_usd": str(price.btc_usd),
         "updated_at_unix": price.updated_at_unix,
         "age_s": round(age_s, 1),
-        "stale": age_s > registry.settings.max_price_age_s,
-        "spread_bps": registry.settings.spread_bps,
-        "default_max_slippage_bps": registry.settings.default_max_slippage_bps,
-        "max_allowed_slippage_bps": registry.settings.max_allowed_slippage_bps,
-        "min_order_vusd": str(registry.settings.min_order_vusd),
-        "max_order_vusd": str(registry.settings.max_order_vusd),
-        "quote_lifetime_s": registry.settings.quote_lifetime_s,
+        "stale": age_s > container_.settings.max_price_age_s,
+        "spread_bps": container_.settings.spread_bps,
+        "default_max_slippage_bps": container_.settings.default_max_slippage_bps,
+        "max_allowed_slippage_bps": container_.settings.max_allowed_slippage_bps,
+        "min_order_vusd": str(container_.settings.min_order_vusd),
+        "max_order_vusd": str(container_.settings.max_order_vusd),
+        "quote_lifetime_s": container_.settings.quote_lifetime_s,
     }
 
 
@@ -60,7 +60,7 @@ def balance():  # type: ignore[no-untyped-def]
         return error_response(400, "invalid_query", f"starknet_address is not valid: {exc}.",
                               "Use ?starknet_address=0x….")
     try:
-        base_units = services().starknet.vusd_balance(int(address, 16))
+        base_units = container().starknet.vusd_balance(int(address, 16))
     except Exception:  # devnet unreachable: say so, never a 500
         return error_response(503, "starknet_unavailable", "Starknet could not be asked for the balance.",
                               "Try again in a minute.")
@@ -70,12 +70,12 @@ def balance():  # type: ignore[no-untyped-def]
 
 @blueprint.get("/health")
 def health():  # type: ignore[no-untyped-def]
-    registry = services()
+    container_ = container()
     checks = {
-        "lnd": registry.lightning.is_reachable(),
-        "devnet": registry.starknet.is_reachable(),
+        "lnd": container_.lightning.is_reachable(),
+        "devnet": container_.starknet.is_reachable(),
         "database": _database_up(),
-        "worker": registry.worker.is_alive() if registry.worker else None,
+        "worker": container_.worker.is_alive() if container_.worker else None,
     }
     components = {name: ("up" if ok else "down") for name, ok in checks.items() if ok is not None}
     if checks["worker"] is None:
@@ -86,7 +86,7 @@ def health():  # type: ignore[no-untyped-def]
 
 def _database_up() -> bool:
     try:
-        services().repository.counts_by_status()
+        container().repository.counts_by_status()
     except SQLAlchemyError:
         return False
     return True

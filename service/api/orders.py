@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import segno
 from flask import Blueprint, Response, abort, request, stream_with_context
 
-from service.api import services
+from service.api import container
 from service.api.errors import error_response
 from service.api.limits import limiter, starknet_address_key
 from service.api.serializers import order_json
@@ -29,8 +29,8 @@ MAX_OFFSET = 10**9
 
 
 @blueprint.post("")
-@limiter.limit(lambda: services().settings.rate_limit_orders_per_ip)
-@limiter.limit(lambda: services().settings.rate_limit_orders_per_address, key_func=starknet_address_key)
+@limiter.limit(lambda: container().settings.rate_limit_orders_per_ip)
+@limiter.limit(lambda: container().settings.rate_limit_orders_per_address, key_func=starknet_address_key)
 def create_order():  # type: ignore[no-untyped-def]
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
@@ -39,7 +39,7 @@ def create_order():  # type: ignore[no-untyped-def]
     order_request = OrderRequest.model_validate(body)
     key = request.headers.get("Idempotency-Key", "").strip()
     if not key:
-        return _created(services().orders.create(order_request))
+        return _created(container().place_order.place(order_request))
     if len(key) > 255:
         return error_response(400, "invalid_idempotency_key", "Idempotency-Key is longer than 255 characters.",
                               "Use a UUID.")
@@ -47,16 +47,16 @@ def create_order():  # type: ignore[no-untyped-def]
 
 
 def _create_idempotently(key: str, order_request: OrderRequest, body: dict):  # type: ignore[no-untyped-def]
-    store = services().idempotency
+    store = container().idempotency
     try:
         existing = store.claim(key, request_digest(body))
     except IdempotencyConflict as exc:
         return error_response(409, "idempotency_conflict", exc.message,
                               "Use a new Idempotency-Key for a different order, or retry the same body.")
     if existing:
-        return _created(services().repository.get(existing), replayed=True)
+        return _created(container().repository.get(existing), replayed=True)
     try:
-        order = services().orders.create(order_request)
+        order = container().place_order.place(order_request)
     except BaseException:
         store.release(key)  # nothing was created: let the client retry with the same key
         raise
@@ -87,7 +87,7 @@ def list_orders():  # type: ignore[no-untyped-def]
     if not (1 <= limit <= MAX_PAGE and 0 <= offset <= MAX_OFFSET):
         return error_response(400, "invalid_query", f"limit must be 1..{MAX_PAGE} and offset 0..{MAX_OFFSET}.",
                               "Use ?limit=20&offset=0.")
-    rows, total = services().repository.for_address(address, limit, offset)
+    rows, total = container().repository.for_address(address, limit, offset)
     next_offset = offset + len(rows) if offset + len(rows) < total else None
     return {"orders": [order_json(row, with_history=False) for row in rows], "total": total,
             "limit": limit, "offset": offset, "next_offset": next_offset}
@@ -112,12 +112,12 @@ def order_events(order_id: str):  # type: ignore[no-untyped-def]
 def _event_stream(order_id: str) -> Iterator[str]:
     """One SSE event per state change, each carrying the order as it was then (its status and history up to
     that change, the rest as now); ends after a final state. States reached in quick succession are each sent."""
-    registry = services()
-    last_sent, version = 0, registry.changes.version
+    container_ = container()
+    last_sent, version = 0, container_.changes.version
     keepalive_at = time.monotonic() + SSE_KEEPALIVE_S
     while True:
-        if registry.repository.latest_event_id(order_id) != last_sent:
-            row = registry.repository.get(order_id)
+        if container_.repository.latest_event_id(order_id) != last_sent:
+            row = container_.repository.get(order_id)
             order, ids = order_json(row), [event.id for event in row.events]
             history = order["history"]
             for index, event_id in enumerate(ids):
@@ -130,11 +130,11 @@ def _event_stream(order_id: str) -> Iterator[str]:
         if time.monotonic() > keepalive_at:
             keepalive_at = time.monotonic() + SSE_KEEPALIVE_S
             yield ": keepalive\n\n"
-        version = registry.changes.wait(version, timeout=SSE_POLL_S)
+        version = container_.changes.wait(version, timeout=SSE_POLL_S)
 
 
 def load_order(order_id: str) -> OrderRow:
     try:
-        return services().repository.get(order_id)
+        return container().repository.get(order_id)
     except OrderNotFound:
         abort(404, description=f"No order {order_id!r}.")

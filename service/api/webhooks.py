@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, request
 
-from service.api import services
+from service.api import container
 from service.api.errors import error_response
 from service.api.serializers import iso
 from service.storage.models import WebhookDeliveryRow
@@ -21,9 +21,9 @@ blueprint = Blueprint("webhooks", __name__, url_prefix="/api/v1/webhooks")
 
 @blueprint.post("/lightning")
 def lightning_notice():  # type: ignore[no-untyped-def]
-    registry = services()
+    container_ = container()
     try:
-        order_id = registry.inbound.accept(request.headers.get(SIGNATURE_HEADER, ""),
+        order_id = container_.inbound.accept(request.headers.get(SIGNATURE_HEADER, ""),
                                            request.headers.get(DELIVERY_HEADER, ""), request.get_data())
     except InboundRejected as exc:
         return error_response(exc.http_status, exc.code, exc.message, exc.hint)
@@ -32,8 +32,8 @@ def lightning_notice():  # type: ignore[no-untyped-def]
                               "Send notices only for invoices this service created.")
     if order_id is None:
         return {"status": "duplicate", "detail": "this delivery id was seen before; nothing done"}, 200
-    if registry.worker is not None:
-        registry.worker.recheck(order_id)
+    if container_.worker is not None:
+        container_.worker.recheck(order_id)
         detail = "the invoice is being re-checked with our node"
     else:  # the worker runs in another process; its periodic pass polls every open invoice
         detail = "the worker re-checks every open invoice with our node within 30 seconds"
@@ -44,7 +44,7 @@ def lightning_notice():  # type: ignore[no-untyped-def]
 def deliveries():  # type: ignore[no-untyped-def]
     if denied := _admin_denied():
         return denied
-    rows = services().outbox.deliveries(order_id=request.args.get("order_id") or None)
+    rows = container().outbox.deliveries(order_id=request.args.get("order_id") or None)
     return {"deliveries": [_delivery_json(row) for row in rows]}
 
 
@@ -53,7 +53,7 @@ def redeliver(delivery_id: str):  # type: ignore[no-untyped-def]
     if denied := _admin_denied():
         return denied
     try:
-        delivery = services().outbox.redeliver(delivery_id)
+        delivery = container().outbox.redeliver(delivery_id)
     except DeliveryNotFound:
         return error_response(404, "not_found", f"No webhook delivery {delivery_id!r}.",
                               "List deliveries at /api/v1/webhooks/deliveries.")
@@ -61,7 +61,7 @@ def redeliver(delivery_id: str):  # type: ignore[no-untyped-def]
 
 
 def _admin_denied():  # type: ignore[no-untyped-def]
-    token = services().settings.admin_token
+    token = container().settings.admin_token
     offered = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
     if token and not hmac.compare_digest(token, offered):
         return error_response(401, "unauthorized", "This endpoint needs the operator's token.",

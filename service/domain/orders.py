@@ -88,14 +88,14 @@ class OrderRequest(BaseModel):
 
 
 @dataclass
-class OrderFactory:
+class PlaceOrder:
     settings: Settings
     repository: OrderStore
     lightning: LightningBackend
     prices: PriceSource
     clock: Callable[[], datetime]
 
-    def create(self, request: OrderRequest) -> OrderRecord:
+    def place(self, request: OrderRequest) -> OrderRecord:
         slippage_bps = self._slippage(request)
         quote = self._quote(request)
         self._check_limits(request.starknet_address, quote.vusd_amount)

@@ -9,7 +9,7 @@ import logging
 import threading
 
 from service.config import load_settings
-from service.container import build_services
+from service.container import build_container
 
 log = logging.getLogger("volta.worker")
 
@@ -17,14 +17,14 @@ log = logging.getLogger("volta.worker")
 def main() -> None:
     settings = load_settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    services = build_services(settings, with_worker=True)
-    assert services.worker is not None
-    services.worker.start()
+    container = build_container(settings, with_worker=True)
+    assert container.worker is not None
+    container.worker.start()
     log.info("worker running; Ctrl-C to stop")
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
-        services.close()
+        container.close()
 
 
 if __name__ == "__main__":

@@ -14,8 +14,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# btcd, lnd, starknet-devnet and toxiproxy (harness/tools.py), and the two Cairo compilers the artifact test uses.
 tools: setup
 	$(PY) -m harness tools
+	$(PY) harness/contracts/build.py --compilers
 
 # Headless Chromium from Debian for the browser tests (tests/web); Playwright drives it, never downloads one.
 CHROMIUM ?= /usr/bin/chromium

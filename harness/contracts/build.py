@@ -7,6 +7,7 @@ cairo-lang version starknet-devnet 0.8.1 uses for its own Sierra->CASM step) pro
 Usage:
     python harness/contracts/build.py            # (re)build compiled/*.json and compiled/manifest.json
     python harness/contracts/build.py --check    # rebuild in a temp dir, fail if compiled/ is stale
+    python harness/contracts/build.py --compilers  # only make sure both compilers are in the cache (`make tools`)
 
 Environment overrides:
     CAIRO_COMPILE_BIN    path to a Cairo 2.1.0 `starknet-compile` (its corelib must sit beside bin/)
@@ -261,7 +262,12 @@ def print_summary(manifest: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--check", action="store_true", help="fail if compiled/ differs from a rebuild")
+    parser.add_argument("--compilers", action="store_true", help="only fetch or build both compilers, with progress")
     args = parser.parse_args(argv)
+    if args.compilers:
+        log(f"cairo compiler: {ensure_cairo_compiler()}")
+        log(f"sierra compiler: {ensure_sierra_compiler()}")
+        return 0
     if args.check:
         return check()
     print_summary(build_all(COMPILED_DIR))

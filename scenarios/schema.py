@@ -13,7 +13,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from harness.faults import Stream
+from harness.network import DEVNET_PROXY, MERCHANT_PROXY
+from service.config import Settings
+from service.domain.settlement import Checkpoint
+from service.domain.states import OrderStatus
 
 ORDER_STATES = ("awaiting_payment", "payment_held", "minting", "minted", "completed", "expired", "refunded", "failed")
 FINAL_STATES = ("completed", "expired", "refunded", "failed")
@@ -113,31 +119,87 @@ class Price(Strict):
 
 
 class FaultKind(StrEnum):
-    KILL_SERVICE = "kill_service"  # SIGKILL while an order sits in `in_state`, then start it again
+    KILL_SERVICE = "kill_service"  # SIGKILL while the service is paused at `at_checkpoint`, then start it again
     RESTART_MERCHANT = "restart_merchant"
     RESTART_DEVNET = "restart_devnet"
     PAUSE_VAULT = "pause_vault"  # mints fail until `until_s` (or the end of the scenario)
+    PROXY_LATENCY = "proxy_latency"  # data through `proxy` delayed `latency_ms` (one `stream`), while the fault lasts
+    PROXY_OUTAGE = "proxy_outage"  # `proxy` cut (connections refused, open ones dropped), then restored
+
+
+PROXY_FAULTS = (FaultKind.PROXY_LATENCY, FaultKind.PROXY_OUTAGE)
+LASTING_FAULTS = (FaultKind.PAUSE_VAULT, *PROXY_FAULTS)  # on for a while, then undone
+# The toxiproxy proxies `Network(fault_proxy=True)` puts between the service and its dependencies.
+PROXIES = (DEVNET_PROXY, MERCHANT_PROXY)
+
+# The order's status while the service sits at each checkpoint: a trigger checks the fault's order is there.
+CHECKPOINT_STATUS: dict[Checkpoint, OrderStatus] = {
+    Checkpoint.PAYMENT_HELD: OrderStatus.PAYMENT_HELD,
+    Checkpoint.MINTING: OrderStatus.MINTING,
+    Checkpoint.MINT_SIGNED: OrderStatus.MINTING,
+    Checkpoint.MINT_SENT: OrderStatus.MINTING,
+    Checkpoint.MINT_ACCEPTED: OrderStatus.MINTING,
+    Checkpoint.MINTED: OrderStatus.MINTED,
+    Checkpoint.REFUNDED: OrderStatus.REFUNDED,
+    Checkpoint.SETTLED: OrderStatus.MINTED,  # HTLC settled, `completed` not yet recorded
+}
 
 
 class Fault(Strict):
+    """One fault, triggered at a moment (`at_s`) or when the service reaches a settlement checkpoint with
+    the fault's order (`at_checkpoint`, formerly `in_state`; the service pauses there while the fault acts)."""
+
     kind: FaultKind
     at_s: float | None = Field(default=None, ge=0, le=3_600)
-    order: int | None = Field(default=None, ge=0, description="index of the order whose state triggers the fault")
-    in_state: Literal["payment_held", "minting", "minted"] | None = None
-    until_s: float | None = Field(default=None, ge=0, le=3_600)
+    order: int | None = Field(default=None, ge=0, description="index of the order whose checkpoint triggers the fault")
+    at_checkpoint: Checkpoint | None = Field(default=None, validation_alias=AliasChoices("at_checkpoint", "in_state"))
+    until_s: float | None = Field(default=None, ge=0, le=3_600, description="undo a lasting fault at this moment")
+    for_s: float | None = Field(default=None, gt=0, le=3_600, description="undo a lasting fault this long after")
+    proxy: str | None = Field(default=None, description=f"proxy faults: one of {', '.join(PROXIES)}")
+    latency_ms: int | None = Field(default=None, gt=0, le=600_000)
+    stream: Stream = Field(default="downstream", description="proxy_latency: the requests (upstream) or answers")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_both_names(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "at_checkpoint" in data and "in_state" in data:
+            raise ValueError("give at_checkpoint or its old name in_state, not both")
+        return data
 
     @model_validator(mode="after")
     def _trigger(self) -> Fault:
-        has_moment, has_state = self.at_s is not None, self.in_state is not None
-        # The service can only be stopped mid-order where it has a fault pause: right after minting / minted.
-        if self.kind is FaultKind.KILL_SERVICE and self.in_state not in ("minting", "minted"):
-            raise ValueError("kill_service needs in_state: minting or minted")
-        if has_moment == has_state:
-            raise ValueError("give either at_s or in_state (with order, default 0) as the trigger")
-        if self.until_s is not None and self.kind is not FaultKind.PAUSE_VAULT:
-            raise ValueError("until_s only applies to pause_vault")
-        if self.in_state is not None and self.kind is FaultKind.PAUSE_VAULT:
+        if self.kind is FaultKind.KILL_SERVICE and self.at_checkpoint is None:
+            raise ValueError(f"kill_service needs at_checkpoint: one of {', '.join(Checkpoint)}")
+        if (self.at_s is None) == (self.at_checkpoint is None):
+            raise ValueError("give either at_s or at_checkpoint (with order, default 0) as the trigger")
+        if self.at_checkpoint is not None and self.kind is FaultKind.PAUSE_VAULT:
             raise ValueError("pause_vault is triggered by at_s")
+        return self
+
+    @model_validator(mode="after")
+    def _duration(self) -> Fault:
+        if self.kind not in LASTING_FAULTS and (self.until_s is not None or self.for_s is not None):
+            raise ValueError(f"until_s and for_s only apply to {', '.join(LASTING_FAULTS)}")
+        if self.until_s is not None and self.for_s is not None:
+            raise ValueError("give until_s or for_s, not both")
+        # A checkpoint's moment is not known in advance, so an absolute end could come before it.
+        if self.until_s is not None and self.at_checkpoint is not None:
+            raise ValueError("a fault triggered at_checkpoint lasts for_s seconds (or to the end), not until_s")
+        if self.until_s is not None and self.at_s is not None and self.until_s <= self.at_s:
+            raise ValueError(f"until_s ({self.until_s}) must come after at_s ({self.at_s})")
+        return self
+
+    @model_validator(mode="after")
+    def _proxy_settings(self) -> Fault:
+        is_proxy_fault = self.kind in PROXY_FAULTS
+        if is_proxy_fault and self.proxy not in PROXIES:
+            raise ValueError(f"{self.kind} needs proxy: one of {', '.join(PROXIES)}")
+        if not is_proxy_fault and self.proxy is not None:
+            raise ValueError("proxy only applies to proxy_latency and proxy_outage")
+        if (self.kind is FaultKind.PROXY_LATENCY) != (self.latency_ms is not None):
+            raise ValueError("latency_ms is needed by proxy_latency and only applies to it")
+        if self.kind is not FaultKind.PROXY_LATENCY and "stream" in self.model_fields_set:
+            raise ValueError("stream only applies to proxy_latency")
         return self
 
 
@@ -146,6 +208,9 @@ class Service(Strict):
 
     quote_lifetime_s: int | None = Field(default=None, ge=5, le=86_400)
     max_hold_s: int | None = Field(default=None, ge=5)
+    mint_timeout_s: float | None = Field(default=None, gt=0)
+    mint_answer_margin_s: float | None = Field(default=None, gt=0)
+    void_unseen_mint_after_s: float | None = Field(default=None, gt=0)
     spread_bps: int | None = Field(default=None, ge=0, le=2_000)
     default_max_slippage_bps: int | None = Field(default=None, ge=0, le=10_000)
     max_allowed_slippage_bps: int | None = Field(default=None, ge=0, le=10_000)
@@ -153,14 +218,38 @@ class Service(Strict):
     max_order_vusd: Decimal | None = Field(default=None, gt=0)
     recheck_interval_s: float | None = Field(default=None, gt=0)
 
+    @model_validator(mode="after")
+    def _hold_fits_two_mints(self) -> Service:
+        """The service refuses to start otherwise; say so here, with the service's defaults filled in."""
+        timeout, margin, hold = (self._or_default(name) for name in ("mint_timeout_s", "mint_answer_margin_s",
+                                                                      "max_hold_s"))
+        if 2 * (timeout + margin) > hold:
+            raise ValueError(f"max_hold_s ({hold}) must be at least twice mint_timeout_s ({timeout}) + "
+                             f"mint_answer_margin_s ({margin}): the service refuses to start otherwise")
+        return self
+
+    def _or_default(self, name: str) -> float:
+        value = getattr(self, name)
+        return float(value if value is not None else Settings.model_fields[name].default)
+
     def env(self) -> dict[str, str]:
         return {f"VOLTA_{name.upper()}": str(value) for name, value in self.model_dump().items() if value is not None}
+
+
+class Starknet(Strict):
+    """What the devnet must be like; `--own-network` starts it so, another network must already be so."""
+
+    block_time: int | None = Field(default=None, ge=1, le=60,
+                                   description="close a block every N seconds (Starknet: about 2-9.5); "
+                                               "unset: one block per transaction")
 
 
 class Scenario(Strict):
     name: Annotated[str, Field(pattern=r"^[a-z0-9_\-]+$", max_length=80)]
     description: str = ""
     service: Service = Service()
+    starknet: Starknet = Starknet()
+    fault_proxy: bool = Field(default=False, description="service through toxiproxy (implied by proxy faults)")
     price: Price = Price()
     purchases: Annotated[list[Purchase], Field(min_length=1)]
     faults: list[Fault] = []
@@ -174,11 +263,29 @@ class Scenario(Strict):
                 raise ValueError(f"faults.{index}.order is {fault.order} but the scenario has {total} orders")
         return self
 
+    @model_validator(mode="after")
+    def _one_checkpoint(self) -> Scenario:
+        # VOLTA_FAULT_PAUSE_AFTER names one checkpoint, and a kill restarts the service without it.
+        named = sorted({fault.at_checkpoint for fault in self.faults if fault.at_checkpoint is not None})
+        if len(named) > 1:
+            raise ValueError(f"faults at a checkpoint must all name the same one (the service pauses at one "
+                             f"checkpoint per run), not {', '.join(named)}")
+        if len([fault for fault in self.faults if fault.kind is FaultKind.KILL_SERVICE]) > 1:
+            raise ValueError("one kill_service per scenario: the service is started again without its pause")
+        return self
+
     def order_count(self) -> int:
         return sum(group.count for group in self.purchases)
 
-    def service_faults(self) -> list[Fault]:
-        return [fault for fault in self.faults if fault.kind is FaultKind.KILL_SERVICE]
+    def checkpoint(self) -> Checkpoint | None:
+        """The one checkpoint the service pauses at in this run, if any fault is triggered there."""
+        return next((fault.at_checkpoint for fault in self.faults if fault.at_checkpoint is not None), None)
+
+    def kills_service(self) -> bool:
+        return any(fault.kind is FaultKind.KILL_SERVICE for fault in self.faults)
+
+    def needs_fault_proxy(self) -> bool:
+        return self.fault_proxy or any(fault.kind in PROXY_FAULTS for fault in self.faults)
 
 
 def _describe(error: ValidationError) -> str:

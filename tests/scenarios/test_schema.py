@@ -8,7 +8,8 @@ import pytest
 
 from scenarios.invariants import check_all, expected_deltas
 from scenarios.runner import plan_orders, price_path, run_cli
-from scenarios.schema import ScenarioError, load_scenario, parse_scenario
+from scenarios.schema import CHECKPOINT_STATUS, ScenarioError, load_scenario, parse_scenario
+from service.domain.settlement import Checkpoint
 
 CATALOGUE = sorted((Path(__file__).resolve().parents[2] / "scenarios" / "catalogue").glob("*.yaml"))
 MINIMAL = {"name": "t", "purchases": [{"vusd_amount": "25.00"}]}
@@ -45,10 +46,15 @@ def test_every_problem_is_named_by_its_field() -> None:
     ({"name": "t", "purchases": [{"count": 1}]}, "give exactly one of vusd_amount or amount_sat"),
     ({"name": "t", "purchases": [{"vusd_amount": "1", "amount_sat": 5}]}, "give exactly one of"),
     ({"name": "t", "purchases": [{"vusd_amount": "1", "address": "bob"}]}, "is not \"0x<hex>\", \"user N\""),
-    ({**MINIMAL, "faults": [{"kind": "kill_service"}]}, "kill_service needs in_state: minting or minted"),
-    ({**MINIMAL, "faults": [{"kind": "kill_service", "in_state": "payment_held"}]}, "needs in_state: minting"),
-    ({**MINIMAL, "faults": [{"kind": "restart_devnet", "at_s": 1, "in_state": "minting"}]}, "either at_s or in_state"),
-    ({**MINIMAL, "faults": [{"kind": "restart_devnet", "at_s": 1, "until_s": 3}]}, "until_s only applies"),
+    ({**MINIMAL, "faults": [{"kind": "kill_service"}]}, "kill_service needs at_checkpoint: one of payment_held, "),
+    ({**MINIMAL, "faults": [{"kind": "kill_service", "at_checkpoint": "signing"}]},
+     "faults.0.at_checkpoint: Input should be 'payment_held', 'minting', 'mint_signed'"),
+    ({**MINIMAL, "faults": [{"kind": "restart_devnet", "at_s": 1, "in_state": "minting"}]},
+     "either at_s or at_checkpoint"),
+    ({**MINIMAL, "faults": [{"kind": "kill_service", "at_checkpoint": "minting", "in_state": "minting"}]},
+     "give at_checkpoint or its old name in_state, not both"),
+    ({**MINIMAL, "faults": [{"kind": "restart_devnet", "at_s": 1, "until_s": 3}]},
+     "until_s and for_s only apply to pause_vault, proxy_latency, proxy_outage"),
     ({**MINIMAL, "faults": [{"kind": "pause_vault", "in_state": "minting"}]}, "pause_vault is triggered by at_s"),
     ({**MINIMAL, "faults": [{"kind": "restart_merchant", "in_state": "minting", "order": 3}]},
      "faults.0.order is 3 but the scenario has 1 orders"),
@@ -108,3 +114,83 @@ def test_invariants_catch_a_double_mint_and_lost_sats() -> None:
     failed = {check["name"] for check in check_all(result) if not check["ok"]}
     assert failed == {"every paid HTLC settled with one mint or cancelled with none", "no payment hash minted twice",
                       "sats accounted for on every node", "VUSD grew by exactly the completed orders"}
+
+
+# -- faults: checkpoints, proxies, the network a scenario asks for ---------------------------------------------
+
+def fault(**fields: object) -> dict[str, object]:
+    return {**MINIMAL, "faults": [fields]}
+
+
+@pytest.mark.parametrize("checkpoint", list(Checkpoint))
+def test_the_service_can_be_killed_at_every_checkpoint(checkpoint: Checkpoint) -> None:
+    scenario = parse_scenario(fault(kind="kill_service", at_checkpoint=str(checkpoint)))
+    assert scenario.checkpoint() is checkpoint and scenario.kills_service()
+    assert checkpoint in CHECKPOINT_STATUS  # a trigger knows the order's status there
+
+
+def test_in_state_is_still_read_as_at_checkpoint() -> None:
+    scenario = parse_scenario(fault(kind="kill_service", in_state="minting", order=0))
+    assert scenario.faults[0].at_checkpoint is Checkpoint.MINTING
+    assert scenario.model_dump(mode="json")["faults"][0]["at_checkpoint"] == "minting"
+
+
+@pytest.mark.parametrize(("faults", "expected"), [
+    ([{"kind": "kill_service", "at_checkpoint": "minting"}, {"kind": "restart_devnet", "at_checkpoint": "minted"}],
+     "faults at a checkpoint must all name the same one (the service pauses at one checkpoint per run), not minted,"),
+    ([{"kind": "kill_service", "at_checkpoint": "minting"}, {"kind": "kill_service", "at_checkpoint": "minting"}],
+     "one kill_service per scenario"),
+])
+def test_one_pause_per_run(faults: list[dict[str, object]], expected: str) -> None:
+    assert expected in problems({**MINIMAL, "faults": faults})
+
+
+@pytest.mark.parametrize(("fields", "expected"), [
+    ({"kind": "proxy_latency", "latency_ms": 100, "at_s": 0}, "proxy_latency needs proxy: one of devnet_rpc, merchant"),
+    ({"kind": "proxy_outage", "proxy": "btcd", "at_s": 0}, "proxy_outage needs proxy: one of devnet_rpc, merchant_lnd"),
+    ({"kind": "proxy_latency", "proxy": "devnet_rpc", "at_s": 0}, "latency_ms is needed by proxy_latency"),
+    ({"kind": "proxy_outage", "proxy": "devnet_rpc", "latency_ms": 5, "at_s": 0}, "latency_ms is needed by proxy_l"),
+    ({"kind": "proxy_outage", "proxy": "devnet_rpc", "stream": "upstream", "at_s": 0}, "stream only applies to"),
+    ({"kind": "proxy_latency", "proxy": "devnet_rpc", "latency_ms": 5, "stream": "sideways", "at_s": 0},
+     "faults.0.stream: Input should be 'upstream' or 'downstream'"),
+    ({"kind": "restart_merchant", "proxy": "merchant_lnd", "at_s": 0}, "proxy only applies to proxy_latency and"),
+    ({"kind": "proxy_outage", "proxy": "merchant_lnd", "at_checkpoint": "minted", "until_s": 30},
+     "a fault triggered at_checkpoint lasts for_s seconds (or to the end), not until_s"),
+    ({"kind": "proxy_outage", "proxy": "merchant_lnd", "at_s": 10, "until_s": 10}, "until_s (10.0) must come after"),
+    ({"kind": "proxy_outage", "proxy": "merchant_lnd", "at_s": 1, "until_s": 9, "for_s": 3}, "until_s or for_s, not"),
+    ({"kind": "kill_service", "at_checkpoint": "minted", "for_s": 3}, "until_s and for_s only apply to pause_vault"),
+])
+def test_bad_faults_say_what_is_wrong(fields: dict[str, object], expected: str) -> None:
+    assert expected in problems(fault(**fields))
+
+
+def test_proxy_faults_need_the_fault_proxy() -> None:
+    latency = parse_scenario(fault(kind="proxy_latency", proxy="devnet_rpc", latency_ms=10_000, stream="upstream",
+                                   at_checkpoint="mint_signed", for_s=20))
+    assert latency.needs_fault_proxy() and latency.checkpoint() is Checkpoint.MINT_SIGNED
+    assert not latency.kills_service()
+    outage = parse_scenario(fault(kind="proxy_outage", proxy="merchant_lnd", at_s=2, until_s=12))
+    assert outage.needs_fault_proxy() and outage.checkpoint() is None
+    assert not parse_scenario(MINIMAL).needs_fault_proxy()
+    assert parse_scenario({**MINIMAL, "fault_proxy": True}).needs_fault_proxy()
+
+
+def test_service_mint_budget_settings_and_their_bound() -> None:
+    service = {"mint_timeout_s": 4, "mint_answer_margin_s": 4, "max_hold_s": 20, "void_unseen_mint_after_s": 6}
+    env = parse_scenario({**MINIMAL, "service": service}).service.env()
+    assert env == {"VOLTA_MINT_TIMEOUT_S": "4.0", "VOLTA_MINT_ANSWER_MARGIN_S": "4.0", "VOLTA_MAX_HOLD_S": "20",
+                   "VOLTA_VOID_UNSEEN_MINT_AFTER_S": "6.0"}
+    # The service's defaults (30 s + 30 s) fill in what the scenario leaves out.
+    assert "max_hold_s (20.0) must be at least twice mint_timeout_s (30.0) + mint_answer_margin_s (30.0)" in problems(
+        {**MINIMAL, "service": {"max_hold_s": 20}})
+    assert "max_hold_s (120.0) must be at least twice mint_timeout_s (50.0)" in problems(
+        {**MINIMAL, "service": {"mint_timeout_s": 50}})
+
+
+@pytest.mark.parametrize(("block_time", "expected"), [
+    (0, "starknet.block_time: Input should be greater than or equal to 1"),
+    (1.5, "starknet.block_time: Input should be a valid integer"),
+])
+def test_block_time_is_whole_seconds(block_time: float, expected: str) -> None:
+    assert expected in problems({**MINIMAL, "starknet": {"block_time": block_time}})
+    assert parse_scenario({**MINIMAL, "starknet": {"block_time": 2}}).starknet.block_time == 2

@@ -5,7 +5,9 @@
 - no payment hash is minted twice on the vault (over every LightningMint since the run began);
 - sats are accounted for exactly: each node's channel balance moved by what its succeeded payments say,
   so a payment that failed gave everything back;
-- each address's VUSD grew by exactly the VUSD of its completed orders.
+- each address's VUSD grew by exactly the VUSD of its completed orders;
+- every fault fired: its trigger came, it was injected without error, and a proxy fault met the service's
+  traffic (a scenario whose SIGKILL never landed proves nothing, so it fails).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
+
+from scenarios.schema import PROXY_FAULTS
 
 FINAL = {"completed", "expired", "refunded", "failed"}
 VUSD_BASE = Decimal(10) ** 18
@@ -34,6 +38,7 @@ def check_all(result: dict[str, Any]) -> list[dict[str, Any]]:
         no_hash_minted_twice(result["mint_events"]),
         sats_accounted(result),
         vusd_accounted(result),
+        faults_fired(result.get("faults", [])),
     ]
     return [asdict(check) for check in checks]
 
@@ -123,6 +128,27 @@ def vusd_accounted(result: dict[str, Any]) -> Check:
         if grown != expected[address]:
             wrong.append(f"{address[:12]}… grew {grown}, completed orders say {expected[address]}")
     return Check("VUSD grew by exactly the completed orders", not wrong, "; ".join(wrong))
+
+
+def faults_fired(faults: list[dict[str, Any]]) -> Check:
+    problems = [problem for fault in faults if (problem := _fault_problem(fault))]
+    return Check("every fault fired", not problems, "; ".join(problems))
+
+
+def _fault_problem(fault: dict[str, Any]) -> str:
+    tag = f"fault {fault.get('index', '?')} ({fault['kind']})"
+    if not fault.get("triggered"):
+        return f"{tag} never fired: {fault.get('why', 'its trigger never came')}"
+    if fault.get("error"):
+        return f"{tag} failed: {fault['error']}"
+    if fault["kind"] in PROXY_FAULTS and not _met_traffic(fault.get("evidence") or {}):
+        return f"{tag} on {fault.get('proxy')}: no traffic through the proxy while it was on"
+    return ""
+
+
+def _met_traffic(evidence: dict[str, Any]) -> bool:
+    """toxiproxy accepted a connection, or counted bytes, on the proxy while the fault was on."""
+    return bool(evidence.get("connections")) or bool(evidence.get("bytes"))
 
 
 def check_expectations(orders: list[dict[str, Any]], expects: dict[int, dict[str, Any] | None]) -> list[dict[str, Any]]:

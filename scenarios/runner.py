@@ -6,12 +6,19 @@
 Everything is scheduled on one clock (seconds since the scenario began): each order is created at its
 `start_s` (+ `spacing_s` per order), paid according to its payer's behaviour, and followed until it is
 final; price moves and faults run beside them on their own threads.
+
+A fault fires at a moment (`at_s`) or at a settlement checkpoint: the service is started with
+VOLTA_FAULT_PAUSE_AFTER=<checkpoint>:<seconds>, and the fault fires once the service's own log says it
+stopped there while the fault's order is in the status that checkpoint implies. A SIGKILL ends that pause;
+other faults take a short one, so they are in place before the service moves on. Every fault must fire,
+with evidence, or the run fails ("every fault fired").
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import queue
 import secrets
 import threading
@@ -31,12 +38,26 @@ import numpy as np
 from harness.purchase import Buyer, iso_to_unix
 from harness.util import Timeouts, WaitTimeout, wait_until
 from scenarios.invariants import check_all, check_expectations
-from scenarios.schema import FINAL_STATES, Behaviour, Fault, FaultKind, Purchase, Scenario, ScenarioError, load_scenario
-from scenarios.target import NetworkTarget, StateTarget, Target, UnsupportedFault
+from scenarios.schema import (
+    CHECKPOINT_STATUS,
+    FINAL_STATES,
+    PROXY_FAULTS,
+    Behaviour,
+    Fault,
+    FaultKind,
+    Purchase,
+    Scenario,
+    ScenarioError,
+    load_scenario,
+)
+from scenarios.target import NetworkTarget, PauseLog, StateTarget, Target, UnsupportedFault, proxy_fault
+from service.domain.settlement import Checkpoint
 from service.lightning.lnd_rest import LndError
 from service.starknet.client import LIGHTNING_MINT_SELECTOR, join_u256
 
-FAULT_PAUSE_S = 120  # long enough that the kill always lands while the service sits in the state
+KILL_PAUSE_S = 120  # ended by the kill; long enough that the kill always lands while the service sits there
+HOLD_PAUSE_S = 3  # other faults at a checkpoint: time to see the pause and put the fault in place first
+SETTLE_BLOCKS = 3  # with blocks on a timer, wait this many before reading the chain: a late mint lands by then
 POLL_S = 0.25
 SECONDS_PER_YEAR = 365.25 * 24 * 3600
 Log = Callable[[str], None]
@@ -103,6 +124,10 @@ class Runner:
         self.fault_log: list[dict[str, Any]] = []
         self.vault_paused = False
         self.service_env: dict[str, str] = {}
+        self.background: list[threading.Thread] = []
+        self.pause_log: PauseLog | None = None
+        self.checkpoint_lock = threading.Lock()
+        self.reached: dict[int, dict[str, Any]] = {}  # order index -> how its checkpoint was seen
         self.main_actions: queue.Queue[tuple[Callable[[], Any], Future[Any]]] = queue.Queue()
 
     # -- the run ----------------------------------------------------------------------------------------
@@ -114,22 +139,26 @@ class Runner:
             self._execute()
         finally:
             self._restore(before["price"])
+        self._let_late_mints_land()
         result = self._collect(before, started_at)
         self.buyer.close()
         return result
 
     def _prepare(self) -> dict[str, Any]:
-        self._check_faults_supported()
+        self._check_target()
         self.service_env = self.scenario.service.env()
         env = dict(self.service_env)
-        kills = self.scenario.service_faults()
-        if kills:
-            env["VOLTA_FAULT_PAUSE_AFTER"] = f"{kills[0].in_state}:{FAULT_PAUSE_S}"
+        checkpoint = self.scenario.checkpoint()
+        if checkpoint is not None:
+            pause_s = KILL_PAUSE_S if self.scenario.kills_service() else HOLD_PAUSE_S
+            env["VOLTA_FAULT_PAUSE_AFTER"] = f"{checkpoint}:{pause_s}"
         if env:
             self.log(f"restarting the service with {env}")
             self.target.restart_service(env)
             self.buyer.close()
             self.buyer = Buyer(self.target.service_url, self.target.lnd("payer"))
+        if checkpoint is not None:
+            self.pause_log = PauseLog(self.target.service_log())  # pauses from here on are this run's
         with closing(self.target.starknet()) as chain:
             price_before = chain.btc_usd().btc_usd
             addresses = {run.address for run in self.orders}
@@ -138,22 +167,26 @@ class Runner:
         return {"price": price_before, "block": self.target.block_number(), "balances": self._quiet_balances(),
                 "vusd": vusd}
 
-    def _check_faults_supported(self) -> None:
-        states = {fault.in_state for fault in self.scenario.service_faults()}
-        if len(states) > 1:
-            raise ScenarioError("kill_service faults must all name the same in_state (one fault pause per run)")
+    def _check_target(self) -> None:
+        """Refuse, before anything runs, a scenario this network cannot give what it asks for."""
+        wanted = self.scenario.starknet.block_time
+        if wanted is not None and self.target.block_time != wanted:
+            raise UnsupportedFault(f"the scenario needs a block every {wanted} s but this network has "
+                                   f"{self.target.describe_blocks()}: run it with --own-network, or bring the "
+                                   f"network up with `python -m harness up --starknet-block-time {wanted}`")
+        if self.scenario.needs_fault_proxy():
+            self.target.fault_client()  # raises, saying how to get one, when the network has no fault proxy
         for fault in self.scenario.faults:
-            if fault.kind in (FaultKind.RESTART_MERCHANT, FaultKind.RESTART_DEVNET) and isinstance(
-                    self.target, StateTarget):
+            if fault.kind in (FaultKind.RESTART_MERCHANT, FaultKind.RESTART_DEVNET) and not self.target.restarts_nodes:
                 raise UnsupportedFault(f"{fault.kind} needs a network this process owns: run with --own-network")
 
     def _execute(self) -> None:
         self.t0 = time.time()
         self.deadline = time.monotonic() + self.scenario.timeout_s
-        background = [threading.Thread(target=self._price_schedule, name="price", daemon=True)]
-        background += [threading.Thread(target=self._fault, args=(fault,), name=f"fault-{fault.kind}", daemon=True)
-                       for fault in self.scenario.faults]
-        for thread in background:
+        self.background = [threading.Thread(target=self._price_schedule, name="price", daemon=True)]
+        self.background += [threading.Thread(target=self._fault, args=(index, fault), name=f"fault-{fault.kind}",
+                                             daemon=True) for index, fault in enumerate(self.scenario.faults)]
+        for thread in self.background:
             thread.start()
         width = max(len(self.orders), 1)
         semaphores = [threading.Semaphore(spec.concurrency) for spec in self.scenario.purchases]
@@ -163,8 +196,12 @@ class Runner:
             self._serve_main_actions(lambda: all(future.done() for future in futures))
             for future in futures:
                 future.result()
+        self._end_background()
+
+    def _end_background(self) -> None:
+        """Stop the price walk and the faults (lasting ones are undone as they end) and wait for them."""
         self.stop.set()
-        self._serve_main_actions(lambda: not any(thread.is_alive() for thread in background))
+        self._serve_main_actions(lambda: not any(thread.is_alive() for thread in self.background))
 
     def _serve_main_actions(self, finished: Callable[[], bool]) -> None:
         """Run queued process actions here until `finished()`.
@@ -189,13 +226,18 @@ class Runner:
         return done.result()
 
     def _restore(self, price_before: Decimal) -> None:
-        self.stop.set()
+        self._end_background()  # again, for a run that ended on an exception
         if self.vault_paused:
             self._owner_action(lambda: self.target.set_vault_paused(False))
             self.vault_paused = False
-        if self.scenario.service.env() or self.scenario.service_faults():
+        if self.scenario.service.env() or self.scenario.checkpoint() is not None:
             self.target.restart_service({})
         self._set_price(price_before, at_s=None)
+
+    def _let_late_mints_land(self) -> None:
+        """With blocks on a timer a mint sent late (after a fault) can still land: wait before counting."""
+        if self.target.block_time:
+            time.sleep(SETTLE_BLOCKS * self.target.block_time)
 
     # -- one order --------------------------------------------------------------------------------------
 
@@ -299,52 +341,108 @@ class Runner:
         with self.owner_lock:
             action()
 
-    def _fault(self, fault: Fault) -> None:
-        record: dict[str, Any] = fault.model_dump(mode="json")
+    def _fault(self, index: int, fault: Fault) -> None:
+        record: dict[str, Any] = {"index": index, **fault.model_dump(mode="json", exclude_none=True)}
         self.fault_log.append(record)
-        triggered = self._sleep_until(fault.at_s) if fault.at_s is not None else self._wait_state(fault)
-        if not triggered:
-            record["triggered"] = False
+        trigger = self._wait_trigger(fault)
+        if trigger is None:
+            record |= {"triggered": False, "why": self._why_not_fired(fault)}
+            self.log(f"fault {index} ({fault.kind}) never fired: {record['why']}")
             return
-        record |= {"triggered": True, "at_s_actual": self._now()}
-        self.log(f"fault: {fault.kind} at {record['at_s_actual']:.1f}s")
+        fired_at_s = self._now()
+        record |= {"triggered": True, "at_s_actual": fired_at_s, **trigger}
+        self.log(f"fault {index}: {fault.kind} at {fired_at_s:.1f}s")
         try:
-            self._inject(fault)
-        except Exception as exc:  # recorded in the result: a fault that could not be injected is a finding
+            record |= self._inject(fault, fired_at_s)
+        except Exception as exc:  # recorded in the result: a fault that could not be injected fails the run
             record["error"] = repr(exc)
         record["recovered_at_s"] = self._now()
 
-    def _inject(self, fault: Fault) -> None:
+    def _wait_trigger(self, fault: Fault) -> dict[str, Any] | None:
+        """Wait for the fault's moment; what showed it came, or None if the run ended first."""
+        if fault.at_s is not None:
+            return {} if self._sleep_until(fault.at_s) else None
+        return self._wait_checkpoint(fault)
+
+    def _inject(self, fault: Fault, fired_at_s: float) -> dict[str, Any]:
+        """Inject the fault (and undo a lasting one when it ends); what shows it acted."""
         if fault.kind is FaultKind.KILL_SERVICE:
-            self.target.kill_service()
+            pid = self.target.kill_service()
             # Without the pause this time: the order carries on from the database.
             self._on_main(lambda: self.target.restart_service(self.service_env))
-        elif fault.kind is FaultKind.RESTART_MERCHANT:
+            return {"killed_pid": pid}
+        if fault.kind is FaultKind.RESTART_MERCHANT:
             self._on_main(self.target.restart_merchant)
         elif fault.kind is FaultKind.RESTART_DEVNET:
             self._on_main(self.target.restart_devnet)
         elif fault.kind is FaultKind.PAUSE_VAULT:
-            self._owner_action(lambda: self.target.set_vault_paused(True))
-            self.vault_paused = True
-            if fault.until_s is not None and self._sleep_until(fault.until_s):
-                self._owner_action(lambda: self.target.set_vault_paused(False))
-                self.vault_paused = False
+            self._pause_vault(fault, fired_at_s)
+        elif fault.kind in PROXY_FAULTS:
+            with proxy_fault(self.target.fault_client(), fault) as evidence:
+                self._last(fault, fired_at_s)
+            return {"evidence": evidence}
+        return {}
 
-    def _wait_state(self, fault: Fault) -> bool:
-        """Wait until the fault's order reaches its state; False if it ended or time ran out first."""
-        run = self.orders[fault.order or 0]
-        while not self.stop.is_set() and time.monotonic() < self.deadline:
-            if run.order:
-                try:
-                    status = self.buyer.get(run.order["order_id"])["status"]
-                except httpx.HTTPError:
-                    status = ""
-                if status == fault.in_state:
-                    return True
-                if status in FINAL_STATES:
-                    return False
+    def _pause_vault(self, fault: Fault, fired_at_s: float) -> None:
+        self._owner_action(lambda: self.target.set_vault_paused(True))
+        self.vault_paused = True
+        if self._last(fault, fired_at_s):  # at the end of the run, _restore unpauses it
+            self._owner_action(lambda: self.target.set_vault_paused(False))
+            self.vault_paused = False
+
+    def _last(self, fault: Fault, fired_at_s: float) -> bool:
+        """Wait while a lasting fault is on: to `until_s`, `for_s` after it fired, or the end of the run.
+        True if it ended on schedule, False if the run ended first."""
+        if fault.until_s is not None:
+            return self._sleep_until(fault.until_s)
+        return self._sleep_until(fired_at_s + fault.for_s if fault.for_s is not None else math.inf)
+
+    def _wait_checkpoint(self, fault: Fault) -> dict[str, Any] | None:
+        """Wait until the service pauses at the fault's checkpoint with the fault's order there; what showed
+        it (the log line, the order's status), or None if the run ended first.
+
+        Faults of the same order share one sighting: the first to see it records it, so a kill that takes
+        the service down at once does not hide the moment from a fault of the same order still looking."""
+        assert fault.at_checkpoint is not None
+        order = fault.order or 0
+        while not self._ending():
+            with self.checkpoint_lock:
+                if order not in self.reached:
+                    self._look_for_pause(order, fault.at_checkpoint)
+                if order in self.reached:
+                    return self.reached[order]
             time.sleep(0.05)
-        return False
+        return None
+
+    def _look_for_pause(self, order: int, checkpoint: Checkpoint) -> None:
+        # The pause line does not name the order: each line serves one order, in the order they were seen.
+        assert self.pause_log is not None
+        lines = self.pause_log.pauses(checkpoint)
+        if len(lines) <= len(self.reached):
+            return
+        status = self._status(self.orders[order])
+        if status == CHECKPOINT_STATUS[checkpoint]:
+            self.reached[order] = {"pause_line": lines[len(self.reached)], "order_status": status}
+
+    def _status(self, run: OrderRun) -> str | None:
+        if not run.order:
+            return None
+        try:
+            return str(self.buyer.get(run.order["order_id"])["status"])
+        except httpx.HTTPError:
+            return None
+
+    def _why_not_fired(self, fault: Fault) -> str:
+        if fault.at_checkpoint is None:
+            return f"the run ended before at_s {fault.at_s}"
+        seen = len(self.pause_log.pauses(fault.at_checkpoint)) if self.pause_log else 0
+        expected = CHECKPOINT_STATUS[fault.at_checkpoint]
+        last_seen = self.orders[fault.order or 0].order.get("status")
+        return (f"the service logged {seen} pause(s) at {fault.at_checkpoint}, none while order #{fault.order or 0} "
+                f"was {expected} (last seen {last_seen})")
+
+    def _ending(self) -> bool:
+        return self.stop.is_set() or time.monotonic() > self.deadline
 
     # -- the result -------------------------------------------------------------------------------------
 
@@ -456,7 +554,8 @@ def _parser() -> argparse.ArgumentParser:
     where = run.add_mutually_exclusive_group()
     where.add_argument("--state", type=Path, help="state.json of a running network (default .regtest/state.json)")
     where.add_argument("--own-network", action="store_true",
-                       help="start a fresh network in this process (needed for node and devnet restarts)")
+                       help="start a fresh network in this process, with the scenario's block time and fault "
+                            "proxy (needed for node and devnet restarts)")
     verbs.add_parser("check", help="validate scenario files without running them").add_argument(
         "files", type=Path, nargs="+")
     return parser
@@ -487,7 +586,8 @@ def _cli_run(args: argparse.Namespace) -> int:
         from harness.network import Network
 
         print("starting a fresh network (≈ 30 s)…", flush=True)
-        with Network() as network:
+        with Network(starknet_block_time=scenario.starknet.block_time,
+                     fault_proxy=scenario.needs_fault_proxy()) as network:
             result = run_scenario(scenario, NetworkTarget(network), out, log=_print)
     else:
         target = StateTarget(args.state)

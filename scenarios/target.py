@@ -3,38 +3,53 @@
 Both give the same handles (service URL, lnd clients, the vault, the oracle) and the same fault actions.
 A `state.json` network belongs to another process (`python -m harness up`), so this process cannot restart
 its nodes or devnet; it runs its own service instance on that network when a scenario needs service
-settings or kills the service (the supervisor's service keeps its own database and orders).
+settings or kills the service (the supervisor's service keeps its own database and orders). On a network
+brought up with `--faults`, that service reaches the devnet and the merchant through the shared proxies,
+as the supervisor's does, so proxy faults reach it (and the supervisor's service too).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
+import json
+import re
 import secrets
 import shutil
 import tempfile
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from starknet_py.net.account.account import Account
 from starknet_py.net.client_errors import ClientError
 from starknet_py.net.full_node_client import FullNodeClient
 
 from harness.contracts.deploy import invoke, make_account, set_price
-from harness.network import Network
+from harness.faults import FaultClient, FaultError, Proxy, Toxic, Traffic
+from harness.network import DEVNET_PROXY, MERCHANT_PROXY, Network
 from harness.service_process import VoltaService
-from harness.state import operator_starknet_config, read_state, state_path
+from harness.state import fault_client, operator_starknet_config, read_state, state_path, write_state
 from harness.util import Timeouts, wait_until
+from scenarios.schema import Fault, FaultKind
+from service.domain.settlement import Checkpoint
 from service.lightning.lnd_rest import LndError, LndRestClient
 from service.starknet.client import StarknetClient, StarknetConfig
 
 T = TypeVar("T")
+# What the service logs when it reaches its fault pause (service.domain.settlement.pause_checkpoint).
+PAUSE_LINE = re.compile(r"fault injection: pausing \S+s at (?P<checkpoint>\w+)")
+# toxiproxy counts a connection's bytes when it closes: the ones a cut drops, and the service's reconnects
+# right after the restore, are counted only a moment later.
+OUTAGE_GRACE_S = 2.0
 
 
 class UnsupportedFault(RuntimeError):
@@ -47,6 +62,13 @@ class Target(ABC):
     contracts: dict[str, int]
     rpc_url: str
     users: list[str]
+    block_time: float | None  # the devnet's: None one block per transaction, 0 on demand, N every N seconds
+    restarts_nodes: bool  # whether restart_merchant / restart_devnet can work here
+
+    def describe_blocks(self) -> str:
+        if self.block_time is None:
+            return "one block per transaction"
+        return "blocks only on demand" if self.block_time == 0 else f"a block every {self.block_time:g} s"
 
     @property
     @abstractmethod
@@ -67,7 +89,16 @@ class Target(ABC):
         """Stop the service (SIGTERM) and start it with these VOLTA_* settings."""
 
     @abstractmethod
-    def kill_service(self) -> None: ...
+    def kill_service(self) -> int | None:
+        """SIGKILL the scenario's service; the pid it had."""
+
+    @abstractmethod
+    def service_log(self) -> Path:
+        """The scenario's service's log file (appended to across restarts)."""
+
+    @abstractmethod
+    def fault_client(self) -> FaultClient:
+        """The toxiproxy between the service and its dependencies; UnsupportedFault when there is none."""
 
     @abstractmethod
     def restart_merchant(self) -> None: ...
@@ -132,6 +163,66 @@ class Target(ABC):
         return False
 
 
+class PauseLog:
+    """The service's own word that it reached its fault pause: its log, from where this object was made."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = path.stat().st_size if path.exists() else 0
+
+    def pauses(self, checkpoint: Checkpoint) -> list[str]:
+        """The pause lines at `checkpoint` logged since, oldest first."""
+        if not self.path.exists():
+            return []
+        with self.path.open("rb") as log:
+            log.seek(self.offset)
+            text = log.read().decode(errors="replace")
+        return [line.strip() for line in text.splitlines()
+                if (found := PAUSE_LINE.search(line)) and found["checkpoint"] == checkpoint]
+
+
+@contextlib.contextmanager
+def proxy_fault(faults: FaultClient, fault: Fault) -> Iterator[dict[str, Any]]:
+    """`fault` on its proxy for the length of a `with` block, undone even when the block raises.
+
+    The dict it yields gets the evidence on the way out, from toxiproxy's own counters: connections it
+    accepted and bytes it counted on that proxy while the fault was on (an outage: until just after the
+    restore, since the connections a cut drops are counted as they close).
+    """
+    assert fault.proxy is not None
+    before = _counters(faults, fault.proxy)
+    evidence: dict[str, Any] = {}
+    try:
+        with _fault_on(faults, fault) as put:
+            evidence["put"] = asdict(put)  # the toxic, or the proxy as the cut left it (enabled: false)
+            yield evidence
+    finally:
+        if fault.kind is FaultKind.PROXY_OUTAGE:
+            time.sleep(OUTAGE_GRACE_S)
+        evidence |= _moved(before, _counters(faults, fault.proxy))
+
+
+def _fault_on(faults: FaultClient, fault: Fault) -> contextlib.AbstractContextManager[Toxic | Proxy]:
+    assert fault.proxy is not None
+    if fault.kind is FaultKind.PROXY_LATENCY:
+        return faults.fault(fault.proxy, "latency", {"latency": fault.latency_ms, "jitter": 0}, stream=fault.stream)
+    return faults.outage(fault.proxy)
+
+
+def _counters(faults: FaultClient, proxy: str) -> tuple[int | None, Traffic]:
+    try:
+        accepted: int | None = faults.connections(proxy)
+    except FaultError:  # a client without toxiproxy's log: bytes are the only evidence
+        accepted = None
+    return accepted, faults.traffic(proxy)
+
+
+def _moved(before: tuple[int | None, Traffic], after: tuple[int | None, Traffic]) -> dict[str, Any]:
+    connections = None if before[0] is None or after[0] is None else after[0] - before[0]
+    moved = after[1] - before[1]
+    return {"connections": connections, "bytes": moved.total, "traffic": vars(moved)}
+
+
 def run_async(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run a coroutine to completion from sync code, also where an event loop already runs (a notebook's
     kernel), by giving it a fresh loop on a short-lived thread."""
@@ -180,6 +271,8 @@ class NetworkTarget(Target):
         self.contracts = dict(vars(network.contracts))
         self.rpc_url = network.devnet.rpc_url
         self.users = [user["address"] for user in network.users]
+        self.block_time = network.starknet_block_time
+        self.restarts_nodes = True
 
     @property
     def service_url(self) -> str:
@@ -199,9 +292,22 @@ class NetworkTarget(Target):
         assert self.network.service is not None
         self.network.service.restart(dict(env))
 
-    def kill_service(self) -> None:
+    def kill_service(self) -> int | None:
         assert self.network.service is not None
+        pid = self.network.service.pid
         self.network.service.kill()
+        return pid
+
+    def service_log(self) -> Path:
+        assert self.network.service is not None
+        return self.network.service.log_path
+
+    def fault_client(self) -> FaultClient:
+        if self.network.faults is None:
+            raise UnsupportedFault("this network has no fault proxy: start it with Network(fault_proxy=True) "
+                                   "(pytest: the realistic_network fixture; the CLI's --own-network does it for "
+                                   "a scenario with proxy faults)")
+        return self.network.faults
 
     def restart_merchant(self) -> None:
         self.network.merchant.restart()
@@ -225,8 +331,11 @@ class StateTarget(Target):
         self.contracts = {name: int(address, 16) for name, address in starknet["contracts"].items()}
         self.rpc_url = starknet["rpc_url"]
         self.users = [user["address"] for user in starknet["users"]]
+        self.block_time = starknet.get("block_time")
+        self.restarts_nodes = False
         self._clients: dict[str, LndRestClient] = {}
         self._own_service: VoltaService | None = None
+        self._faults: FaultClient | None = None
 
     @property
     def service_url(self) -> str:
@@ -252,16 +361,37 @@ class StateTarget(Target):
         """Our own service on the shared network, so its settings and its crashes touch nobody else."""
         if self._own_service is None:
             workdir = Path(tempfile.mkdtemp(prefix="volta-scenario-service-"))
-            self._own_service = VoltaService(workdir, self.state_file, name="scenario-service")
+            self._own_service = VoltaService(workdir, self._service_state_file(workdir), name="scenario-service")
             self._own_service.extra_env = dict(env)
             self._own_service.start()
             return
         self._own_service.restart(dict(env))
 
-    def kill_service(self) -> None:
+    def _service_state_file(self, workdir: Path) -> Path:
+        """`state.json` for our service: through the fault proxies when the network has them."""
+        if "faults" not in self.state:
+            return self.state_file
+        return write_state(through_proxies(self.state), workdir / "service-state.json")
+
+    def kill_service(self) -> int | None:
         if self._own_service is None:
             raise UnsupportedFault("the supervisor's service is not ours to kill; restart_service first")
+        pid = self._own_service.pid
         self._own_service.kill()
+        return pid
+
+    def service_log(self) -> Path:
+        if self._own_service is None:
+            raise UnsupportedFault("the supervisor's service log is not ours to watch; restart_service first")
+        return self._own_service.log_path
+
+    def fault_client(self) -> FaultClient:
+        if self._faults is None:
+            try:
+                self._faults = fault_client(self.state)
+            except KeyError as exc:
+                raise UnsupportedFault(f"{self.state_file}: {exc.args[0]}") from None
+        return self._faults
 
     def restart_merchant(self) -> None:
         raise UnsupportedFault("restart_merchant needs a network this process owns: run with --own-network")
@@ -277,3 +407,24 @@ class StateTarget(Target):
         for client in self._clients.values():
             client.close()
         self._clients.clear()
+        if self._faults is not None:
+            self._faults.close()
+            self._faults = None
+
+
+def through_proxies(state: dict[str, Any]) -> dict[str, Any]:
+    """`state` with the devnet RPC and the merchant's REST reached through their fault proxies.
+
+    Only host and port change (scheme and path stay), as in `Network.service_state`: lnd's TLS passes
+    through toxiproxy and its certificate is for 127.0.0.1.
+    """
+    proxies = state["faults"]["proxies"]
+    changed = json.loads(json.dumps(state))
+    merchant = changed["lightning"]["nodes"]["merchant"]
+    merchant["rest_url"] = _with_address(merchant["rest_url"], proxies[MERCHANT_PROXY]["listen"])
+    changed["starknet"]["rpc_url"] = _with_address(changed["starknet"]["rpc_url"], proxies[DEVNET_PROXY]["listen"])
+    return changed
+
+
+def _with_address(url: str, listen: str) -> str:
+    return urlsplit(url)._replace(netloc=listen).geturl()

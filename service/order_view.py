@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from service.storage.models import OrderRow
+from service.domain.ports import OrderRecord
 
 
 def iso(moment: datetime | None) -> str | None:
     return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
-def order_data(order: OrderRow) -> dict[str, Any]:
+def order_data(order: OrderRecord) -> dict[str, Any]:
     """The order without links, as webhooks carry it."""
     return {
         "order_id": order.id,

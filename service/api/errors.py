@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, jsonify
+from flask.typing import ResponseReturnValue
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -36,16 +37,16 @@ def validation_message(exc: ValidationError) -> str:
 
 def init_app(app: Flask) -> None:
     @app.errorhandler(OrderRejected)
-    def _rejected(exc: OrderRejected):  # type: ignore[no-untyped-def]
+    def _rejected(exc: OrderRejected) -> ResponseReturnValue:
         return error_response(exc.http_status, exc.code, exc.message, exc.hint)
 
     @app.errorhandler(ValidationError)
-    def _invalid(exc: ValidationError):  # type: ignore[no-untyped-def]
+    def _invalid(exc: ValidationError) -> ResponseReturnValue:
         return error_response(400, "invalid_request", validation_message(exc),
                               "Send starknet_address and exactly one of vusd_amount or amount_sat.")
 
     @app.errorhandler(HTTPException)
-    def _http(exc: HTTPException):  # type: ignore[no-untyped-def]
+    def _http(exc: HTTPException) -> ResponseReturnValue:
         status = exc.code or 500
         code = (exc.name or "error").lower().replace(" ", "_")
         response, status = error_response(status, code, exc.description or exc.name)
@@ -55,7 +56,7 @@ def init_app(app: Flask) -> None:
         return response, status
 
     @app.errorhandler(Exception)
-    def _unexpected(exc: Exception):  # type: ignore[no-untyped-def]
+    def _unexpected(exc: Exception) -> ResponseReturnValue:
         log.exception("unhandled error")
         return error_response(500, "internal_error", "Something went wrong on our side.",
                               "Try again; if it keeps failing, contact support with the time of the request.")

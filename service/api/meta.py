@@ -6,6 +6,7 @@ import time
 from decimal import Decimal
 
 from flask import Blueprint, Response, request
+from flask.typing import ResponseReturnValue
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -20,17 +21,17 @@ operations = Blueprint("operations", __name__)
 
 
 @operations.get("/metrics")
-def metrics():  # type: ignore[no-untyped-def]
+def metrics() -> ResponseReturnValue:
     return Response(generate_latest(container().metrics.registry), mimetype=CONTENT_TYPE_LATEST)
 
 
 @blueprint.get("/openapi.json")
-def openapi():  # type: ignore[no-untyped-def]
+def openapi() -> ResponseReturnValue:
     return OPENAPI
 
 
 @blueprint.get("/rate")
-def rate():  # type: ignore[no-untyped-def]
+def rate() -> ResponseReturnValue:
     container_ = container()
     try:
         price = container_.starknet.btc_usd()
@@ -53,7 +54,7 @@ def rate():  # type: ignore[no-untyped-def]
 
 
 @blueprint.get("/balance")
-def balance():  # type: ignore[no-untyped-def]
+def balance() -> ResponseReturnValue:
     try:
         address = normalize_starknet_address(request.args.get("starknet_address", ""))
     except ValueError as exc:
@@ -69,7 +70,7 @@ def balance():  # type: ignore[no-untyped-def]
 
 
 @blueprint.get("/health")
-def health():  # type: ignore[no-untyped-def]
+def health() -> ResponseReturnValue:
     container_ = container()
     checks = {
         "lnd": container_.lightning.is_reachable(),

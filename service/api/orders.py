@@ -9,12 +9,14 @@ from collections.abc import Iterator
 
 import segno
 from flask import Blueprint, Response, abort, request, stream_with_context
+from flask.typing import ResponseReturnValue
 
 from service.api import container
 from service.api.errors import error_response
 from service.api.limits import limiter, starknet_address_key
 from service.api.serializers import order_json
 from service.domain.orders import OrderRequest, normalize_starknet_address
+from service.domain.ports import OrderRecord
 from service.domain.states import OrderStatus
 from service.storage.idempotency import IdempotencyConflict, request_digest
 from service.storage.models import OrderRow
@@ -31,7 +33,7 @@ MAX_OFFSET = 10**9
 @blueprint.post("")
 @limiter.limit(lambda: container().settings.rate_limit_orders_per_ip)
 @limiter.limit(lambda: container().settings.rate_limit_orders_per_address, key_func=starknet_address_key)
-def create_order():  # type: ignore[no-untyped-def]
+def create_order() -> ResponseReturnValue:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         return error_response(400, "invalid_json", "The body must be a JSON object.",
@@ -46,7 +48,7 @@ def create_order():  # type: ignore[no-untyped-def]
     return _create_idempotently(key, order_request, body)
 
 
-def _create_idempotently(key: str, order_request: OrderRequest, body: dict):  # type: ignore[no-untyped-def]
+def _create_idempotently(key: str, order_request: OrderRequest, body: dict) -> ResponseReturnValue:
     store = container().idempotency
     try:
         existing = store.claim(key, request_digest(body))
@@ -64,18 +66,18 @@ def _create_idempotently(key: str, order_request: OrderRequest, body: dict):  # 
     return _created(order)
 
 
-def _created(order: OrderRow, replayed: bool = False):  # type: ignore[no-untyped-def]
+def _created(order: OrderRecord, replayed: bool = False) -> ResponseReturnValue:
     headers = {"Location": f"/api/v1/orders/{order.id}"} | ({"Idempotent-Replayed": "true"} if replayed else {})
     return order_json(order, with_history=False), 201, headers
 
 
 @blueprint.get("/<order_id>")
-def get_order(order_id: str):  # type: ignore[no-untyped-def]
+def get_order(order_id: str) -> ResponseReturnValue:
     return order_json(load_order(order_id))
 
 
 @blueprint.get("")
-def list_orders():  # type: ignore[no-untyped-def]
+def list_orders() -> ResponseReturnValue:
     address_text = request.args.get("starknet_address", "")
     try:
         address = normalize_starknet_address(address_text)
@@ -94,7 +96,7 @@ def list_orders():  # type: ignore[no-untyped-def]
 
 
 @blueprint.get("/<order_id>/qr.svg")
-def order_qr(order_id: str):  # type: ignore[no-untyped-def]
+def order_qr(order_id: str) -> ResponseReturnValue:
     order = load_order(order_id)
     buffer = io.BytesIO()
     segno.make(f"lightning:{order.bolt11.upper()}", error="m").save(buffer, kind="svg", scale=5, border=2)
@@ -102,7 +104,7 @@ def order_qr(order_id: str):  # type: ignore[no-untyped-def]
 
 
 @blueprint.get("/<order_id>/events")
-def order_events(order_id: str):  # type: ignore[no-untyped-def]
+def order_events(order_id: str) -> ResponseReturnValue:
     load_order(order_id)  # 404 before the stream starts
     stream = stream_with_context(_event_stream(order_id))
     return Response(stream, mimetype="text/event-stream",

@@ -6,13 +6,13 @@ from typing import Any
 
 from flask import url_for
 
+from service.domain.ports import OrderRecord
 from service.order_view import iso, order_data
-from service.storage.models import OrderRow
 
 __all__ = ["iso", "order_data", "order_json"]
 
 
-def order_json(order: OrderRow, with_history: bool = True) -> dict[str, Any]:
+def order_json(order: OrderRecord, with_history: bool = True) -> dict[str, Any]:
     body = order_data(order) | {
         "checkout_url": url_for("web.checkout", order_id=order.id, _external=True),
         "status_url": url_for("orders.get_order", order_id=order.id, _external=True),

@@ -6,6 +6,7 @@ import hmac
 from typing import Any
 
 from flask import Blueprint, request
+from flask.typing import ResponseReturnValue
 
 from service.api import container
 from service.api.errors import error_response
@@ -20,7 +21,7 @@ blueprint = Blueprint("webhooks", __name__, url_prefix="/api/v1/webhooks")
 
 
 @blueprint.post("/lightning")
-def lightning_notice():  # type: ignore[no-untyped-def]
+def lightning_notice() -> ResponseReturnValue:
     container_ = container()
     try:
         order_id = container_.inbound.accept(request.headers.get(SIGNATURE_HEADER, ""),
@@ -41,7 +42,7 @@ def lightning_notice():  # type: ignore[no-untyped-def]
 
 
 @blueprint.get("/deliveries")
-def deliveries():  # type: ignore[no-untyped-def]
+def deliveries() -> ResponseReturnValue:
     if denied := _admin_denied():
         return denied
     rows = container().outbox.deliveries(order_id=request.args.get("order_id") or None)
@@ -49,7 +50,7 @@ def deliveries():  # type: ignore[no-untyped-def]
 
 
 @blueprint.post("/deliveries/<delivery_id>/redeliver")
-def redeliver(delivery_id: str):  # type: ignore[no-untyped-def]
+def redeliver(delivery_id: str) -> ResponseReturnValue:
     if denied := _admin_denied():
         return denied
     try:
@@ -60,7 +61,7 @@ def redeliver(delivery_id: str):  # type: ignore[no-untyped-def]
     return {"delivery_id": delivery.id, "state": delivery.state}, 202
 
 
-def _admin_denied():  # type: ignore[no-untyped-def]
+def _admin_denied() -> ResponseReturnValue | None:
     token = container().settings.admin_token
     offered = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
     if token and not hmac.compare_digest(token, offered):

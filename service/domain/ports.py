@@ -6,7 +6,7 @@ sources do.)"""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -17,8 +17,14 @@ from service.domain.pricing import Price
 from service.domain.states import OrderStatus
 
 
+class OrderEventRecord(Protocol):
+    status: str
+    at: datetime
+    detail: str | None
+
+
 class OrderRecord(Protocol):
-    """An order as the domain reads it (the storage row satisfies this)."""
+    """An order as the domain and the public view read it (the storage row satisfies this)."""
 
     id: str
     status: str
@@ -36,6 +42,13 @@ class OrderRecord(Protocol):
     expires_at: datetime
     hold_deadline: datetime | None
     updated_at: datetime
+    created_at: datetime
+    bolt11: str
+    spread_bps: int
+    refund_reason: str | None
+
+    @property
+    def events(self) -> Sequence[OrderEventRecord]: ...
 
 
 class OrderStore(Protocol):
@@ -53,7 +66,7 @@ class OrderStore(Protocol):
 
     def vusd_committed_since(self, address: str, since: datetime, excluding: str | None = None) -> Decimal: ...
 
-    def finished_since(self, since: datetime) -> list[OrderRecord]: ...
+    def finished_since(self, since: datetime) -> Sequence[OrderRecord]: ...
 
 
 @dataclass(frozen=True)

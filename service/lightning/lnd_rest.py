@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import ssl
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +74,7 @@ class LndRestClient:
             raise LndError(route, response.status_code, _error_message(response.text))
         return response.json()
 
-    def _stream(self, method: str, route: str, timeout: float | None, **kwargs: Any) -> Iterator[dict]:
+    def _stream(self, method: str, route: str, timeout: float | None, **kwargs: Any) -> Generator[dict, None, None]:
         """grpc-gateway streams newline-delimited {"result": …} or {"error": …} objects."""
         with self._http.stream(method, route, timeout=httpx.Timeout(30, read=timeout), **kwargs) as response:
             if response.status_code != 200:
@@ -163,13 +163,15 @@ class LndRestClient:
     def lookup_invoice(self, payment_hash: bytes) -> dict[str, Any]:
         return self._request("GET", f"/v1/invoice/{payment_hash.hex()}")
 
-    def subscribe_invoice(self, payment_hash: bytes, timeout: float | None = None) -> Iterator[dict[str, Any]]:
+    def subscribe_invoice(
+        self, payment_hash: bytes, timeout: float | None = None
+    ) -> Generator[dict[str, Any], None, None]:
         """Every state change of one invoice (OPEN, ACCEPTED, SETTLED, CANCELED), starting with the current one."""
         return self._stream("GET", f"/v2/invoices/subscribe/{b64url(payment_hash)}", timeout)
 
     def send_payment(
         self, payment_request: str, timeout_s: int = 60, fee_limit_sat: int = 1000
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Generator[dict[str, Any], None, None]:
         """Pay over router v2; yields the payment's updates (IN_FLIGHT … SUCCEEDED or FAILED)."""
         body = {
             "payment_request": payment_request,
@@ -183,9 +185,9 @@ class LndRestClient:
         """The payment's current state (IN_FLIGHT, SUCCEEDED, FAILED), as the paying node sees it."""
         updates = self._stream("GET", f"/v2/router/track/{b64url(payment_hash)}", timeout)
         try:
-            return next(iter(updates))
+            return next(updates)
         finally:
-            updates.close()  # type: ignore[attr-defined]
+            updates.close()
 
     def reset_mission_control(self) -> None:
         """Forget past payment failures, which otherwise steer pathfinding away from a route for hours."""

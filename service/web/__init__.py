@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask import Blueprint, Response, render_template, request
+from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import NotFound
 
 from service.api.orders import load_order
@@ -145,14 +146,14 @@ def _security_headers(response: Response) -> Response:
 
 
 @blueprint.get("/")
-def buy():  # type: ignore[no-untyped-def]
+def buy() -> ResponseReturnValue:
     prefill = {"amount": request.args.get("amount", "")[:40], "address": request.args.get("address", "")[:80],
                "slippage": request.args.get("slippage", "")[:6]}
     return render_template("buy.html", prefill=prefill, page="buy")
 
 
 @blueprint.get("/checkout/<order_id>")
-def checkout(order_id: str):  # type: ignore[no-untyped-def]
+def checkout(order_id: str) -> ResponseReturnValue:
     try:
         order = load_order(order_id)
     except NotFound:
@@ -165,7 +166,7 @@ def checkout(order_id: str):  # type: ignore[no-untyped-def]
 
 
 @blueprint.get("/history")
-def history():  # type: ignore[no-untyped-def]
+def history() -> ResponseReturnValue:
     address = request.args.get("starknet_address", "")[:80]
     return render_template("history.html", address=address, badges={k: v["badge"] for k, v in STATUS_COPY.items()},
                            page="history")

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
+from functools import partial
 
 from service.domain.reconciliation import Reconciliation
 from service.domain.settlement import Settlement
@@ -84,8 +85,8 @@ class Worker:
                 try:
                     for invoice in self.lightning.watch_invoice(payment_hash):
                         # Settle right here on the watcher's own thread: the HTLC is waiting.
-                        self._run_exclusive(order_id, lambda invoice=invoice: self.settlement.on_invoice_status(
-                            order_id, invoice), wait=True)
+                        self._run_exclusive(order_id, partial(self.settlement.on_invoice_status, order_id, invoice),
+                                            wait=True)
                         if invoice.state.value in ("accepted", "settled", "canceled"):
                             return  # from here on the settlement and the re-check own the order
                 except LightningError as exc:
@@ -123,14 +124,13 @@ class Worker:
                 # The stream is the fast path; polling every open invoice on every pass would cost one lnd
                 # call per open order every few seconds, so unwatched, expired or all-every-Nth only.
                 if poll_all_open or not watched or now > order.expires_at:
-                    self._submit(order.id, lambda order=order: self._poll(order))
+                    self._submit(order.id, partial(self._poll, order))
             else:
-                self._submit(order.id, lambda order=order: self.settlement.resume(self.orders.get(
-                    order.id)))
+                self._submit(order.id, partial(self._resume, order.id))
         if poll_all_open:
             # A refund or expiry whose cancel did not reach lnd (it was down) must not leave the HTLC held.
             for order in self.orders.ended_without_vusd_since(now - CANCEL_SWEEP_WINDOW):
-                self._submit(order.id, lambda order=order: self.settlement.enforce_refund(order))
+                self._submit(order.id, partial(self.settlement.enforce_refund, order))
 
     def recheck(self, order_id: str) -> None:
         """Ask the node about this order again soon (a hint from an inbound webhook, say)."""
@@ -139,6 +139,9 @@ class Worker:
             self._submit(order_id, lambda: self._poll(repository.get(order_id)))
         else:
             self._submit(order_id, lambda: self.settlement.resume(repository.get(order_id)))
+
+    def _resume(self, order_id: str) -> None:
+        self.settlement.resume(self.orders.get(order_id))  # read when it runs: the order may have moved on
 
     def _poll(self, order: OrderRow) -> None:
         invoice = self.lightning.invoice_status(bytes.fromhex(order.payment_hash))

@@ -15,12 +15,7 @@ from pathlib import Path
 import pytest
 
 from service.config import Settings
-from service.domain.pricing import Price
-from service.domain.reconciliation import FindingKind, Reconciliation
-from service.domain.settlement import Settlement
-from service.domain.states import ConcurrentChange, OrderStatus
-from service.lightning.base import HoldInvoice, InvoiceState, InvoiceStatus, LightningBackend, LightningError
-from service.starknet.base import (
+from service.domain.ports import (
     MintFate,
     MintReceipt,
     MintStatus,
@@ -29,6 +24,11 @@ from service.starknet.base import (
     SignedMint,
     VaultGateway,
 )
+from service.domain.pricing import Price
+from service.domain.reconciliation import FindingKind, Reconciliation
+from service.domain.settlement import Settlement
+from service.domain.states import ConcurrentChange, OrderStatus
+from service.lightning.base import HoldInvoice, InvoiceState, InvoiceStatus, LightningBackend, LightningError
 from service.storage.database import make_engine, make_session_factory, migrate
 from service.storage.models import OrderRow
 from service.storage.orders import OrderRepository

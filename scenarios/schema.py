@@ -157,7 +157,8 @@ class Fault(Strict):
     for_s: float | None = Field(default=None, gt=0, le=3_600, description="undo a lasting fault this long after")
     proxy: str | None = Field(default=None, description=f"proxy faults: one of {', '.join(PROXIES)}")
     latency_ms: int | None = Field(default=None, gt=0, le=600_000)
-    stream: Stream = Field(default="downstream", description="proxy_latency: the requests (upstream) or answers")
+    stream: Stream | None = Field(default=None, description="proxy_latency: delay the requests (upstream) or "
+                                                           "the answers (downstream, the default)")
 
     @model_validator(mode="before")
     @classmethod
@@ -198,7 +199,7 @@ class Fault(Strict):
             raise ValueError("proxy only applies to proxy_latency and proxy_outage")
         if (self.kind is FaultKind.PROXY_LATENCY) != (self.latency_ms is not None):
             raise ValueError("latency_ms is needed by proxy_latency and only applies to it")
-        if self.kind is not FaultKind.PROXY_LATENCY and "stream" in self.model_fields_set:
+        if self.kind is not FaultKind.PROXY_LATENCY and self.stream is not None:
             raise ValueError("stream only applies to proxy_latency")
         return self
 

@@ -205,7 +205,8 @@ def proxy_fault(faults: FaultClient, fault: Fault) -> Iterator[dict[str, Any]]:
 def _fault_on(faults: FaultClient, fault: Fault) -> contextlib.AbstractContextManager[Toxic | Proxy]:
     assert fault.proxy is not None
     if fault.kind is FaultKind.PROXY_LATENCY:
-        return faults.fault(fault.proxy, "latency", {"latency": fault.latency_ms, "jitter": 0}, stream=fault.stream)
+        return faults.fault(fault.proxy, "latency", {"latency": fault.latency_ms, "jitter": 0},
+                            stream=fault.stream or "downstream")
     return faults.outage(fault.proxy)
 
 

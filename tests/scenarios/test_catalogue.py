@@ -9,6 +9,7 @@ import pytest
 
 from harness.network import Network
 from scenarios.runner import run_scenario
+from scenarios.schema import parse_scenario
 from scenarios.target import NetworkTarget
 
 pytestmark = pytest.mark.regtest
@@ -40,3 +41,23 @@ def test_double_pay_records_the_refused_second_payment(network: Network) -> None
         outcomes = sorted(payment["status"] for payment in order["payments"])
         assert outcomes == ["FAILED", "SUCCEEDED"], order["payments"]
         assert order["mints"] == 1
+
+
+def test_a_kill_between_signing_and_sending_is_proven_by_the_service_log(network: Network) -> None:
+    """About 20 s: the service waits to void the unsent mint's nonce before it mints again."""
+    result = run_scenario(CATALOGUE / "kill_at_mint_signed.yaml", NetworkTarget(network))
+    assert not failures(result), json.dumps(result["summary"], indent=2)
+    [kill] = result["faults"]
+    assert kill["triggered"] and kill["killed_pid"] and kill["order_status"] == "minting"
+    assert kill["pause_line"].endswith("fault injection: pausing 120s at mint_signed")
+
+
+def test_a_kill_that_never_lands_fails_the_run(network: Network) -> None:
+    """The order completes, so the service never reaches `refunded`: the SIGKILL cannot land."""
+    scenario = parse_scenario({"name": "kill_never_lands", "purchases": [
+        {"vusd_amount": "5.00", "expect": {"status": "completed"}}],
+        "faults": [{"kind": "kill_service", "at_checkpoint": "refunded"}]})
+    result = run_scenario(scenario, NetworkTarget(network))
+    assert failures(result) == ["every fault fired: fault 0 (kill_service) never fired: the service logged 0 "
+                                "pause(s) at refunded, none while order #0 was refunded (last seen completed)"]
+    assert result["summary"]["ok"] is False

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from harness.util import Timeouts, WaitTimeout, wait_until
 from service.lightning.lnd_rest import LndError, LndRestClient
 from service.starknet.client import StarknetClient
 
@@ -65,9 +66,22 @@ class Judge:
                     raise
         return None
 
+    def at_rest(self, order: dict[str, Any], timeout: float = Timeouts.PAYMENT) -> Verdict:
+        """The verdict once the HTLC is no longer held (settled or cancelled) and the payer knows its outcome:
+        a final status in the service's database may come a moment before lnd has acted on it."""
+        def settled_down() -> Verdict | None:
+            verdict = self.verdict(order)
+            return None if verdict.invoice_state == "ACCEPTED" or verdict.payment_status == "IN_FLIGHT" else verdict
+
+        try:
+            return wait_until(settled_down, timeout=timeout, what=f"order {order['order_id']} to be at rest",
+                              interval=0.5)  # type: ignore[return-value]
+        except WaitTimeout:
+            return self.verdict(order)  # still held: the caller's assertion shows it
+
     def unsound(self, orders: list[dict[str, Any]]) -> list[str]:
         """Every order whose HTLC and mint disagree (empty when the promise held)."""
-        return [str(verdict) for verdict in map(self.verdict, orders) if not verdict.sound]
+        return [str(verdict) for verdict in map(self.at_rest, orders) if not verdict.sound]
 
     def vusd_mismatches(self, orders: list[dict[str, Any]], balances_before: dict[str, int]) -> list[str]:
         """Each address's VUSD growth against the quoted VUSD of its orders that lnd settled."""

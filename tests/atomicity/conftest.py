@@ -33,12 +33,19 @@ class KillRig:
         assert network.service is not None
         self.network = network
         self.service = network.service
+        self.armed: str | None = None
 
     def restart(self, pause_at: str | None = None) -> None:
         env = dict(SERVICE_ENV)
         if pause_at:
             env["VOLTA_FAULT_PAUSE_AFTER"] = f"{pause_at}:{PAUSE_S}"
         self.service.restart(env)
+        self.armed = pause_at
+
+    def arm(self, pause_at: str) -> None:
+        """Make sure the running service stops at `pause_at` (restarting it only if it does not yet)."""
+        if self.armed != pause_at or not self.service.is_running():
+            self.restart(pause_at)
 
     def pauses_logged(self, point: str) -> int:
         marker = f"fault injection: pausing {PAUSE_S}s at {point}"
@@ -49,11 +56,13 @@ class KillRig:
         wait_until(lambda: self.pauses_logged(point) > seen_before, timeout=Timeouts.PAYMENT,
                    what=f"the service to stop at checkpoint {point}")
 
-    def kill_and_recover(self) -> None:
+    def kill_and_recover(self, rearm: str | None = None) -> None:
+        """SIGKILL, then start again: plain, or already stopping at `rearm` for the next order when the
+        order being recovered cannot pass that checkpoint again."""
         pid = self.service.pid
         self.service.kill()
         assert not self.service.is_running(), f"service pid {pid} survived SIGKILL"
-        self.restart()
+        self.restart(rearm)
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +108,7 @@ def move_price(network: Network, price: Decimal) -> None:
 
 def settled_soundly(judge: Judge, purchase: Purchase, vusd_before: int) -> dict[str, Any]:
     """Everything a completed purchase must be, read from lnd and the vault."""
-    verdict = judge.verdict(purchase.order)
+    verdict = judge.at_rest(purchase.order)
     assert (verdict.invoice_state, verdict.hash_used) == ("SETTLED", True), verdict
     assert purchase.payment is not None and purchase.payment.result(Timeouts.PAYMENT)["status"] == "SUCCEEDED"
     assert judge.vusd_mismatches([purchase.order], {purchase.order["starknet_address"]: vusd_before}) == []
@@ -107,7 +116,7 @@ def settled_soundly(judge: Judge, purchase: Purchase, vusd_before: int) -> dict[
 
 
 def refunded_soundly(judge: Judge, purchase: Purchase, vusd_before: int) -> None:
-    verdict = judge.verdict(purchase.order)
+    verdict = judge.at_rest(purchase.order)
     assert (verdict.invoice_state, verdict.hash_used) == ("CANCELED", False), verdict
     assert purchase.payment is not None and purchase.payment.result(Timeouts.PAYMENT)["status"] == "FAILED"
     assert judge.vusd_mismatches([purchase.order], {purchase.order["starknet_address"]: vusd_before}) == []

@@ -4,6 +4,11 @@ Starknet devnet with VOLTA's contracts deployed.
 `Network` owns every process it starts and tears all of them down on exit, on an exception and on
 Ctrl-C. Processes are registered for teardown before they are started, as in lnd's lntest, so a
 failed start is cleaned up too.
+
+Optionally the devnet closes blocks on a timer or on demand (`starknet_block_time`), and a toxiproxy sits
+between the service and its two dependencies (`fault_proxy`): the service then reaches the devnet RPC and
+the merchant's lnd REST only through the proxies `devnet_rpc` and `merchant_lnd`, while `state.json` keeps
+the direct addresses, so tests still judge from outside.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from starknet_py.net.account.account import Account
 
 from harness.btcd import Btcd
 from harness.contracts.deploy import DeployedContracts, deploy_all_sync, make_account
-from harness.devnet import Devnet
+from harness.devnet import Devnet, block_generation
+from harness.faults import FaultClient, Proxy, Toxiproxy
 from harness.lnd import Lnd
 from harness.process import ManagedProcess
 from harness.service_process import VoltaService
@@ -34,6 +40,9 @@ from service.starknet.client import StarknetConfig
 log = logging.getLogger("harness.network")
 
 NODE_NAMES = ("merchant", "payer", "router")
+# The proxies the service's traffic goes through when the network runs with `fault_proxy=True`.
+DEVNET_PROXY = "devnet_rpc"
+MERCHANT_PROXY = "merchant_lnd"
 # 500 purchases of 100,000 sat each need 0.5 BTC of outbound on both hops, plus reserve and fees.
 CHANNEL_CAPACITY_SAT = 100_000_000
 COINBASE_MATURITY = 100
@@ -44,8 +53,16 @@ class Network:
     """btcd and the merchant, payer and router lnd nodes, funded, connected and routable."""
 
     def __init__(
-        self, run_dir: Path | None = None, keep_run_dir: bool = False, starknet: bool = True, service: bool = True
+        self,
+        run_dir: Path | None = None,
+        keep_run_dir: bool = False,
+        starknet: bool = True,
+        service: bool = True,
+        starknet_block_time: float | None = None,
+        fault_proxy: bool = False,
     ) -> None:
+        """`starknet_block_time`: None closes a block per transaction, 0 only on demand
+        (`devnet.create_block()`), N > 0 every N seconds. `fault_proxy`: route the service through toxiproxy."""
         self.run_dir = run_dir or Path(tempfile.mkdtemp(prefix="volta-regtest-"))
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.keep_run_dir = keep_run_dir
@@ -58,6 +75,12 @@ class Network:
         self.devnet: Devnet | None = None
         self.contracts: DeployedContracts | None = None
         self.starknet_accounts: list[dict[str, str]] = []
+        self.starknet_block_time = starknet_block_time
+        block_generation(starknet_block_time)  # an impossible block time fails before anything starts
+        self.with_fault_proxy = fault_proxy
+        self.toxiproxy: Toxiproxy | None = None
+        self.faults: FaultClient | None = None
+        self.fault_proxies: dict[str, Proxy] = {}
         self.timings: dict[str, float] = {}
 
     # -- context management ---------------------------------------------------------------------------
@@ -85,6 +108,8 @@ class Network:
         self.timings["lightning_up_s"] = time.monotonic() - started
         if self.with_starknet:
             self._start_starknet()
+        if self.with_fault_proxy:
+            self._start_fault_proxy()
         if self.with_service:
             self._start_service()
         self.timings["bring_up_s"] = time.monotonic() - started
@@ -193,19 +218,36 @@ class Network:
 
     def _start_starknet(self) -> None:
         started = time.monotonic()
-        self.devnet = Devnet(locate("starknet-devnet")["starknet-devnet"], self.run_dir / "devnet")
+        self.devnet = Devnet(locate("starknet-devnet")["starknet-devnet"], self.run_dir / "devnet",
+                             block_time=self.starknet_block_time)
         self._register(self.devnet)
         self.devnet.start()
         self.timings["devnet_start_s"] = time.monotonic() - started
         self.starknet_accounts = self.devnet.predeployed_accounts()
         started = time.monotonic()
         owner = self.owner_account()
-        self.contracts = deploy_all_sync(owner, int(self.operator["address"], 16), INITIAL_BTC_USD)
+        # starknet-py waits for ACCEPTED_ON_L2: in demand mode that needs blocks, in interval mode it
+        # would take a block time per transaction. Close blocks quickly while the harness deploys.
+        with self.devnet.blocks_closing():
+            self.contracts = deploy_all_sync(owner, int(self.operator["address"], 16), INITIAL_BTC_USD)
         self.timings["declare_deploy_s"] = time.monotonic() - started
+
+    def _start_fault_proxy(self) -> None:
+        self.toxiproxy = Toxiproxy(locate("toxiproxy")["toxiproxy-server"], self.run_dir / "toxiproxy")
+        self._register(self.toxiproxy)
+        self.toxiproxy.start()
+        self.faults = self.toxiproxy.client()
+        upstreams = {MERCHANT_PROXY: f"127.0.0.1:{self.merchant.rest_port}"}
+        if self.devnet is not None:
+            upstreams[DEVNET_PROXY] = f"127.0.0.1:{self.devnet.port}"
+        for name, upstream in upstreams.items():
+            self.fault_proxies[name] = self.faults.create_proxy(name, upstream)
 
     def _start_service(self) -> None:
         started = time.monotonic()
         state_file = write_state(self.state(), self.run_dir / "state.json")
+        if self.faults is not None:
+            state_file = write_state(self.service_state(), self.run_dir / "service-state.json")
         self.service = VoltaService(self.run_dir / "service", state_file)
         self._register(self.service)
         self.service.start()
@@ -276,6 +318,21 @@ class Network:
             state["starknet"] = self._starknet_state()
         if self.service is not None:
             state["service"] = {"url": self.service.url, "database_url": self.service.database_url}
+        if self.toxiproxy is not None:
+            state["faults"] = self.toxiproxy.state(self.fault_proxies)
+        return state
+
+    def service_state(self) -> dict[str, Any]:
+        """`state.json` as the service sees it: the devnet RPC and the merchant's REST through the proxies.
+
+        Only host and port change; lnd's TLS passes through toxiproxy untouched and its certificate is for
+        127.0.0.1, so the service still verifies it.
+        """
+        state = self.state()
+        merchant = state["lightning"]["nodes"]["merchant"]
+        merchant["rest_url"] = self.fault_proxies[MERCHANT_PROXY].url("https")
+        if "starknet" in state and DEVNET_PROXY in self.fault_proxies:
+            state["starknet"]["rpc_url"] = self.fault_proxies[DEVNET_PROXY].url("http", "/rpc")
         return state
 
     def _starknet_state(self) -> dict[str, Any]:
@@ -283,6 +340,7 @@ class Network:
         return {
             "rpc_url": self.devnet.rpc_url,
             "chain_id": self.devnet.chain_id(),
+            "block_time": self.starknet_block_time,
             "contracts": {name: hex(address) for name, address in vars(self.contracts).items()},
             "owner": {"address": self.owner["address"], "private_key_file": str(self._key_file("owner", self.owner))},
             "operator": {
@@ -302,6 +360,8 @@ class Network:
 
     def stop(self, failed: bool = False) -> None:
         """Stop every process, newest first; keep the run directory when something failed."""
+        if self.faults is not None:
+            self.faults.close()
         for process in reversed(self.processes):
             try:
                 process.stop()

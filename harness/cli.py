@@ -21,8 +21,19 @@ from rich.table import Table
 from harness import tools
 from harness.btcd import BtcdRpc
 from harness.contracts.deploy import make_account, set_price
+from harness.devnet import DevnetError, block_generation
+from harness.faults import FaultClient, FaultError, Proxy
 from harness.network import Network
-from harness.state import lnd_client, operator_starknet_config, read_state, regtest_dir, state_path, write_state
+from harness.state import (
+    devnet_client,
+    fault_client,
+    lnd_client,
+    operator_starknet_config,
+    read_state,
+    regtest_dir,
+    state_path,
+    write_state,
+)
 from harness.util import Timeouts, tail, wait_until
 from service.starknet.client import StarknetClient
 
@@ -43,14 +54,27 @@ def cmd_up(args: argparse.Namespace) -> int:
     if state_path().exists() and supervisor_alive(read_state()):
         console.print(f"a network is already up (see {state_path()}); `python -m harness down` first")
         return 1
+    try:
+        block_generation(args.starknet_block_time)  # refuse an impossible block time before building anything
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        return 2
     for name in tools.TOOLS:
         tools.locate(name)  # build now, in the foreground, with progress
     if args.foreground:
-        return _run_foreground()
-    return _spawn_background()
+        return _run_foreground(args.starknet_block_time, args.faults)
+    return _spawn_background(_network_options(args))
 
 
-def _run_foreground() -> int:
+def _network_options(args: argparse.Namespace) -> list[str]:
+    """The `up` options, handed on to the background supervisor."""
+    options = ["--faults"] if args.faults else []
+    if args.starknet_block_time is not None:
+        options += ["--starknet-block-time", str(args.starknet_block_time)]
+    return options
+
+
+def _run_foreground(starknet_block_time: float | None = None, faults: bool = False) -> int:
     def _terminate(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
@@ -58,7 +82,8 @@ def _run_foreground() -> int:
     run_dir = regtest_dir() / "run"
     shutil.rmtree(run_dir, ignore_errors=True)
     try:
-        with Network(run_dir, keep_run_dir=True) as network:
+        with Network(run_dir, keep_run_dir=True, starknet_block_time=starknet_block_time,
+                     fault_proxy=faults) as network:
             state = {**network.state(), "supervisor_pid": os.getpid(), "ready": True, **network.timings}
             write_state(state)
             print(f"regtest network up in {network.timings['bring_up_s']:.1f}s; state in {state_path()}", flush=True)
@@ -71,13 +96,13 @@ def _run_foreground() -> int:
     return 0
 
 
-def _spawn_background() -> int:
+def _spawn_background(options: list[str]) -> int:
     log_path = regtest_dir() / "supervisor.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     state_path().unlink(missing_ok=True)
     with log_path.open("w") as log:
         child = subprocess.Popen(
-            [sys.executable, "-m", "harness", "up", "--foreground"],
+            [sys.executable, "-m", "harness", "up", "--foreground", *options],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )
     with console.status("bringing up btcd and three lnd nodes (merchant, router, payer)…"):
@@ -181,6 +206,52 @@ def cmd_balance(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fault(args: argparse.Namespace) -> int:
+    client = fault_client(read_state())
+    try:
+        _apply_fault(client, args)
+        _print_proxies(client.proxies())
+    finally:
+        client.close()
+    return 0
+
+
+def _apply_fault(client: FaultClient, args: argparse.Namespace) -> None:
+    if args.action == "latency":
+        client.latency(args.proxy, args.ms, jitter_ms=args.jitter_ms, stream=args.stream)
+    elif args.action == "stall":
+        client.stall(args.proxy, stream=args.stream)
+    elif args.action == "reset":
+        client.reset(args.proxy, stream=args.stream)
+    elif args.action == "cut":
+        client.cut(args.proxy)
+    elif args.action == "restore":
+        client.restore(args.proxy)
+    elif args.action == "clear":
+        client.clear(args.proxy)
+
+
+def _print_proxies(proxies: dict[str, Proxy]) -> None:
+    table = Table("proxy", "listen", "upstream", "enabled", "toxics")
+    for proxy in proxies.values():
+        toxics = ", ".join(f"{toxic.type}/{toxic.stream} {toxic.attributes}" for toxic in proxy.toxics) or "-"
+        table.add_row(proxy.name, proxy.listen, proxy.upstream, str(proxy.enabled), toxics)
+    console.print(table)
+
+
+def cmd_block(args: argparse.Namespace) -> int:
+    devnet = devnet_client(read_state())
+    if args.action == "create":
+        block_hash = devnet.create_block()
+        print(f"closed block {block_hash}; latest is now {devnet.block_number()}")
+        return 0
+    first = devnet.block_number() - args.count + 1
+    aborted = devnet.abort_blocks(first)
+    # With interval blocks the timer may close a new block (numbered `first` again) right after.
+    print(f"aborted blocks {first}..{first + len(aborted) - 1}; latest is now {devnet.block_number()}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from harness.demo import run_demo
 
@@ -215,9 +286,13 @@ def build_parser() -> argparse.ArgumentParser:
     verb("tools", cmd_tools, "locate or build btcd, lnd, starknet-devnet").add_argument(
         "only", nargs="*", help=f"only these tools, of: {', '.join(tools.TOOLS)}"
     )
-    verb("up", cmd_up, "bring the regtest network up in the background").add_argument(
-        "--foreground", action="store_true", help="run in this terminal until Ctrl-C"
-    )
+    up = verb("up", cmd_up, "bring the regtest network up in the background")
+    up.add_argument("--foreground", action="store_true", help="run in this terminal until Ctrl-C")
+    up.add_argument("--starknet-block-time", type=float, default=None, metavar="SECONDS",
+                    help="close a devnet block every SECONDS (whole seconds); 0: only on `block create`; "
+                         "default: one block per transaction")
+    up.add_argument("--faults", action="store_true",
+                    help="put toxiproxy between the service and the devnet RPC / merchant lnd REST")
     verb("down", cmd_down, "tear the network down")
     verb("status", cmd_status, "show chain height and each node's channels and balances")
     invoice = verb("invoice", cmd_invoice, "create a plain invoice")
@@ -232,6 +307,11 @@ def build_parser() -> argparse.ArgumentParser:
     price.add_argument("action", choices=["get", "set"])
     price.add_argument("value", nargs="?", help="for set: the new price, e.g. 97123.45")
     verb("balance", cmd_balance, "VUSD balance of a Starknet address").add_argument("address")
+    _fault_parser(verb("fault", cmd_fault, "faults between the service and its dependencies (needs `up --faults`)"))
+    block = verb("block", cmd_block, "close a devnet block now, or roll back the latest ones")
+    block_actions = block.add_subparsers(dest="action", required=True)
+    block_actions.add_parser("create", help="close the pre-confirmed block now")
+    block_actions.add_parser("abort", help="roll back the latest COUNT blocks").add_argument("count", type=int)
     verb("demo", cmd_demo, "bring up regtest (if needed) and make a real payment end to end")
     verb("scenario", cmd_scenario, "run a scenario file against the network (see scenarios/)").add_argument(
         "scenario_args", nargs=argparse.REMAINDER, help="e.g. run scenarios/catalogue/happy_path.yaml")
@@ -244,11 +324,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _fault_parser(fault: argparse.ArgumentParser) -> None:
+    actions = fault.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", help="proxies and their toxics")
+    latency = actions.add_parser("latency", help="delay data through PROXY by MS milliseconds")
+    latency.add_argument("proxy")
+    latency.add_argument("ms", type=int)
+    latency.add_argument("--jitter-ms", type=int, default=0)
+    for name, help_text in (("stall", "hold all data, never close"), ("reset", "reset connections (TCP RST)")):
+        actions.add_parser(name, help=help_text).add_argument("proxy")
+    for name, help_text in (("cut", "disable PROXY: connections refused"), ("restore", "enable PROXY again")):
+        actions.add_parser(name, help=help_text).add_argument("proxy")
+    actions.add_parser("clear", help="remove toxics (of PROXY, or all) and re-enable").add_argument(
+        "proxy", nargs="?")
+    for action in ("latency", "stall", "reset"):
+        actions.choices[action].add_argument("--stream", choices=["downstream", "upstream"], default="downstream")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (tools.ToolError, FileNotFoundError, KeyError) as exc:
+    except (tools.ToolError, FileNotFoundError, KeyError, FaultError, DevnetError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 2
 

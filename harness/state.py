@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from harness.devnet import DevnetClient
+from harness.faults import FaultClient
 from service.config import Settings, settings_from_regtest_state
 from service.container import starknet_config
 from service.lightning.lnd_rest import LndRestClient
@@ -49,3 +51,17 @@ def operator_starknet_config(state: dict[str, Any]) -> StarknetConfig:
     if "starknet" not in state:
         raise KeyError("the running network has no Starknet devnet")
     return starknet_config(Settings(**settings_from_regtest_state(state)))
+
+
+def fault_client(state: dict[str, Any]) -> FaultClient:
+    """The running network's toxiproxy, as the tests drive it."""
+    if "faults" not in state:
+        raise KeyError("the running network has no fault proxy: bring it up with `python -m harness up --faults`")
+    return FaultClient.from_state(state["faults"])
+
+
+def devnet_client(state: dict[str, Any]) -> DevnetClient:
+    """The running network's devnet, for its block controls."""
+    if "starknet" not in state:
+        raise KeyError("the running network has no Starknet devnet")
+    return DevnetClient.from_state(state["starknet"])

@@ -1,21 +1,55 @@
 """pytest fixtures that hand the real regtest network to tests (loaded with `-p harness.pytest_plugin`).
 
 The network is session-wide: started once, on first use, and torn down when the session ends.
+`realistic_network` is a second one, per module, with interval blocks on the devnet and toxiproxy
+between the service and its dependencies. A network's run directory (every process's log and data) is
+kept when a test that could have used it failed, and the session's summary says where.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
+from harness.faults import FaultClient
 from harness.lnd import Lnd
 from harness.network import Network
 from harness.purchase import Buyer
 from service.lightning.lnd_rest import LndRestClient
 from service.starknet.client import StarknetClient
+
+# Starknet closes a block within about 2-9.5 s; the short end keeps the atomicity tests quick.
+REALISTIC_BLOCK_TIME_S = 2
+
+_FAILED_TESTS = pytest.StashKey[list[pytest.Item]]()
+_KEPT_RUN_DIRS = pytest.StashKey[list[Path]]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, object, object]:
+    """Remember every test that failed (in setup, call or teardown) so a network keeps its logs."""
+    report = yield
+    if getattr(report, "failed", False):
+        item.config.stash.setdefault(_FAILED_TESTS, []).append(item)
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    for run_dir in config.stash.get(_KEPT_RUN_DIRS, []):
+        terminalreporter.write_line(f"regtest run directory kept (logs of every process): {run_dir}")
+
+
+def _keep_run_dir_if_failed(request: pytest.FixtureRequest, network: Network, module_only: bool) -> None:
+    """Keep the run directory when a test failed: of the session, or of this fixture's module."""
+    failed = request.config.stash.get(_FAILED_TESTS, [])
+    if module_only:
+        failed = [item for item in failed if item.path == request.path]
+    if failed or network.keep_run_dir:
+        network.keep_run_dir = True
+        request.config.stash.setdefault(_KEPT_RUN_DIRS, []).append(network.run_dir)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -30,8 +64,29 @@ def network(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     with Network(run_dir, keep_run_dir=keep) as started:
         yield started
         failed = orders_in_failed_state(started)
+        started.keep_run_dir = started.keep_run_dir or bool(failed)
+        _keep_run_dir_if_failed(request, started, module_only=False)
         # As lntest checks its invariants at teardown: no test may leave an order for an operator to fix.
         assert not failed, f"orders ended in `failed` (an operator would have to look): {failed}"
+
+
+@pytest.fixture(scope="module")
+def realistic_network(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
+    """A network of this module's own: a block every REALISTIC_BLOCK_TIME_S seconds, and the service
+    reaching the devnet RPC and the merchant's lnd only through toxiproxy (`network.faults`)."""
+    run_dir: Path = tmp_path_factory.mktemp("regtest-realistic")
+    keep = bool(request.config.getoption("--keep-run-dir"))
+    with Network(run_dir, keep_run_dir=keep, starknet_block_time=REALISTIC_BLOCK_TIME_S, fault_proxy=True) as started:
+        yield started
+        _keep_run_dir_if_failed(request, started, module_only=True)
+
+
+@pytest.fixture
+def faults(realistic_network: Network) -> Iterator[FaultClient]:
+    """The realistic network's toxiproxy; every toxic removed and every proxy restored after the test."""
+    assert realistic_network.faults is not None
+    yield realistic_network.faults
+    realistic_network.faults.clear()
 
 
 def orders_in_failed_state(network: Network) -> list[str]:

@@ -182,12 +182,18 @@ class FaultClient:
     def remove_toxic(self, proxy: str, toxic: str) -> None:
         self._call("DELETE", f"/proxies/{proxy}/toxics/{toxic}")
 
+    # `stream` says which way the fault acts: "upstream" on the client's request (it never reaches the
+    # server), "downstream" on the server's answer (the request has had its effect; the client never
+    # learns of it). The second is the one that loses a sent transaction's receipt.
+
     def latency(self, proxy: str, ms: int, jitter_ms: int = 0, stream: Stream = "downstream") -> Toxic:
         """Delay every chunk of data by `ms` (± `jitter_ms`)."""
         return self.add_toxic(proxy, "latency", {"latency": ms, "jitter": jitter_ms}, stream)
 
     def stall(self, proxy: str, stream: Stream = "downstream") -> Toxic:
-        """Hold all data and never close the connection (the `timeout` toxic with timeout 0)."""
+        """Hold all data and never close the connection (the `timeout` toxic with timeout 0); new
+        connections are still accepted and held too. The connection ends only when the upstream closes it
+        or the client gives up."""
         return self.add_toxic(proxy, "timeout", {"timeout": 0}, stream)
 
     def reset(self, proxy: str, after_ms: int = 0, stream: Stream = "downstream") -> Toxic:

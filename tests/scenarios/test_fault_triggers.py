@@ -214,10 +214,10 @@ def test_the_network_must_be_what_the_scenario_asks_for() -> None:
 
 
 def test_our_service_on_a_shared_network_goes_through_its_proxies() -> None:
+    proxies = {"merchant_lnd": {"listen": "127.0.0.1:41001", "upstream": "127.0.0.1:8080"},
+               "devnet_rpc": {"listen": "127.0.0.1:41002", "upstream": "127.0.0.1:5050"}}
     state: dict[str, Any] = {"lightning": {"nodes": {"merchant": {"rest_url": "https://127.0.0.1:8080"}}},
-             "starknet": {"rpc_url": "http://127.0.0.1:5050/rpc"},
-             "faults": {"proxies": {"merchant_lnd": {"listen": "127.0.0.1:41001", "upstream": "127.0.0.1:8080"},
-                                    "devnet_rpc": {"listen": "127.0.0.1:41002", "upstream": "127.0.0.1:5050"}}}}
+                             "starknet": {"rpc_url": "http://127.0.0.1:5050/rpc"}, "faults": {"proxies": proxies}}
     proxied = through_proxies(state)
     assert proxied["lightning"]["nodes"]["merchant"]["rest_url"] == "https://127.0.0.1:41001"
     assert proxied["starknet"]["rpc_url"] == "http://127.0.0.1:41002/rpc"

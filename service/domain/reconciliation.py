@@ -61,6 +61,10 @@ class Reconciliation:
         for order in self.repository.finished_since(since):
             finding = self.check(order)
             if finding is not None:
+                level = logging.WARNING if finding.repaired or finding.kind is FindingKind.MINT_PENDING_AGAIN \
+                    else logging.ERROR
+                log.log(level, "order %s: %s: %s (%s)", finding.order_id, finding.kind.value, finding.detail,
+                        "repaired" if finding.repaired else "not repaired")
                 self.on_finding(finding)
                 findings.append(finding)
         return findings
@@ -81,8 +85,11 @@ class Reconciliation:
             return None
         if order.mint_tx_hash and order.mint_nonce is not None:
             status = self.vault.mint_status(SignedMint(order.mint_tx_hash, order.mint_nonce))
-            if status.fate is MintFate.PENDING:  # back in a mempool after the lost block: it may land again
+            if status.fate is MintFate.PENDING and status.known_to_node:  # back in a mempool: it may land again
                 return self._found(order, FindingKind.MINT_PENDING_AGAIN, f"mint {status.detail}", False)
+            if status.fate is MintFate.PENDING:
+                # Lost with its block and unknown to the node: make sure it can never land, then mint again.
+                self.vault.void_nonce(order.mint_nonce)
         return self._mint_again(order)
 
     def _mint_again(self, order: OrderRecord) -> Finding:

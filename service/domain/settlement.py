@@ -235,7 +235,8 @@ class Settlement:
         payment_hash = bytes.fromhex(order.payment_hash)
         try:
             self.lightning.settle_hold_invoice(bytes.fromhex(order.preimage))
-        except LightningError:
+        except LightningError as exc:
+            log.warning("order %s: %s; asking lnd about the HTLC", order.id, exc)
             state = self.lightning.invoice_status(payment_hash).state
             if state is InvoiceState.CANCELED:
                 # VUSD was minted but the HTLC is gone: only an operator can make this right.

@@ -78,8 +78,9 @@ def vault(chain_network: Network) -> Iterator[StarknetClient]:
     client.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def judge(chain_network: Network, vault: StarknetClient) -> Judge:
+    """Per test: a node restarted by an earlier test has a new REST client."""
     return Judge(chain_network.merchant.client(), [chain_network.payer.client()], vault)
 
 

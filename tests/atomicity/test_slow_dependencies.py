@@ -177,6 +177,7 @@ def test_a_dependency_restarted_mid_order_still_ends_sound(
     assert process.pid != old_pid, f"{restart} was not restarted"
     if restart == "merchant":
         chain_network.merchant.wait_ready()
+        judge = Judge(chain_network.merchant.client(), [chain_network.payer.client()], vault)
     final = shopper.follow(purchase, timeout=Timeouts.PAYMENT * 4)
     if final["status"] == "completed":
         settled_soundly(judge, purchase, vusd_before)

@@ -98,15 +98,19 @@ def _port_is_free(port: int) -> bool:
     return True
 
 
+EPHEMERAL_PORTS_START = 32768
+
+
 def free_port() -> int:
     """A loopback port that is free now and that no other live harness process has claimed.
 
     A bind test alone races with parallel runs; a lock file per port (owned by our pid) does not,
-    as in lnd's lntest/port.
+    as in lnd's lntest/port. Ports come from below Linux's ephemeral range (32768-60999): a process
+    restarted on its port (a killed service) must not find it taken by some client's outgoing connection.
     """
     _PORT_LOCK_DIR.mkdir(parents=True, exist_ok=True)
     for _ in range(200):
-        port = random.randint(20000, 60000)
+        port = random.randint(20000, EPHEMERAL_PORTS_START - 1)
         if _port_is_free(port) and _claim_port_lock(port):
             return port
     raise RuntimeError("no free loopback port found in 200 tries")

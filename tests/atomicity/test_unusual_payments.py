@@ -112,13 +112,17 @@ def test_a_price_gone_stale_by_payment_time_refunds(
 
 
 def test_a_payment_after_expiry_is_refused_and_nothing_is_minted(
-    service_with: KillRig, shopper: Buyer, judge: Judge, vault: StarknetClient,
+    service_with: KillRig, shopper: Buyer, judge: Judge, vault: StarknetClient, route_payer: RoutePayer,
+    sends: ThreadPoolExecutor,
 ) -> None:
+    """A wallet refuses to pay an expired invoice, so the late HTLC is sent along a route by hand."""
     service_with.service.restart(SERVICE_ENV | {"VOLTA_QUOTE_LIFETIME_S": "5"})
     purchase = shopper.create_order(fresh_address(), "5.00")
     vusd_before = vault.vusd_balance(int(purchase.order["starknet_address"], 16))
     assert shopper.follow(purchase)["status"] == "expired"
-    shopper.pay(purchase)
+    amount = purchase.order["amount_msat"]
+    purchase.payment = sends.submit(route_payer.send_shard, purchase.order["bolt11"], amount, amount)
+    assert purchase.payment.result(timeout=Timeouts.PAYMENT)["status"] == "FAILED"
     refunded_soundly(judge, purchase, vusd_before)
 
 

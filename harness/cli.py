@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,21 +20,18 @@ from rich.table import Table
 from harness import tools
 from harness.btcd import BtcdRpc
 from harness.contracts.deploy import make_account, set_price
-from harness.devnet import DevnetError, block_generation
+from harness.devnet import DevnetError
 from harness.faults import FaultClient, FaultError, Proxy
 from harness.network import Network
 from harness.state import (
     devnet_client,
     fault_client,
     lnd_client,
-    operator_starknet_config,
     read_state,
-    regtest_dir,
     state_path,
-    write_state,
 )
-from harness.util import Timeouts, tail, wait_until
-from service.starknet.client import StarknetClient
+from harness.supervisor import bring_up, starknet_from_state, supervisor_alive
+from harness.util import Timeouts, wait_until
 
 console = Console()
 
@@ -51,77 +47,7 @@ def cmd_tools(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    if state_path().exists() and supervisor_alive(read_state()):
-        console.print(f"a network is already up (see {state_path()}); `python -m harness down` first")
-        return 1
-    try:
-        block_generation(args.starknet_block_time)  # refuse an impossible block time before building anything
-    except ValueError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        return 2
-    for name in tools.TOOLS:
-        tools.locate(name)  # build now, in the foreground, with progress
-    if args.foreground:
-        return _run_foreground(args.starknet_block_time, args.faults)
-    return _spawn_background(_network_options(args))
-
-
-def _network_options(args: argparse.Namespace) -> list[str]:
-    """The `up` options, handed on to the background supervisor."""
-    options = ["--faults"] if args.faults else []
-    if args.starknet_block_time is not None:
-        options += ["--starknet-block-time", str(args.starknet_block_time)]
-    return options
-
-
-def _run_foreground(starknet_block_time: float | None = None, faults: bool = False) -> int:
-    def _terminate(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _terminate)
-    run_dir = regtest_dir() / "run"
-    shutil.rmtree(run_dir, ignore_errors=True)
-    try:
-        with Network(run_dir, keep_run_dir=True, starknet_block_time=starknet_block_time,
-                     fault_proxy=faults) as network:
-            state = {**network.state(), "supervisor_pid": os.getpid(), "ready": True, **network.timings}
-            write_state(state)
-            print(f"regtest network up in {network.timings['bring_up_s']:.1f}s; state in {state_path()}", flush=True)
-            while True:
-                time.sleep(1)
-    except KeyboardInterrupt:
-        print("stopping the network", flush=True)
-    finally:
-        state_path().unlink(missing_ok=True)
-    return 0
-
-
-def _spawn_background(options: list[str]) -> int:
-    log_path = regtest_dir() / "supervisor.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    state_path().unlink(missing_ok=True)
-    with log_path.open("w") as log:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "harness", "up", "--foreground", *options],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-        )
-    with console.status("bringing up btcd and three lnd nodes (merchant, router, payer)…"):
-        while not state_path().exists():
-            if child.poll() is not None:
-                console.print(f"[red]bring-up failed[/red]; {log_path}:\n{tail(log_path, 40)}")
-                return 1
-            time.sleep(0.5)
-    state = read_state()
-    console.print(f"network up in {state['bring_up_s']:.1f}s; state in {state_path()}")
-    return 0
-
-
-def supervisor_alive(state: dict) -> bool:
-    try:
-        os.kill(int(state.get("supervisor_pid", 0)), 0)
-    except (OSError, ValueError):
-        return False
-    return True
+    return bring_up(args.starknet_block_time, args.faults, args.foreground)
 
 
 def cmd_down(args: argparse.Namespace) -> int:
@@ -173,11 +99,6 @@ def cmd_mine(args: argparse.Namespace) -> int:
     rpc.generate(args.blocks)
     print(f"mined {args.blocks}; height {rpc.block_count()}")
     return 0
-
-
-def starknet_from_state() -> tuple[dict, StarknetClient]:
-    state = read_state()
-    return state.get("starknet", {}), StarknetClient(operator_starknet_config(state))
 
 
 def cmd_price(args: argparse.Namespace) -> int:
@@ -271,7 +192,33 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return run_starknet_bench(mints=args.payments, concurrent=args.concurrent, senders=args.senders)
     if args.what == "lightning":
         return run_lightning_bench(payments=args.payments, concurrent=args.concurrent, senders=args.senders)
-    return run_purchase_bench(purchases=args.payments, concurrent=args.concurrent, payers=args.senders)
+    return run_purchase_bench(purchases=args.payments, concurrent=args.concurrent, payers=args.senders,
+                              starknet_block_time=args.starknet_block_time)
+
+
+def cmd_chaos(args: argparse.Namespace) -> int:
+    """On a network of its own: the service must be this process's child to be SIGKILLed and restarted."""
+    from harness.chaos import run_chaos
+
+    with console.status("bringing up a network for the chaos run…"), \
+            Network(starknet_block_time=args.starknet_block_time) as network:
+        console.print(f"network up in {network.timings['bring_up_s']:.0f}s; buying while the service is "
+                      f"SIGKILLed every {args.kill_every[0]:g}-{args.kill_every[1]:g} s for {args.minutes:g} min")
+        report = run_chaos(network, args.minutes * 60, kill_every_s=(args.kill_every[0], args.kill_every[1]),
+                           seed=args.seed, service_env={"VOLTA_VOID_UNSEEN_MINT_AFTER_S": "6"})
+    console.print(report.summary())
+    for violation in report.violations:
+        console.print(f"[red]violation:[/red] {violation}")
+    return 0 if report.sound else 1
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    """`python -m service.reconcile` against the running network's service database and nodes."""
+    state = read_state()
+    env = {**os.environ, "VOLTA_REGTEST_STATE": str(state_path()),
+           "VOLTA_DATABASE_URL": state["service"]["database_url"]}
+    command = [sys.executable, "-m", "service.reconcile", "--hours", str(args.hours)]
+    return subprocess.run(command, env=env, check=False).returncode
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -321,6 +268,15 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--payments", type=int, default=100)
     bench.add_argument("--concurrent", type=int, default=300)
     bench.add_argument("--senders", type=int, default=8)
+    bench.add_argument("--starknet-block-time", type=float, default=None, metavar="SECONDS",
+                       help="purchase bench only: devnet blocks every SECONDS, as on Starknet (e.g. 6)")
+    chaos = verb("chaos", cmd_chaos, "buy from two payers while SIGKILLing the service at random; judge every order")
+    chaos.add_argument("--minutes", type=float, default=3)
+    chaos.add_argument("--starknet-block-time", type=float, default=2, metavar="SECONDS")
+    chaos.add_argument("--kill-every", type=float, nargs=2, default=(2.0, 8.0), metavar=("MIN_S", "MAX_S"))
+    chaos.add_argument("--seed", type=int, default=7)
+    verb("reconcile", cmd_reconcile, "compare finished orders with lnd and the vault; repair what can be").add_argument(
+        "--hours", type=float, default=24, help="orders finished this many hours back")
     return parser
 
 

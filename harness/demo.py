@@ -7,24 +7,22 @@ asks the service for 25 VUSD, pays the invoice from the payer node through the r
 
 from __future__ import annotations
 
-import argparse
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from rich.console import Console
 from rich.table import Table
 
-from harness.cli import cmd_up, starknet_from_state, supervisor_alive
 from harness.purchase import Buyer, state_times
-from harness.state import lnd_client, read_state, state_path
+from harness.state import lnd_client, read_state
+from harness.supervisor import bring_up, network_is_up, starknet_from_state
 
 console = Console()
 DEMO_VUSD = "25.00"
 
 
 def ensure_network_up() -> dict:
-    already_up = state_path().exists() and supervisor_alive(read_state())
-    if not already_up and cmd_up(argparse.Namespace(foreground=False)) != 0:
+    if not network_is_up() and bring_up() != 0:
         raise SystemExit("could not bring the regtest network up")
     return read_state()
 

@@ -1,0 +1,106 @@
+"""The network's life cycle for humans: `up` in the background (a supervisor process owns the network and
+writes `state.json`), `down`. The CLI and the demo both use it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+from rich.console import Console
+
+from harness import tools
+from harness.devnet import block_generation
+from harness.network import Network
+from harness.state import operator_starknet_config, read_state, regtest_dir, state_path, write_state
+from harness.util import tail
+from service.starknet.client import StarknetClient
+
+console = Console()
+
+
+def bring_up(starknet_block_time: float | None = None, faults: bool = False, foreground: bool = False) -> int:
+    """Start the network unless one is up: in this process with `foreground`, else in a supervisor."""
+    if network_is_up():
+        console.print(f"a network is already up (see {state_path()}); `python -m harness down` first")
+        return 1
+    try:
+        block_generation(starknet_block_time)  # refuse an impossible block time before building anything
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        return 2
+    for name in tools.TOOLS:
+        tools.locate(name)  # build now, in the foreground, with progress
+    if foreground:
+        return _run_foreground(starknet_block_time, faults)
+    return _spawn_background(_network_options(starknet_block_time, faults))
+
+
+def network_is_up() -> bool:
+    return state_path().exists() and supervisor_alive(read_state())
+
+
+def _network_options(starknet_block_time: float | None, faults: bool) -> list[str]:
+    """The `up` options, handed on to the background supervisor."""
+    options = ["--faults"] if faults else []
+    if starknet_block_time is not None:
+        options += ["--starknet-block-time", str(starknet_block_time)]
+    return options
+
+
+def _run_foreground(starknet_block_time: float | None = None, faults: bool = False) -> int:
+    def _terminate(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+    run_dir = regtest_dir() / "run"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    try:
+        with Network(run_dir, keep_run_dir=True, starknet_block_time=starknet_block_time,
+                     fault_proxy=faults) as network:
+            state = {**network.state(), "supervisor_pid": os.getpid(), "ready": True, **network.timings}
+            write_state(state)
+            print(f"regtest network up in {network.timings['bring_up_s']:.1f}s; state in {state_path()}", flush=True)
+            while True:
+                time.sleep(1)
+    except KeyboardInterrupt:
+        print("stopping the network", flush=True)
+    finally:
+        state_path().unlink(missing_ok=True)
+    return 0
+
+
+def _spawn_background(options: list[str]) -> int:
+    log_path = regtest_dir() / "supervisor.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    state_path().unlink(missing_ok=True)
+    with log_path.open("w") as log:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "harness", "up", "--foreground", *options],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+    with console.status("bringing up btcd and three lnd nodes (merchant, router, payer)…"):
+        while not state_path().exists():
+            if child.poll() is not None:
+                console.print(f"[red]bring-up failed[/red]; {log_path}:\n{tail(log_path, 40)}")
+                return 1
+            time.sleep(0.5)
+    state = read_state()
+    console.print(f"network up in {state['bring_up_s']:.1f}s; state in {state_path()}")
+    return 0
+
+
+def supervisor_alive(state: dict) -> bool:
+    try:
+        os.kill(int(state.get("supervisor_pid", 0)), 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def starknet_from_state() -> tuple[dict, StarknetClient]:
+    state = read_state()
+    return state.get("starknet", {}), StarknetClient(operator_starknet_config(state))

@@ -36,6 +36,7 @@ demo: tools
 # pytest exits 5 when it collected no test: that fails the suite too (a broken testpaths must not pass).
 test: tools browser
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: setup

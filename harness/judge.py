@@ -74,10 +74,12 @@ class Judge:
             return None if verdict.invoice_state == "ACCEPTED" or verdict.payment_status == "IN_FLIGHT" else verdict
 
         try:
-            return wait_until(settled_down, timeout=timeout, what=f"order {order['order_id']} to be at rest",
-                              interval=0.5)  # type: ignore[return-value]
+            verdict = wait_until(settled_down, timeout=timeout, what=f"order {order['order_id']} to be at rest",
+                                 interval=0.5)
         except WaitTimeout:
             return self.verdict(order)  # still held: the caller's assertion shows it
+        assert verdict is not None
+        return verdict
 
     def unsound(self, orders: list[dict[str, Any]]) -> list[str]:
         """Every order whose HTLC and mint disagree (empty when the promise held)."""

@@ -19,6 +19,7 @@ import shutil
 import tempfile
 import time
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -178,9 +179,12 @@ class Network:
         self.mine(6)
 
     def wait_channels_active(self) -> None:
+        def active_channels(node: Lnd) -> int:
+            return len(node.client().list_channels(active_only=True))
+
         for node, count in ((self.payer, 1), (self.router, 2), (self.merchant, 1)):
             wait_until(
-                lambda node=node, count=count: len(node.client().list_channels(active_only=True)) >= count,
+                partial(lambda node, count: active_channels(node) >= count, node, count),
                 timeout=Timeouts.CHANNEL_OPEN,
                 what=f"[{node.name}] {count} active channel(s)",
                 transient=(LndError,),

@@ -10,6 +10,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 # One knob for slow machines, as lnd's lntest and Bitcoin Core's timeout_factor do.
 TIMEOUT_SCALE = float(os.environ.get("VOLTA_TIMEOUT_SCALE", "1"))
@@ -28,18 +29,21 @@ class Timeouts:
     INVOICE_STATE = 30 * TIMEOUT_SCALE
 
 
+T = TypeVar("T")
+
+
 class WaitTimeout(TimeoutError):
     pass
 
 
 def wait_until(
-    predicate: Callable[[], object],
+    predicate: Callable[[], T],
     *,
     timeout: float,
     what: str,
     interval: float = 0.1,
     transient: tuple[type[BaseException], ...] = (),
-) -> object:
+) -> T:
     """Poll `predicate` until it returns something truthy and return that.
 
     Exceptions listed in `transient` count as "not yet"; the last one is reported on timeout,

@@ -136,7 +136,7 @@ class Target(ABC):
         """Reads (balances, price, is_payment_used); the caller closes it."""
         return StarknetClient(self.operator_config())
 
-    def events(self, from_block: int, keys: list[list[int]]) -> list[Any]:
+    def events(self, from_block: int, keys: list[list[int | str]]) -> list[Any]:
         """Every vault event with these keys since `from_block` (all pages)."""
         return run_async(lambda: _vault_events(self.rpc_url, self.contracts["vault"], from_block, keys))
 
@@ -250,7 +250,7 @@ def probe(payer: LndRestClient, dest_pubkey: str, amount_sat: int) -> dict[str, 
     return last
 
 
-async def _vault_events(rpc_url: str, vault: int, from_block: int, keys: list[list[int]]) -> list[Any]:
+async def _vault_events(rpc_url: str, vault: int, from_block: int, keys: list[list[int | str]]) -> list[Any]:
     client = FullNodeClient(node_url=rpc_url)
     found: list[Any] = []
     token: str | None = None

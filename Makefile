@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup tools browser demo test lint down bench chaos
+.PHONY: setup tools browser postgres demo test lint down bench chaos
 
 setup: $(VENV)/.installed
 
@@ -30,11 +30,18 @@ browser:
 	fi
 	@$(CHROMIUM) --version
 
+# PostgreSQL's server binaries from Debian for the storage tests (they start a throwaway cluster on loopback).
+postgres:
+	@if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		echo "installing postgresql with apt-get"; \
+		$(APT_GET) update && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y --no-install-recommends postgresql; \
+	fi
+
 demo: tools
 	$(PY) -m harness demo
 
 # pytest exits 5 when it collected no test: that fails the suite too (a broken testpaths must not pass).
-test: tools browser
+test: tools browser postgres
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -17,10 +17,10 @@ from harness.lnd import quiet_local_msat
 from harness.network import Network
 from harness.purchase import Buyer, Purchase
 from harness.util import Timeouts, wait_until
+from service.domain.pricing import vusd_from_base_units
 from service.starknet.client import StarknetClient
 
 pytestmark = pytest.mark.regtest
-VUSD = Decimal(10) ** 18
 
 
 @dataclass
@@ -152,7 +152,7 @@ def order_ends(story: Story, buyer: Buyer, status: str, reason: str | None) -> N
 @then(parsers.parse("the buyer's VUSD balance grew by {amount}"))
 def balance_grew(story: Story, starknet: StarknetClient, amount: str) -> None:
     grown = starknet.vusd_balance(int(story.address, 16)) - story.vusd_before
-    assert Decimal(grown) / VUSD == Decimal(amount)
+    assert vusd_from_base_units(grown) == Decimal(amount)
 
 
 @then("the buyer's VUSD balance did not change")

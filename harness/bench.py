@@ -25,11 +25,13 @@ from harness.devnet import Devnet
 from harness.network import Network
 from harness.purchase import Buyer
 from harness.tools import locate
+from service.domain.pricing import vusd_base_units
 from service.lightning.lnd_rest import LndRestClient
 from service.starknet.client import StarknetClient, StarknetConfig
 
 console = Console()
 PAYMENT_MSAT = 100_000_000
+ONE_VUSD = vusd_base_units(Decimal(1))
 
 
 def percentile(samples: list[float], fraction: float) -> float:
@@ -117,7 +119,7 @@ def run_lightning_bench(payments: int = 100, concurrent: int = 300, senders: int
 
 def plain_mint(network: Network, starknet: StarknetClient) -> float:
     started = time.perf_counter()
-    starknet.mint_for_payment(int(network.users[0]["address"], 16), 10**18, secrets.token_bytes(32))
+    starknet.mint_for_payment(int(network.users[0]["address"], 16), ONE_VUSD, secrets.token_bytes(32))
     return time.perf_counter() - started
 
 
@@ -199,7 +201,7 @@ def run_starknet_bench(mints: int = 100, concurrent: int = 100, senders: int = 8
 
         def mint() -> float:
             begun = time.perf_counter()
-            client.mint_for_payment(recipient, 10**18, secrets.token_bytes(32))
+            client.mint_for_payment(recipient, ONE_VUSD, secrets.token_bytes(32))
             return time.perf_counter() - begun
 
         started = time.perf_counter()

@@ -32,6 +32,7 @@ from harness.state import (
 )
 from harness.supervisor import bring_up, starknet_from_state, supervisor_alive
 from harness.util import Timeouts, wait_until
+from service.domain.pricing import vusd_from_base_units
 
 console = Console()
 
@@ -123,7 +124,7 @@ def cmd_balance(args: argparse.Namespace) -> int:
         base_units = client.vusd_balance(int(args.address, 16))
     finally:
         client.close()
-    print(f"{Decimal(base_units).scaleb(-18)} VUSD")
+    print(f"{vusd_from_base_units(base_units)} VUSD")
     return 0
 
 

@@ -8,7 +8,6 @@ asks the service for 25 VUSD, pays the invoice from the payer node through the r
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
 
 from rich.console import Console
 from rich.table import Table
@@ -16,6 +15,7 @@ from rich.table import Table
 from harness.purchase import Buyer, state_times
 from harness.state import lnd_client, read_state
 from harness.supervisor import bring_up, network_is_up, starknet_from_state
+from service.domain.pricing import VUSD_QUANTUM, vusd_from_base_units
 
 console = Console()
 DEMO_VUSD = "25.00"
@@ -56,7 +56,7 @@ def run_demo() -> int:
 
 
 def as_vusd(base_units: int) -> str:
-    return f"{Decimal(base_units).scaleb(-18).quantize(Decimal('0.01'))}"
+    return f"{vusd_from_base_units(base_units).quantize(VUSD_QUANTUM)}"
 
 
 def print_steps(order: dict) -> None:

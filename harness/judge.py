@@ -13,10 +13,9 @@ from decimal import Decimal
 from typing import Any
 
 from harness.util import Timeouts, WaitTimeout, wait_until
+from service.domain.pricing import vusd_base_units
 from service.lightning.lnd_rest import LndError, LndRestClient
 from service.starknet.client import StarknetClient
-
-VUSD_BASE = Decimal(10) ** 18
 
 
 @dataclass(frozen=True)
@@ -90,7 +89,7 @@ class Judge:
         expected: Counter[str] = Counter()
         for order in orders:
             if self.merchant.lookup_invoice(bytes.fromhex(order["payment_hash"]))["state"] == "SETTLED":
-                expected[order["starknet_address"]] += int(Decimal(order["vusd_amount"]) * VUSD_BASE)
+                expected[order["starknet_address"]] += vusd_base_units(Decimal(order["vusd_amount"]))
         wrong = []
         for address, before in balances_before.items():
             grown = self.vault.vusd_balance(int(address, 16)) - before

@@ -18,9 +18,9 @@ from decimal import Decimal
 from typing import Any
 
 from scenarios.schema import PROXY_FAULTS
+from service.domain.pricing import vusd_base_units
 
 FINAL = {"completed", "expired", "refunded", "failed"}
-VUSD_BASE = Decimal(10) ** 18
 
 
 @dataclass
@@ -121,7 +121,7 @@ def vusd_accounted(result: dict[str, Any]) -> Check:
     expected: Counter[str] = Counter()
     for order in result["orders"]:
         if order.get("status") == "completed":
-            expected[order["address"]] += int(Decimal(order["vusd_amount"]) * VUSD_BASE)
+            expected[order["address"]] += vusd_base_units(Decimal(order["vusd_amount"]))
     wrong = []
     for address, balances in result["vusd"].items():
         grown = int(balances["after"]) - int(balances["before"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from decimal import Decimal
 
 from flask import Blueprint, Response, request
 from flask.typing import ResponseReturnValue
@@ -14,7 +13,7 @@ from service.api import container
 from service.api.errors import error_response
 from service.api.openapi import OPENAPI
 from service.domain.orders import normalize_starknet_address
-from service.domain.pricing import VUSD_DECIMALS
+from service.domain.pricing import vusd_from_base_units
 
 blueprint = Blueprint("meta", __name__, url_prefix="/api/v1")
 operations = Blueprint("operations", __name__)
@@ -65,7 +64,7 @@ def balance() -> ResponseReturnValue:
     except Exception:  # devnet unreachable: say so, never a 500
         return error_response(503, "starknet_unavailable", "Starknet could not be asked for the balance.",
                               "Try again in a minute.")
-    return {"starknet_address": address, "vusd": f"{Decimal(base_units).scaleb(-VUSD_DECIMALS):f}",
+    return {"starknet_address": address, "vusd": f"{vusd_from_base_units(base_units):f}",
             "vusd_base_units": str(base_units)}
 
 

@@ -68,4 +68,10 @@ def slippage_bps(quoted: Decimal, now: Decimal) -> Decimal:
 
 
 def vusd_base_units(vusd_amount: Decimal) -> int:
+    """VUSD as the token counts it: an integer of 10**-18 VUSD."""
     return int(vusd_amount.scaleb(VUSD_DECIMALS))
+
+
+def vusd_from_base_units(base_units: int) -> Decimal:
+    """The inverse of `vusd_base_units`: the token's integer amount as VUSD."""
+    return Decimal(base_units).scaleb(-VUSD_DECIMALS)

@@ -16,6 +16,7 @@ from harness.judge import Judge
 from harness.network import DEVNET_PROXY, INITIAL_BTC_USD, MERCHANT_PROXY, Network
 from harness.purchase import Buyer, Purchase
 from harness.util import Timeouts, wait_until
+from service.domain.pricing import VUSD_DECIMALS
 from service.domain.settlement import Checkpoint
 from service.starknet.client import StarknetClient
 from tests.atomicity.conftest import (
@@ -152,7 +153,7 @@ def test_a_block_lost_after_the_service_settled_is_repaired_by_the_reconciliatio
     assert chain_network.devnet is not None
     receipt = chain_network.devnet.rpc("starknet_getTransactionReceipt",
                                        {"transaction_hash": purchase.order["mint_tx_hash"]})
-    before_mint = vault.vusd_balance(address) - 5 * 10**18
+    before_mint = vault.vusd_balance(address) - 5 * 10**VUSD_DECIMALS
     chain_network.devnet.abort_blocks(int(receipt["block_number"]))
     assert not vault.is_payment_used(bytes.fromhex(purchase.order["payment_hash"])), "the block was not lost"
     assert vault.vusd_balance(address) == before_mint

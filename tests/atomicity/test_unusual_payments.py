@@ -18,6 +18,7 @@ from harness.network import INITIAL_BTC_USD, Network
 from harness.purchase import Buyer
 from harness.routes import RoutePayer
 from harness.util import Timeouts, wait_until
+from service.domain.pricing import VUSD_DECIMALS
 from service.starknet.client import StarknetClient
 from tests.atomicity.conftest import SERVICE_ENV, KillRig, fresh_address, refunded_soundly, settled_soundly
 
@@ -93,7 +94,7 @@ def test_the_daily_limit_is_checked_again_at_settlement(
     shopper.pay(second)
     final = shopper.follow(second)
     assert (final["status"], final["refund_reason"]) == ("refunded", "limit_exceeded"), final
-    refunded_soundly(judge, second, vusd_before + 5 * 10**18)
+    refunded_soundly(judge, second, vusd_before + 5 * 10**VUSD_DECIMALS)
 
 
 def test_a_price_gone_stale_by_payment_time_refunds(
@@ -131,7 +132,7 @@ def test_a_hash_used_on_the_vault_before_minting_goes_to_failed_and_the_htlc_wai
 ) -> None:
     purchase = shopper.create_order(fresh_address(), "5.00")
     payment_hash = bytes.fromhex(purchase.order["payment_hash"])
-    vault.mint_for_payment(int(fresh_address(), 16), 10**18, payment_hash)  # someone minted that hash first
+    vault.mint_for_payment(int(fresh_address(), 16), 10**VUSD_DECIMALS, payment_hash)  # someone minted that hash first
     assert vault.is_payment_used(payment_hash)
     shopper.pay(purchase)
     final = shopper.follow(purchase)

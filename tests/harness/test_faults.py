@@ -24,11 +24,12 @@ from harness.network import DEVNET_PROXY, MERCHANT_PROXY, Network
 from harness.pytest_plugin import REALISTIC_BLOCK_TIME_S
 from harness.tools import locate
 from harness.util import Timeouts, wait_until
+from service.domain.pricing import VUSD_DECIMALS
 from service.starknet.client import StarknetClient, split_u256
 
 pytestmark = pytest.mark.regtest
 
-VUSD = 10**18
+VUSD = 10**VUSD_DECIMALS
 LATENCY_MS = 300
 SAMPLES = 5
 STRK_FRI = 10**18

@@ -9,6 +9,7 @@ import pytest
 from scenarios.invariants import check_all, expected_deltas
 from scenarios.runner import plan_orders, price_path, run_cli
 from scenarios.schema import CHECKPOINT_STATUS, ScenarioError, load_scenario, parse_scenario
+from service.domain.pricing import VUSD_DECIMALS
 from service.domain.settlement import Checkpoint
 
 CATALOGUE = sorted((Path(__file__).resolve().parents[2] / "scenarios" / "catalogue").glob("*.yaml"))
@@ -109,7 +110,7 @@ def test_invariants_catch_a_double_mint_and_lost_sats() -> None:
     result = {"orders": [order], "mint_events": {"ab" * 32: 2},
               "balances": {"before": {"payer": 5000, "router": 0, "merchant": 0},
                            "after": {"payer": 3000, "router": 1, "merchant": 1000}},
-              "vusd": {"0xa": {"before": "0", "after": str(2 * 10**18)}}}
+              "vusd": {"0xa": {"before": "0", "after": str(2 * 10**VUSD_DECIMALS)}}}
     assert expected_deltas([order]) == {"payer": -1001, "router": 1, "merchant": 1000}
     failed = {check["name"] for check in check_all(result) if not check["ok"]}
     assert failed == {"every paid HTLC settled with one mint or cancelled with none", "no payment hash minted twice",

@@ -13,11 +13,12 @@ import pytest
 from harness.contracts.deploy import invoke, set_price
 from harness.network import Network
 from service.domain.ports import MintAbandoned, MintFate, MintRejected, SignedMint
+from service.domain.pricing import VUSD_DECIMALS
 from service.starknet.client import StarknetClient
 
 pytestmark = pytest.mark.regtest
 
-VUSD = 10**18
+VUSD = 10**VUSD_DECIMALS
 
 
 def new_payment_hash() -> bytes:

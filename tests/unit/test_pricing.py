@@ -10,6 +10,7 @@ from service.domain.pricing import (
     quote_for_vusd,
     slippage_bps,
     vusd_base_units,
+    vusd_from_base_units,
 )
 
 
@@ -41,3 +42,8 @@ def test_oracle_price_and_staleness() -> None:
 
 def test_vusd_base_units_have_18_decimals() -> None:
     assert vusd_base_units(Decimal("25.01")) == 25_010_000_000_000_000_000
+
+
+def test_base_units_back_to_vusd() -> None:
+    assert vusd_from_base_units(25_010_000_000_000_000_000) == Decimal("25.01")
+    assert vusd_from_base_units(vusd_base_units(Decimal("0.000000000000000001"))) == Decimal("1E-18")

@@ -23,12 +23,13 @@ from harness.contracts.deploy import set_price
 from harness.lnd import quiet_local_msat
 from harness.network import Network
 from harness.util import Timeouts
+from service.domain.pricing import VUSD_DECIMALS
 from service.starknet.client import StarknetClient
 from tests.web.support import PageProblems, assert_contrast, assert_good_layout, run_async, snap, start_again_prefills
 
 pytestmark = pytest.mark.regtest
 
-VUSD = 10**18
+VUSD = 10**VUSD_DECIMALS
 BASE_PRICE = Decimal("97000")
 TEXT_SELECTORS = ["h1", "h2", ".status-detail", ".status-reason", ".step-label", ".countdown", ".btn", "dt", "dd",
                   ".msg", ".topbar a", ".hash", ".invoice-text summary"]

@@ -19,8 +19,9 @@ import httpx
 
 from harness.judge import Judge
 from harness.network import Network
-from harness.purchase import FINAL_STATUSES, Buyer
+from harness.purchase import Buyer
 from harness.util import Timeouts, WaitTimeout, wait_until
+from service.domain.states import FINAL_STATUSES, OrderStatus
 from service.lightning.lnd_rest import LndRestClient
 from service.starknet.client import StarknetClient
 
@@ -39,7 +40,7 @@ class ChaosReport:
 
     @property
     def sound(self) -> bool:
-        return not self.violations and not self.statuses.get("failed") and all(
+        return not self.violations and not self.statuses.get(OrderStatus.FAILED) and all(
             status in FINAL_STATUSES for status in self.statuses)
 
     def summary(self) -> str:

@@ -16,6 +16,7 @@ from harness.purchase import Buyer, state_times
 from harness.state import lnd_client, read_state
 from harness.supervisor import bring_up, network_is_up, starknet_from_state
 from service.domain.pricing import VUSD_QUANTUM, vusd_from_base_units
+from service.domain.states import OrderStatus
 
 console = Console()
 DEMO_VUSD = "25.00"
@@ -43,7 +44,7 @@ def run_demo() -> int:
         chain.close()
     order = purchase.order
     print_steps(order)
-    if order["status"] != "completed":
+    if order["status"] != OrderStatus.COMPLETED:
         console.print(f"[red]purchase ended {order['status']}[/red] ({order.get('refund_reason')})")
         return 1
     payment = purchase.payment.result() if purchase.payment else {}

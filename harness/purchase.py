@@ -14,10 +14,8 @@ from typing import Any
 import httpx
 
 from harness.util import Timeouts, WaitTimeout
-from service.domain.states import FINAL_STATUSES as FINAL
+from service.domain.states import FINAL_STATUSES, OrderStatus
 from service.lightning.lnd_rest import LndRestClient
-
-FINAL_STATUSES = frozenset(status.value for status in FINAL)
 
 
 class PurchaseNotCompleted(RuntimeError):
@@ -122,7 +120,7 @@ class Buyer:
         self.pay(purchase)
         order = self.follow(purchase)
         seen_unix = time.time()
-        if order["status"] != "completed":
+        if order["status"] != OrderStatus.COMPLETED:
             raise PurchaseNotCompleted(order)
         return purchase_legs(order["history"], sent_unix, seen_unix)
 

@@ -24,13 +24,14 @@ from scenarios.model import DEFAULT_CALIBRATION, LEGS, Calibration, LogNormal
 from scenarios.runner import run_scenario
 from scenarios.schema import Scenario, parse_scenario
 from scenarios.target import StateTarget, Target
+from service.domain.states import OrderStatus
 
 
 def legs(order: dict[str, Any], t0_unix: float) -> dict[str, float] | None:
     """The model's legs for one completed order of a runner result, in seconds; None if not completed."""
-    if order.get("status") != "completed" or not order.get("payments"):
+    if order.get("status") != OrderStatus.COMPLETED or not order.get("payments"):
         return None
-    seen = next((s["at_s"] for s in order.get("seen", []) if s["status"] == "completed"), None)
+    seen = next((s["at_s"] for s in order.get("seen", []) if s["status"] == OrderStatus.COMPLETED), None)
     if seen is None:
         return None
     sent = min(payment["sent_unix"] for payment in order["payments"])

@@ -19,8 +19,7 @@ from typing import Any
 
 from scenarios.schema import PROXY_FAULTS
 from service.domain.pricing import vusd_base_units
-
-FINAL = {"completed", "expired", "refunded", "failed"}
+from service.domain.states import FINAL_STATUSES, OrderStatus
 
 
 @dataclass
@@ -44,12 +43,13 @@ def check_all(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def all_final(orders: list[dict[str, Any]]) -> Check:
-    open_orders = [f"#{o['index']} {o['status']}" for o in orders if o.get("order_id") and o["status"] not in FINAL]
+    open_orders = [f"#{o['index']} {o['status']}" for o in orders
+                   if o.get("order_id") and o["status"] not in FINAL_STATUSES]
     return Check("no order left non-final", not open_orders, ", ".join(open_orders))
 
 
 def none_failed(orders: list[dict[str, Any]]) -> Check:
-    failed = [f"#{o['index']}" for o in orders if o.get("status") == "failed"]
+    failed = [f"#{o['index']}" for o in orders if o.get("status") == OrderStatus.FAILED]
     return Check("no order needs an operator (failed)", not failed, ", ".join(failed))
 
 
@@ -65,7 +65,7 @@ def _htlc_problems(order: dict[str, Any]) -> list[str]:
     if invoice == "SETTLED":
         if mints != 1:
             problems.append(f"{tag} settled with {mints} mints")
-        if order["status"] != "completed":
+        if order["status"] != OrderStatus.COMPLETED:
             problems.append(f"{tag} settled but the order is {order['status']}")
         if len(succeeded) != 1:
             problems.append(f"{tag} settled but {len(succeeded)} payments succeeded")
@@ -120,7 +120,7 @@ def sats_accounted(result: dict[str, Any]) -> Check:
 def vusd_accounted(result: dict[str, Any]) -> Check:
     expected: Counter[str] = Counter()
     for order in result["orders"]:
-        if order.get("status") == "completed":
+        if order.get("status") == OrderStatus.COMPLETED:
             expected[order["address"]] += vusd_base_units(Decimal(order["vusd_amount"]))
     wrong = []
     for address, balances in result["vusd"].items():
@@ -166,7 +166,7 @@ def check_expectations(orders: list[dict[str, Any]], expects: dict[int, dict[str
 def _meets(order: dict[str, Any], expect: dict[str, Any]) -> bool:
     if expect.get("status") and order["status"] not in expect["status"]:
         return False
-    return not (expect.get("refund_reason") and order["status"] == "refunded"
+    return not (expect.get("refund_reason") and order["status"] == OrderStatus.REFUNDED
                 and order.get("refund_reason") not in expect["refund_reason"])
 
 

@@ -24,10 +24,24 @@ from typing import Any
 
 import numpy as np
 
+from service.domain.states import OrderStatus, RefundReason
+
 SECONDS_PER_YEAR = 365.25 * 24 * 3600
 DEFAULT_CALIBRATION = Path(__file__).parent / "calibration" / "default.json"
-OUTCOMES = ("completed", "expired", "refunded:quote_expired", "refunded:slippage_exceeded", "refunded:mint_failed",
-            "rejected:limits")
+
+
+def outcome_class(status: str, refund_reason: str | None) -> str:
+    """An order's outcome label: its final status, with the reason when it was refunded."""
+    return f"{status}:{refund_reason}" if status == OrderStatus.REFUNDED else str(status)
+
+
+COMPLETED = outcome_class(OrderStatus.COMPLETED, None)
+EXPIRED = outcome_class(OrderStatus.EXPIRED, None)
+REFUNDED_QUOTE_EXPIRED = outcome_class(OrderStatus.REFUNDED, RefundReason.QUOTE_EXPIRED)
+REFUNDED_SLIPPAGE = outcome_class(OrderStatus.REFUNDED, RefundReason.SLIPPAGE_EXCEEDED)
+REFUNDED_MINT_FAILED = outcome_class(OrderStatus.REFUNDED, RefundReason.MINT_FAILED)
+REJECTED_LIMITS = "rejected:limits"  # refused when ordered (outside the order limits): no order, so no status
+OUTCOMES = (COMPLETED, EXPIRED, REFUNDED_QUOTE_EXPIRED, REFUNDED_SLIPPAGE, REFUNDED_MINT_FAILED, REJECTED_LIMITS)
 Z95 = 1.959964
 
 
@@ -202,20 +216,20 @@ def _outcomes(setup: Setup, vusd: np.ndarray, delay: np.ndarray, arrival: np.nda
     policy, n = setup.policy, len(vusd)
     outcome = np.zeros(n, dtype=int)  # completed unless a rule below says otherwise; later rules win
     mint_failed = (rng.random(n) < setup.mint_failure_rate) | (mint_s > policy.max_hold_s)
-    outcome[mint_failed] = OUTCOMES.index("refunded:mint_failed")
+    outcome[mint_failed] = OUTCOMES.index(REFUNDED_MINT_FAILED)
     moved_bps = np.abs(np.expm1(log_move)) * 1e4
-    outcome[moved_bps > policy.max_slippage_bps] = OUTCOMES.index("refunded:slippage_exceeded")
+    outcome[moved_bps > policy.max_slippage_bps] = OUTCOMES.index(REFUNDED_SLIPPAGE)
     # The invoice expires with the quote: a wallet refuses to pay it after that (`expired`). An HTLC sent
     # just before expiry that arrives after it is held and refunded, unless the worker (first re-check
     # after expiry) has cancelled the invoice by then.
     expired_seen = policy.quote_lifetime_s + rng.uniform(0, policy.recheck_interval_s, n)
     late = arrival > policy.quote_lifetime_s
-    outcome[late] = OUTCOMES.index("refunded:quote_expired")
+    outcome[late] = OUTCOMES.index(REFUNDED_QUOTE_EXPIRED)
     too_late = (delay > policy.quote_lifetime_s) | (arrival > expired_seen)
-    outcome[late & too_late] = OUTCOMES.index("expired")
-    outcome[np.isnan(delay)] = OUTCOMES.index("expired")
+    outcome[late & too_late] = OUTCOMES.index(EXPIRED)
+    outcome[np.isnan(delay)] = OUTCOMES.index(EXPIRED)
     outside = (vusd < policy.min_order_vusd) | (vusd > policy.max_order_vusd)
-    outcome[outside] = OUTCOMES.index("rejected:limits")
+    outcome[outside] = OUTCOMES.index(REJECTED_LIMITS)
     return outcome
 
 
@@ -292,7 +306,7 @@ def fill_cell(grids: dict[str, np.ndarray], cell: tuple[int, int], sim: Simulati
     grids["completion"][cell] = completed.mean()
     grids["pnl_bps"][cell] = sim.pnl_usd.sum() / volume * 1e4
     grids["loss_strategic_bps"][cell] = sim.pnl_usd[strategic].sum() / volume * 1e4
-    grids["slippage_refunds"][cell] = (sim.outcome == OUTCOMES.index("refunded:slippage_exceeded")).mean()
+    grids["slippage_refunds"][cell] = (sim.outcome == OUTCOMES.index(REFUNDED_SLIPPAGE)).mean()
 
 
 # -- the same payers on the real network ------------------------------------------------------------------
@@ -320,10 +334,6 @@ def _payer_spec(delay: float) -> dict[str, Any]:
     if np.isnan(delay):
         return {"behaviour": "never_pays"}
     return {"behaviour": "pays", "delay_s": round(float(delay), 2)}
-
-
-def outcome_class(status: str, refund_reason: str | None) -> str:
-    return f"{status}:{refund_reason}" if status == "refunded" else status
 
 
 def agreement(counts: dict[str, int], probabilities: dict[str, float], z: float = 3.0) -> dict[str, dict[str, float]]:

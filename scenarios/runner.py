@@ -40,7 +40,6 @@ from harness.util import Timeouts, WaitTimeout, wait_until
 from scenarios.invariants import check_all, check_expectations
 from scenarios.schema import (
     CHECKPOINT_STATUS,
-    FINAL_STATES,
     PROXY_FAULTS,
     Behaviour,
     Fault,
@@ -52,6 +51,7 @@ from scenarios.schema import (
 )
 from scenarios.target import NetworkTarget, PauseLog, StateTarget, Target, UnsupportedFault, proxy_fault
 from service.domain.settlement import Checkpoint
+from service.domain.states import FINAL_STATUSES
 from service.lightning.lnd_rest import LndError
 from service.starknet.client import LIGHTNING_MINT_SELECTOR, join_u256
 
@@ -315,7 +315,7 @@ class Runner:
             if order["status"] != run.seen[-1]["status"]:
                 run.seen.append({"status": order["status"], "at_s": self._now()})
             run.order = order
-            if order["status"] in FINAL_STATES:
+            if order["status"] in FINAL_STATUSES:
                 return
             time.sleep(POLL_S)
 
@@ -466,7 +466,7 @@ class Runner:
             "vusd": vusd,
             "mint_events": {payment_hash: count for payment_hash, count in mint_events.items()},
         }
-        result["summary"] = summarise(result, {i: (g.expect.model_dump() if g.expect else None)
+        result["summary"] = summarise(result, {i: (g.expect.model_dump(mode="json") if g.expect else None)
                                                for i, g in enumerate(self.scenario.purchases)})
         return result
 

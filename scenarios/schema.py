@@ -10,21 +10,26 @@ import re
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import yaml
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from harness.faults import Stream
 from harness.network import DEVNET_PROXY, MERCHANT_PROXY
 from service.config import Settings
 from service.domain.settlement import Checkpoint
-from service.domain.states import OrderStatus
+from service.domain.states import FINAL_STATUSES, OrderStatus, RefundReason
 
-ORDER_STATES = ("awaiting_payment", "payment_held", "minting", "minted", "completed", "expired", "refunded", "failed")
-FINAL_STATES = ("completed", "expired", "refunded", "failed")
-REFUND_REASONS = ("quote_expired", "slippage_exceeded", "underpaid", "limit_exceeded", "mint_failed")
-RefundReason = Literal["quote_expired", "slippage_exceeded", "underpaid", "limit_exceeded", "mint_failed"]
 _ADDRESS = re.compile(r"^(0x[0-9a-fA-F]{1,64}|user \d+|fresh)$")
 
 
@@ -50,10 +55,20 @@ class Payer(Strict):
     delay_s: float = Field(default=0.0, ge=0, le=600, description="seconds between the order and the payment")
 
 
+def _final(status: OrderStatus) -> OrderStatus:
+    if status not in FINAL_STATUSES:
+        finals = ", ".join(final for final in OrderStatus if final.is_final)
+        raise ValueError(f"{status} is not a final status: one of {finals}")
+    return status
+
+
+FinalStatus = Annotated[OrderStatus, AfterValidator(_final)]
+
+
 class Expect(Strict):
     """What each order of the group must end as; a list allows any of several outcomes."""
 
-    status: list[Literal["completed", "expired", "refunded", "failed"]] | None = None
+    status: list[FinalStatus] | None = None
     refund_reason: list[RefundReason] | None = None
 
     @field_validator("status", "refund_reason", mode="before")

@@ -44,7 +44,7 @@ from scenarios.schema import (
     Behaviour,
     Fault,
     FaultKind,
-    Purchase,
+    PurchaseGroup,
     Scenario,
     ScenarioError,
     load_scenario,
@@ -67,7 +67,7 @@ Log = Callable[[str], None]
 class OrderRun:
     index: int
     group: int
-    spec: Purchase
+    spec: PurchaseGroup
     address: str
     planned_s: float
     order: dict[str, Any] = field(default_factory=dict)

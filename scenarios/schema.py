@@ -77,8 +77,8 @@ class Expect(Strict):
         return [value] if isinstance(value, str) else value
 
 
-class Purchase(Strict):
-    """A group of `count` orders of the same kind."""
+class PurchaseGroup(Strict):
+    """One entry of the scenario's `purchases`: a group of `count` orders of the same kind."""
 
     count: int = Field(default=1, ge=1, le=500)
     vusd_amount: Decimal | None = Field(default=None, gt=0, le=1_000_000)
@@ -99,7 +99,7 @@ class Purchase(Strict):
         return value
 
     @model_validator(mode="after")
-    def _one_amount(self) -> Purchase:
+    def _one_amount(self) -> PurchaseGroup:
         if (self.vusd_amount is None) == (self.amount_sat is None):
             raise ValueError("give exactly one of vusd_amount or amount_sat")
         return self
@@ -267,7 +267,7 @@ class Scenario(Strict):
     starknet: Starknet = Starknet()
     fault_proxy: bool = Field(default=False, description="service through toxiproxy (implied by proxy faults)")
     price: Price = Price()
-    purchases: Annotated[list[Purchase], Field(min_length=1)]
+    purchases: Annotated[list[PurchaseGroup], Field(min_length=1)]
     faults: list[Fault] = []
     timeout_s: float = Field(default=300, gt=0, le=3_600, description="give up waiting for orders after this")
 

@@ -254,7 +254,7 @@ def mean_ci(values: np.ndarray, z: float = Z95) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
-def summarise(sim: Simulation) -> dict[str, Any]:
+def summarise_simulation(sim: Simulation) -> dict[str, Any]:
     """Completion rate, outcomes, time to VUSD and the protocol's gain per volume, each with a 95 % CI."""
     n = len(sim.outcome)
     counts = np.bincount(sim.outcome, minlength=len(OUTCOMES))

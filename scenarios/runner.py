@@ -466,7 +466,7 @@ class Runner:
             "vusd": vusd,
             "mint_events": {payment_hash: count for payment_hash, count in mint_events.items()},
         }
-        result["summary"] = summarise(result, {i: (g.expect.model_dump(mode="json") if g.expect else None)
+        result["summary"] = summarise_run(result, {i: (g.expect.model_dump(mode="json") if g.expect else None)
                                                for i, g in enumerate(self.scenario.purchases)})
         return result
 
@@ -518,7 +518,8 @@ class Runner:
         return True
 
 
-def summarise(result: dict[str, Any], expects: dict[int, dict[str, Any] | None]) -> dict[str, Any]:
+def summarise_run(result: dict[str, Any], expects: dict[int, dict[str, Any] | None]) -> dict[str, Any]:
+    """What a scenario run came to: its outcome counts, the invariants and each group's expectations."""
     outcomes: dict[str, int] = {}
     for order in result["orders"]:
         key = order["status"] + (f":{order['refund_reason']}" if order.get("refund_reason") else "")

@@ -22,7 +22,7 @@ from scenarios.model import (
     outcome_probabilities,
     scenario_from_setup,
     simulate,
-    summarise,
+    summarise_simulation,
     sweep,
     wilson,
 )
@@ -67,7 +67,7 @@ def test_rules_follow_the_service() -> None:
 
 
 def test_summary_and_sweep_shapes() -> None:
-    summary = summarise(simulate(Setup(), 5_000, seed=2))
+    summary = summarise_simulation(simulate(Setup(), 5_000, seed=2))
     rate, low, high = summary["completion_rate"]
     assert low <= rate <= high and set(summary["outcomes"]) == set(OUTCOMES)
     json.dumps(summary)  # plain floats: a notebook or report can write it as it is

@@ -29,6 +29,7 @@ from harness.network import DEVNET_PROXY, MERCHANT_PROXY
 from service.config import Settings
 from service.domain.settlement import Checkpoint
 from service.domain.states import FINAL_STATUSES, OrderStatus, RefundReason
+from service.validation import validation_problems
 
 _ADDRESS = re.compile(r"^(0x[0-9a-fA-F]{1,64}|user \d+|fresh)$")
 
@@ -304,21 +305,14 @@ class Scenario(Strict):
         return self.fault_proxy or any(fault.kind in PROXY_FAULTS for fault in self.faults)
 
 
-def _describe(error: ValidationError) -> str:
-    lines = []
-    for problem in error.errors():
-        where = ".".join(str(part) for part in problem["loc"]) or "(top level)"
-        lines.append(f"  {where}: {problem['msg']}")
-    return "\n".join(lines)
-
-
 def parse_scenario(data: Any, source: str = "<scenario>") -> Scenario:
     if not isinstance(data, dict):
         raise ScenarioError(f"{source}: a scenario is a mapping (name, purchases, …), got {type(data).__name__}")
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError(f"{source}: {exc.error_count()} problem(s):\n{_describe(exc)}") from None
+        problems = "\n".join(f"  {problem}" for problem in validation_problems(exc, top_level="(top level)"))
+        raise ScenarioError(f"{source}: {exc.error_count()} problem(s):\n{problems}") from None
 
 
 def load_scenario(path: Path | str) -> Scenario:

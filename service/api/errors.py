@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from service.domain.orders import OrderRejected
+from service.validation import validation_problems
 
 log = logging.getLogger("volta.api")
 
@@ -27,14 +28,6 @@ def error_response(status: int, code: str, message: str, hint: str = "") -> tupl
     return jsonify({"error": code, "message": message, "hint": hint or HINTS.get(status, "")}), status
 
 
-def validation_message(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors():
-        field = ".".join(str(item) for item in error["loc"]) or "body"
-        parts.append(f"{field}: {error['msg'].removeprefix('Value error, ')}")
-    return "; ".join(parts)
-
-
 def init_app(app: Flask) -> None:
     @app.errorhandler(OrderRejected)
     def _rejected(exc: OrderRejected) -> ResponseReturnValue:
@@ -42,7 +35,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(ValidationError)
     def _invalid(exc: ValidationError) -> ResponseReturnValue:
-        return error_response(400, "invalid_request", validation_message(exc),
+        return error_response(400, "invalid_request", "; ".join(validation_problems(exc)),
                               "Send starknet_address and exactly one of vusd_amount or amount_sat.")
 
     @app.errorhandler(HTTPException)

@@ -21,6 +21,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from harness.util import tail
+
 console = Console(stderr=True)
 
 LND_BUILD_TAGS = "signrpc walletrpc chainrpc invoicesrpc peersrpc"
@@ -237,18 +239,14 @@ def _run_build(spec: ToolSpec, staging: Path) -> float:
     if process.returncode != 0:
         raise ToolError(
             f"building {spec.name} {spec.version} failed (exit {process.returncode}); "
-            f"last lines of {log_path}:\n{_last_lines(log_path, 20)}"
+            f"last lines of {log_path}:\n{tail(log_path, 20)}"
         )
     console.print(f"built {spec.name} {spec.version} in {seconds:.0f}s")
     return seconds
 
 
-def _last_lines(path: Path, count: int) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-count:])
-
-
 def _last_line(path: Path) -> str:
-    last = _last_lines(path, 1).strip()
+    last = tail(path, 1).strip()
     return last[:70]
 
 

@@ -137,7 +137,8 @@ class Lnd(ManagedProcess):
 
 def quiet_local_msat(client: LndRestClient, timeout: float = Timeouts.PAYMENT) -> int:
     """The spendable channel balance once no HTLC is in flight, so every earlier payment is accounted for
-    (lnd updates balances a moment after the payer hears of success)."""
+    (lnd updates balances a moment after the payer hears of success). A node that does not answer for a
+    moment (just restarted) is asked again until `timeout`."""
     wait_until(lambda: not any(channel.get("pending_htlcs") for channel in client.list_channels()),
-               timeout=timeout, what="no HTLC in flight", transient=(LndError,))
+               timeout=timeout, what="no HTLC in flight", transient=(LndError, httpx.HTTPError))
     return client.channel_balance()["local_msat"]

@@ -35,6 +35,7 @@ from typing import Any
 import httpx
 import numpy as np
 
+from harness.lnd import quiet_local_msat
 from harness.purchase import Buyer, iso_to_unix
 from harness.util import Timeouts, WaitTimeout, wait_until
 from scenarios.invariants import check_all, check_expectations
@@ -497,12 +498,9 @@ class Runner:
         return counts
 
     def _quiet_balances(self) -> dict[str, int]:
-        """Each node's spendable channel balance once no HTLC is in flight anywhere."""
-        names = ("payer", "router", "merchant")
-        wait_until(lambda: not any(channel.get("pending_htlcs") for name in names
-                                   for channel in self.target.lnd(name).list_channels()),
-                   timeout=Timeouts.PAYMENT * 2, what="no HTLC in flight", transient=(httpx.HTTPError,))
-        return {name: self.target.lnd(name).channel_balance()["local_msat"] for name in names}
+        """Each node's spendable channel balance once no HTLC is in flight on it."""
+        return {name: quiet_local_msat(self.target.lnd(name), timeout=Timeouts.PAYMENT * 2)
+                for name in ("payer", "router", "merchant")}
 
     # -- the clock --------------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ import logging
 import shutil
 import tempfile
 import time
+from dataclasses import replace
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
@@ -32,7 +33,7 @@ from harness.faults import FaultClient, Proxy, Toxiproxy
 from harness.lnd import Lnd
 from harness.process import ManagedProcess
 from harness.service_process import VoltaService
-from harness.state import write_state
+from harness.state import operator_starknet_config, write_state
 from harness.tools import locate
 from harness.util import Timeouts, wait_until
 from service.lightning.lnd_rest import LndError
@@ -270,17 +271,13 @@ class Network:
         return self.starknet_accounts[2:]
 
     def starknet_config(self, operator: dict[str, str] | None = None) -> StarknetConfig:
-        """How the service reaches the devnet's contracts, as the operator (or another account)."""
-        assert self.devnet is not None and self.contracts is not None
-        signer = operator or self.operator
-        return StarknetConfig(
-            rpc_url=self.devnet.rpc_url,
-            vault_address=self.contracts.vault,
-            vusd_address=self.contracts.vusd,
-            oracle_address=self.contracts.oracle,
-            operator_address=int(signer["address"], 16),
-            operator_private_key=int(signer["private_key"], 16),
-        )
+        """How the service reaches the devnet's contracts (built as the service builds it, from this network's
+        state), signing as the operator or as another account."""
+        config = operator_starknet_config(self.state())
+        if operator is None:
+            return config
+        return replace(config, operator_address=int(operator["address"], 16),
+                       operator_private_key=int(operator["private_key"], 16))
 
     def owner_account(self) -> Account:
         assert self.devnet is not None

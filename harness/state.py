@@ -10,7 +10,6 @@ from typing import Any
 from harness.devnet import DevnetClient
 from harness.faults import FaultClient
 from service.config import Settings, settings_from_regtest_state
-from service.container import starknet_config
 from service.lightning.lnd_rest import LndRestClient
 from service.starknet.client import StarknetConfig
 
@@ -50,7 +49,7 @@ def operator_starknet_config(state: dict[str, Any]) -> StarknetConfig:
     """The service's own way from `state.json` to the vault, signing as the operator."""
     if "starknet" not in state:
         raise KeyError("the running network has no Starknet devnet")
-    return starknet_config(Settings(**settings_from_regtest_state(state)))
+    return StarknetConfig.from_settings(Settings(**settings_from_regtest_state(state)))
 
 
 def fault_client(state: dict[str, Any]) -> FaultClient:

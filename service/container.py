@@ -97,28 +97,12 @@ def make_lightning(settings: Settings) -> LightningBackend:
 
 
 def make_starknet(settings: Settings) -> StarknetClient:
-    return StarknetClient(starknet_config(settings), checkpoint=make_checkpoint(settings))
+    return StarknetClient(StarknetConfig.from_settings(settings), checkpoint=make_checkpoint(settings))
 
 
 def make_checkpoint(settings: Settings) -> Callable[[str], None]:
     """Test-only pauses, built only when fault injection is configured."""
     return pause_checkpoint(settings.fault_pause_after) if settings.fault_pause_after else no_checkpoint
-
-
-def starknet_config(settings: Settings) -> StarknetConfig:
-    if not settings.starknet_rpc_url:
-        raise ValueError("no Starknet configured: set VOLTA_STARKNET_RPC_URL (or VOLTA_REGTEST_STATE)")
-    return StarknetConfig(
-        rpc_url=settings.starknet_rpc_url,
-        vault_address=int(settings.vault_address, 16),
-        vusd_address=int(settings.vusd_address, 16),
-        oracle_address=int(settings.oracle_address, 16),
-        operator_address=int(settings.operator_address, 16),
-        operator_private_key=settings.operator_key(),
-        chain_id=int(settings.starknet_chain_id, 16),
-        mint_timeout_s=settings.mint_timeout_s,
-        answer_margin_s=settings.mint_answer_margin_s,
-    )
 
 
 def build_container(settings: Settings, with_worker: bool, clock: Callable[[], datetime] = utc_now) -> Container:

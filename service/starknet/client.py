@@ -28,6 +28,7 @@ from starknet_py.net.models import StarknetChainId
 from starknet_py.net.signer.key_pair import KeyPair
 from starknet_py.transaction_errors import TransactionRevertedError
 
+from service.config import Settings
 from service.domain.ports import (
     MintAbandoned,
     MintFate,
@@ -73,6 +74,23 @@ class StarknetConfig:
     @property
     def mint_budget_s(self) -> float:
         return self.mint_timeout_s + self.answer_margin_s
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> StarknetConfig:
+        """The one way from the service's settings to its Starknet config, signing as the operator."""
+        if not settings.starknet_rpc_url:
+            raise ValueError("no Starknet configured: set VOLTA_STARKNET_RPC_URL (or VOLTA_REGTEST_STATE)")
+        return cls(
+            rpc_url=settings.starknet_rpc_url,
+            vault_address=int(settings.vault_address, 16),
+            vusd_address=int(settings.vusd_address, 16),
+            oracle_address=int(settings.oracle_address, 16),
+            operator_address=int(settings.operator_address, 16),
+            operator_private_key=settings.operator_key(),
+            chain_id=int(settings.starknet_chain_id, 16),
+            mint_timeout_s=settings.mint_timeout_s,
+            answer_margin_s=settings.mint_answer_margin_s,
+        )
 
 
 class StarknetClient(VaultGateway, PriceSource):

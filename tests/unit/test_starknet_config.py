@@ -1,0 +1,39 @@
+"""One way from settings (VOLTA_* or the harness's state.json) to the Starknet client's config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.state import operator_starknet_config
+from service.config import Settings
+from service.starknet.client import StarknetConfig
+
+
+def regtest_state(key_file: Path) -> dict[str, object]:
+    merchant = {"rest_url": "https://127.0.0.1:8080", "tls_cert": "tls.cert", "macaroon": "admin.macaroon"}
+    return {
+        "lightning": {"nodes": {"merchant": merchant}},
+        "starknet": {
+            "rpc_url": "http://127.0.0.1:5050/rpc",
+            "chain_id": "0x534e5f5345504f4c4941",
+            "contracts": {"vault": "0x1", "vusd": "0x2", "oracle": "0x3"},
+            "operator": {"address": "0xa", "private_key_file": str(key_file)},
+        },
+    }
+
+
+def test_state_json_gives_the_services_own_config(tmp_path: Path) -> None:
+    key_file = tmp_path / "operator.key"
+    key_file.write_text("0xbeef\n")
+    config = operator_starknet_config(regtest_state(key_file))
+    assert config == StarknetConfig(
+        rpc_url="http://127.0.0.1:5050/rpc", vault_address=1, vusd_address=2, oracle_address=3, operator_address=10,
+        operator_private_key=0xBEEF, chain_id=0x534E5F5345504F4C4941, mint_timeout_s=Settings().mint_timeout_s,
+        answer_margin_s=Settings().mint_answer_margin_s)
+
+
+def test_no_starknet_configured_says_what_to_set() -> None:
+    with pytest.raises(ValueError, match="VOLTA_STARKNET_RPC_URL"):
+        StarknetConfig.from_settings(Settings())

@@ -42,7 +42,7 @@ from harness.util import Timeouts, wait_until
 from scenarios.schema import Fault, FaultKind
 from service.domain.settlement import Checkpoint
 from service.lightning.lnd_rest import LndError, LndRestClient
-from service.starknet.client import StarknetClient, StarknetConfig
+from service.starknet.client import StarknetClient, StarknetConfig, is_nonce_error
 
 T = TypeVar("T")
 # What the service logs when it reaches its fault pause (service.domain.settlement.pause_checkpoint).
@@ -128,7 +128,7 @@ class Target(ABC):
                 run_async(lambda: send(self.owner_account()))
                 return
             except ClientError as exc:
-                if "nonce" not in str(exc).lower() or attempt == attempts - 1:
+                if not is_nonce_error(str(exc)) or attempt == attempts - 1:
                     raise
                 time.sleep(0.5 * (attempt + 1))
 

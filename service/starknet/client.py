@@ -226,7 +226,7 @@ class StarknetClient(VaultGateway, PriceSource):
                     sent = await self._client.send_transaction(signed)
                 except ClientError as exc:
                     self._next_nonce = None  # re-read from the chain: someone else may have used the account
-                    if _is_nonce_error(str(exc)) and attempt == 0:
+                    if is_nonce_error(str(exc)) and attempt == 0:
                         continue
                     if _is_revert(str(exc)):
                         raise MintRejected(_revert_reason(str(exc))) from exc
@@ -292,7 +292,7 @@ class StarknetClient(VaultGateway, PriceSource):
                     signed = await self._operator.sign_invoke_v3([harmless], nonce=free_nonce, auto_estimate=True)
                     sent = await self._client.send_transaction(signed)
                 except ClientError as exc:
-                    if _is_nonce_error(str(exc)):
+                    if is_nonce_error(str(exc)):
                         continue  # used meanwhile: by the mint itself, or another transaction
                     raise
                 await self._client.wait_for_tx(sent.transaction_hash, check_interval=POLL_INTERVAL_S,
@@ -369,7 +369,9 @@ def _fail(batch: list[_PendingMint], exc: BaseException) -> None:
             pending.result.set_exception(exc)
 
 
-def _is_nonce_error(message: str) -> bool:
+def is_nonce_error(message: str) -> bool:
+    """The node refused a transaction for its nonce (already used, or ahead of the account's): read the
+    account's nonce again and retry."""
     return "nonce" in message.lower()
 
 

@@ -14,10 +14,14 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-# btcd, lnd, starknet-devnet and toxiproxy (harness/tools.py), and the two Cairo compilers the artifact test uses.
+# btcd, lnd, starknet-devnet and toxiproxy (harness/tools.py, built at once), and beside them the two Cairo
+# compilers the artifact test uses: on a cold machine the builds overlap instead of adding up.
 tools: setup
-	$(PY) -m harness tools
-	$(PY) harness/contracts/build.py --compilers
+	@mkdir -p $(VENV)/logs; \
+	$(PY) harness/contracts/build.py --compilers > $(VENV)/logs/cairo-compilers.log 2>&1 & cairo=$$!; \
+	$(PY) -m harness tools; rc=$$?; \
+	if ! wait $$cairo; then echo "building the Cairo compilers failed:"; tail -20 $(VENV)/logs/cairo-compilers.log; exit 1; fi; \
+	exit $$rc
 
 # Headless Chromium from Debian for the browser tests (tests/web); Playwright drives it, never downloads one.
 CHROMIUM ?= /usr/bin/chromium

@@ -31,14 +31,24 @@ from harness.state import (
     state_path,
 )
 from harness.supervisor import bring_up, starknet_from_state, supervisor_alive
-from harness.util import Timeouts, wait_until
+from harness.util import Timeouts, tail, wait_until
 from service.domain.pricing import vusd_from_base_units
 
 console = Console()
 
 
 def cmd_tools(args: argparse.Namespace) -> int:
-    for name in args.only or list(tools.TOOLS):
+    names = args.only or list(tools.TOOLS)
+    missing = [name for name in names if tools.needs_build(name)]
+    if len(missing) > 1:
+        log_dir = tools.cache_root() / "build-logs"
+        failed = {name: code for name, code in tools.build_at_once(missing, log_dir).items() if code != 0}
+        if failed:
+            for name in failed:
+                console.print(f"[red]building {name} failed[/red]; {log_dir / (name + '.log')}:\n"
+                              f"{tail(log_dir / (name + '.log'), 20)}")
+            return 1
+    for name in names:
         located = tools.locate(name)
         built = f", built in {located.build_seconds:.0f}s" if located.build_seconds else ""
         print(f"{name}: {tools.tool_version(located)} (from {located.source}{built})")

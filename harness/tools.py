@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -172,6 +173,26 @@ def locate(name: str, build: bool = True) -> LocatedTool:
         if hit:
             cached.paths[binary] = hit[0]
     return cached
+
+
+def needs_build(name: str) -> bool:
+    """Whether `locate(name)` would have to build: not named by its variables, on PATH, or in the cache."""
+    spec = TOOLS[name]
+    found = [_from_env_or_path(binary, env_var) for binary, env_var in spec.binaries.items()]
+    return not all(found) and _from_cache(spec) is None
+
+
+def build_at_once(names: list[str], log_dir: Path) -> dict[str, int]:
+    """Build several tools at the same time, one process each (each tool's lock still guards its cache):
+    on 2 cores the Go and Rust builds overlap instead of adding up. Returns each build's exit code."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    processes = {}
+    for name in names:
+        with (log_dir / f"{name}.log").open("w") as log:
+            processes[name] = subprocess.Popen([sys.executable, "-m", "harness", "tools", name],
+                                               stdout=log, stderr=subprocess.STDOUT)
+    with console.status(f"building {', '.join(names)} at once (logs in {log_dir})"):
+        return {name: process.wait() for name, process in processes.items()}
 
 
 def _from_env_or_path(binary: str, env_var: str) -> tuple[Path, str] | None:

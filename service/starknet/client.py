@@ -273,7 +273,7 @@ class StarknetClient(VaultGateway, PriceSource):
         reverted = status.execution_status is not None and status.execution_status.value == "REVERTED"
         if finality in ("ACCEPTED_ON_L2", "ACCEPTED_ON_L1"):
             # Only a block accepted on L2 is final enough to claim the HTLC on, or to call a revert final.
-            return MintStatus(MintFate.DEAD if reverted else MintFate.LANDED, f"{finality} {'REVERTED' * reverted}")
+            return MintStatus(MintFate.DEAD if reverted else MintFate.LANDED, f"{finality}{' REVERTED' * reverted}")
         return MintStatus(MintFate.PENDING, f"{finality}{' REVERTED' * reverted}")
 
     def void_nonce(self, nonce: int) -> None:

@@ -29,8 +29,8 @@ class Verdict:
 
     @property
     def sound(self) -> bool:
-        if self.invoice_state == "SETTLED":
-            return self.hash_used and self.payment_status in ("SUCCEEDED", None)
+        if self.invoice_state == "SETTLED":  # the payer's own node must say it paid: a settle nobody paid is no sale
+            return self.hash_used and self.payment_status == "SUCCEEDED"
         if self.invoice_state in ("CANCELED", "OPEN"):
             return not self.hash_used and self.payment_status != "SUCCEEDED"
         return False  # ACCEPTED: an HTLC still held is not at rest

@@ -96,8 +96,8 @@ def make_lightning(settings: Settings) -> LightningBackend:
     return LndBackend(client)
 
 
-def make_starknet(settings: Settings) -> StarknetClient:
-    return StarknetClient(StarknetConfig.from_settings(settings), checkpoint=make_checkpoint(settings))
+def make_starknet(settings: Settings, checkpoint: Callable[[str], None] = no_checkpoint) -> StarknetClient:
+    return StarknetClient(StarknetConfig.from_settings(settings), checkpoint=checkpoint)
 
 
 def make_checkpoint(settings: Settings) -> Callable[[str], None]:
@@ -118,15 +118,14 @@ def build_container(settings: Settings, with_worker: bool, clock: Callable[[], d
                            on_outcome=lambda outcome: metrics.webhook_deliveries.labels(outcome).inc())
     if settings.webhook_urls:
         repository.add_outbox_writer(outbox.write)
-    lightning, starknet = make_lightning(settings), make_starknet(settings)
+    checkpoint = make_checkpoint(settings)  # one for the settlement and its Starknet client (mint_sent)
+    lightning, starknet = make_lightning(settings), make_starknet(settings, checkpoint)
     settlement = Settlement(settings, repository, lightning, starknet, starknet, clock,
-                            on_double_mint_refused=metrics.double_mint_refusals.inc,
-                            checkpoint=make_checkpoint(settings))
+                            on_double_mint_refused=metrics.double_mint_refusals.inc, checkpoint=checkpoint)
     reconciliation = Reconciliation(repository, lightning, starknet, on_finding=metrics.observe_finding)
     worker = Worker(
         settlement, repository, lightning, clock, settings.settlement_threads, settings.recheck_interval_s,
-        reconciliation,
-        settings.reconcile_interval_s, timedelta(seconds=settings.reconcile_window_s),
+        reconciliation, settings.reconcile_interval_s, timedelta(seconds=settings.reconcile_window_s),
     ) if with_worker else None
     dispatcher = WebhookDispatcher(outbox) if with_worker and settings.webhook_urls else None
     place_order = PlaceOrder(settings, repository, lightning, starknet, clock)

@@ -29,6 +29,9 @@ PAUSE_S = 600  # longer than any test waits: the pause ends only with the SIGKIL
 class KillRig:
     """Stops the service at a settlement checkpoint, proves it got there, SIGKILLs it, starts it again."""
 
+    env: dict[str, str] = SERVICE_ENV
+    pause_s = PAUSE_S
+
     def __init__(self, network: Network) -> None:
         assert network.service is not None
         self.network = network
@@ -36,9 +39,9 @@ class KillRig:
         self.armed: str | None = None
 
     def restart(self, pause_at: str | None = None) -> None:
-        env = dict(SERVICE_ENV)
+        env = dict(self.env)
         if pause_at:
-            env["VOLTA_FAULT_PAUSE_AFTER"] = f"{pause_at}:{PAUSE_S}"
+            env["VOLTA_FAULT_PAUSE_AFTER"] = f"{pause_at}:{self.pause_s}"
         self.service.restart(env)
         self.armed = pause_at
 
@@ -47,14 +50,32 @@ class KillRig:
         if self.armed != pause_at or not self.service.is_running():
             self.restart(pause_at)
 
+    def logged(self, text: str) -> int:
+        return self.service.log_path.read_text(errors="replace").count(text)
+
+    def wait_logged(self, text: str, seen_before: int, timeout: float = Timeouts.PAYMENT) -> None:
+        wait_until(lambda: self.logged(text) > seen_before, timeout=timeout, what=f"the service to log {text!r}")
+
     def pauses_logged(self, point: str) -> int:
-        marker = f"fault injection: pausing {PAUSE_S}s at {point}"
-        return self.service.log_path.read_text(errors="replace").count(marker)
+        return self.logged(self._pause_line(point))
 
     def wait_paused(self, point: str, seen_before: int) -> None:
         """The fault fired: the service's own log says it stopped at `point`, or the test fails here."""
-        wait_until(lambda: self.pauses_logged(point) > seen_before, timeout=Timeouts.PAYMENT,
-                   what=f"the service to stop at checkpoint {point}")
+        self.wait_logged(self._pause_line(point), seen_before)
+
+    def paused_purchase(self, shopper: Buyer, vault: StarknetClient, point: str,
+                        **order: object) -> tuple[Purchase, int]:
+        """Order and pay with the service armed at `point`; returns once it stopped there, with the buyer's
+        VUSD balance from before."""
+        seen = self.pauses_logged(point)
+        purchase = shopper.create_order(fresh_address(), "5.00", **order)
+        vusd_before = vault.vusd_balance(int(purchase.order["starknet_address"], 16))
+        shopper.pay(purchase)
+        self.wait_paused(point, seen)
+        return purchase, vusd_before
+
+    def _pause_line(self, point: str) -> str:
+        return f"fault injection: pausing {self.pause_s}s at {point}"
 
     def kill_and_recover(self, rearm: str | None = None) -> None:
         """SIGKILL, then start again: plain, or already stopping at `rearm` for the next order when the

@@ -35,12 +35,8 @@ def test_killed_at_checkpoint_the_purchase_still_completes(
 ) -> None:
     for _ in range(REPEATS):
         rig.arm(point)
-        seen = rig.pauses_logged(point)
-        purchase = shopper.create_order(fresh_address(), "5.00")
+        purchase, vusd_before = rig.paused_purchase(shopper, vault, point)
         address = purchase.order["starknet_address"]
-        vusd_before = vault.vusd_balance(int(address, 16))
-        shopper.pay(purchase)
-        rig.wait_paused(point, seen)
 
         verdict = judge.verdict(purchase.order)
         if point in MINT_IN_FLIGHT:  # the HTLC is held while the mint is undecided, never released

@@ -14,7 +14,7 @@ import pytest
 from harness.faults import FaultClient
 from harness.judge import Judge
 from harness.network import DEVNET_PROXY, INITIAL_BTC_USD, MERCHANT_PROXY, Network
-from harness.purchase import Buyer, Purchase
+from harness.purchase import Buyer
 from harness.util import Timeouts, wait_until
 from service.domain.pricing import VUSD_DECIMALS
 from service.domain.settlement import Checkpoint
@@ -38,17 +38,10 @@ BLOCKS_TO_WAIT_S = 6  # three blocks: anything still travelling has landed by th
 
 
 class SlowRig(KillRig):
-    def restart(self, pause_at: str | None = None, pause_s: int = 3) -> None:
-        env = dict(SLOW_SERVICE_ENV)
-        if pause_at:
-            env["VOLTA_FAULT_PAUSE_AFTER"] = f"{pause_at}:{pause_s}"
-        self.service.restart(env)
+    """The service with a short mint budget, stopping 3 s at a checkpoint: long enough to put a fault in place."""
 
-    def logged(self, text: str) -> int:
-        return self.service.log_path.read_text(errors="replace").count(text)
-
-    def wait_logged(self, text: str, seen_before: int, timeout: float = Timeouts.PAYMENT) -> None:
-        wait_until(lambda: self.logged(text) > seen_before, timeout=timeout, what=f"the service to log {text!r}")
+    env = SLOW_SERVICE_ENV
+    pause_s = 3
 
 
 @pytest.fixture
@@ -58,24 +51,12 @@ def slow(chain_network: Network) -> Iterator[SlowRig]:
     KillRig(chain_network).restart()
 
 
-def paused_purchase(rig: SlowRig, shopper: Buyer, vault: StarknetClient, point: str,
-                    **order: object) -> tuple[Purchase, int]:
-    """Order and pay with the service set to stop 3 s at `point`; returns once it has stopped there."""
-    marker = f"fault injection: pausing 3s at {point}"
-    seen = rig.logged(marker)
-    purchase = shopper.create_order(fresh_address(), "5.00", **order)
-    vusd_before = vault.vusd_balance(int(purchase.order["starknet_address"], 16))
-    shopper.pay(purchase)
-    rig.wait_logged(marker, seen)
-    return purchase, vusd_before
-
-
 def test_rpc_slower_than_the_mint_budget_before_signing_sends_nothing_and_refunds(
     slow: SlowRig, shopper: Buyer, judge: Judge, vault: StarknetClient, faults: FaultClient,
 ) -> None:
     """Issue 10, way 1: the batcher still held the mint when the order was refunded; it must never go out."""
     slow.restart(pause_at=Checkpoint.MINTING)
-    purchase, vusd_before = paused_purchase(slow, shopper, vault, Checkpoint.MINTING)
+    purchase, vusd_before = slow.paused_purchase(shopper, vault, Checkpoint.MINTING)
     traffic_before = faults.traffic(DEVNET_PROXY)
     with faults.fault(DEVNET_PROXY, "latency", {"latency": LATENCY_MS}):
         final = shopper.follow(purchase, timeout=Timeouts.PAYMENT * 3)
@@ -94,7 +75,7 @@ def test_a_mint_that_lands_after_the_service_gave_up_is_settled(
     """Issue 10, way 3: a mint the service stopped waiting for still lands; the HTLC must still be held."""
     slow.restart(pause_at=point)
     uncertain = slow.logged("mint uncertain")
-    purchase, vusd_before = paused_purchase(slow, shopper, vault, point)
+    purchase, vusd_before = slow.paused_purchase(shopper, vault, point)
     with faults.fault(DEVNET_PROXY, "latency", {"latency": LATENCY_MS}, stream=stream):  # type: ignore[arg-type]
         slow.wait_logged("mint uncertain", uncertain)  # the service gave up waiting: the fault bit
         assert judge.verdict(purchase.order).invoice_state == "ACCEPTED", "the HTLC must stay held"
@@ -108,7 +89,7 @@ def test_lnd_unreachable_during_settle_keeps_the_htlc_until_it_is_back(
 ) -> None:
     slow.restart(pause_at=Checkpoint.MINTED)
     failures = slow.logged("lnd could not settle")
-    purchase, vusd_before = paused_purchase(slow, shopper, vault, Checkpoint.MINTED)
+    purchase, vusd_before = slow.paused_purchase(shopper, vault, Checkpoint.MINTED)
     with faults.outage(MERCHANT_PROXY):
         slow.wait_logged("lnd could not settle", failures)
         verdict = judge.verdict(purchase.order)
@@ -125,13 +106,12 @@ def test_lnd_unreachable_during_cancel_the_sweep_cancels_once_it_is_back(
     failures = slow.logged("lnd could not cancel")
     move_price(chain_network, INITIAL_BTC_USD)
     try:
-        marker = "fault injection: pausing 3s at refunded"
-        seen = slow.logged(marker)
+        seen = slow.pauses_logged(Checkpoint.REFUNDED)
         purchase = shopper.create_order(fresh_address(), "5.00", max_slippage_bps=10)
         vusd_before = vault.vusd_balance(int(purchase.order["starknet_address"], 16))
         move_price(chain_network, INITIAL_BTC_USD * Decimal("1.01"))
         shopper.pay(purchase)
-        slow.wait_logged(marker, seen)
+        slow.wait_paused(Checkpoint.REFUNDED, seen)
         with faults.outage(MERCHANT_PROXY):
             slow.wait_logged("lnd could not cancel", failures)
             assert judge.verdict(purchase.order).invoice_state == "ACCEPTED"
@@ -170,7 +150,7 @@ def test_a_dependency_restarted_mid_order_still_ends_sound(
 ) -> None:
     point = Checkpoint.MINTING if restart == "merchant" else Checkpoint.MINT_SENT
     slow.restart(pause_at=point)
-    purchase, vusd_before = paused_purchase(slow, shopper, vault, point)
+    purchase, vusd_before = slow.paused_purchase(shopper, vault, point)
     process = chain_network.merchant if restart == "merchant" else chain_network.devnet
     assert process is not None
     old_pid = process.pid

@@ -27,6 +27,7 @@ from service.domain.ports import (
     VaultGateway,
 )
 from service.domain.pricing import vusd_base_units
+from service.domain.settlement import mint_recorder
 from service.domain.states import IllegalTransition, OrderStatus
 from service.lightning.base import InvoiceState, LightningBackend
 
@@ -93,14 +94,7 @@ class Reconciliation:
         return self._mint_again(order)
 
     def _mint_again(self, order: OrderRecord) -> Finding:
-        latest = {"tx_hash": order.mint_tx_hash}
-
-        def record(signed: SignedMint) -> None:
-            if not self.repository.record_mint_tx(order.id, signed.tx_hash, signed.nonce, latest["tx_hash"],
-                                                  while_status=OrderStatus.COMPLETED):
-                raise MintAbandoned(f"order {order.id} changed while being minted again")
-            latest["tx_hash"] = signed.tx_hash
-
+        record = mint_recorder(self.repository, order, OrderStatus.COMPLETED)
         amount = vusd_base_units(Decimal(order.vusd_amount))
         try:
             receipt = self.vault.mint_for_payment(int(order.starknet_address, 16), amount,

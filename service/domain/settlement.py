@@ -60,6 +60,24 @@ def no_checkpoint(point: str) -> None:
     del point
 
 
+def mint_recorder(store: OrderStore, order: OrderRecord, while_status: OrderStatus,
+                  after: Callable[[], None] = lambda: None) -> Callable[[SignedMint], None]:
+    """The `on_signed` callback of one mint attempt: records each signed mint before it is sent, and refuses
+    it (`MintAbandoned`) if the order left `while_status` or another attempt was recorded meanwhile.
+
+    The client may sign more than once (a batch re-signed without a dropped call, a reverted batch sent again
+    alone); each new signature replaces the previous one, which can then no longer land."""
+    latest = {"tx_hash": order.mint_tx_hash}
+
+    def record(signed: SignedMint) -> None:
+        if not store.record_mint_tx(order.id, signed.tx_hash, signed.nonce, latest["tx_hash"], while_status):
+            raise MintAbandoned(f"order {order.id} is no longer {while_status} with attempt {latest['tx_hash']}")
+        latest["tx_hash"] = signed.tx_hash
+        after()
+
+    return record
+
+
 @dataclass
 class Settlement:
     settings: Settings
@@ -166,7 +184,9 @@ class Settlement:
         started = time.monotonic()
         try:
             receipt = self.vault.mint_for_payment(
-                recipient, amount, bytes.fromhex(order.payment_hash), on_signed=self._recorder(order))
+                recipient, amount, bytes.fromhex(order.payment_hash),
+                on_signed=mint_recorder(self.repository, order, OrderStatus.MINTING,
+                                        after=lambda: self.checkpoint(Checkpoint.MINT_SIGNED)))
         except MintAbandoned as exc:
             log.info("order %s: mint not sent: %s", order.id, exc)
             return
@@ -185,21 +205,6 @@ class Settlement:
         order = self.repository.transition(order.id, OrderStatus.MINTED, mint_tx_hash=receipt.tx_hash)
         self.checkpoint(Checkpoint.MINTED)
         self._settle(order)
-
-    def _recorder(self, order: OrderRecord) -> Callable[[SignedMint], None]:
-        """Records each signed mint of this attempt before it is sent; refuses it if the order moved on.
-
-        The client may sign more than once (a batch re-signed without a dropped call, a reverted batch sent
-        again alone); each new signature replaces the previous one, which can then no longer land."""
-        latest = {"tx_hash": order.mint_tx_hash}
-
-        def record(signed: SignedMint) -> None:
-            if not self.repository.record_mint_tx(order.id, signed.tx_hash, signed.nonce, latest["tx_hash"]):
-                raise MintAbandoned(f"order {order.id} is no longer minting with attempt {latest['tx_hash']}")
-            latest["tx_hash"] = signed.tx_hash
-            self.checkpoint(Checkpoint.MINT_SIGNED)
-
-        return record
 
     def _after_rejected_attempt(self, order: OrderRecord, why: str) -> None:
         """The vault refused: refund, unless a signed attempt of this order may still land."""

@@ -22,11 +22,11 @@ from rich.progress import track
 
 from harness.contracts.deploy import deploy_all_sync, make_account
 from harness.devnet import Devnet
+from harness.lnd_client import HarnessLndClient
 from harness.network import Network
 from harness.purchase import Buyer
 from harness.tools import locate
 from service.domain.pricing import vusd_base_units
-from service.lightning.lnd_rest import LndRestClient
 from service.starknet.client import StarknetClient, StarknetConfig
 
 console = Console()
@@ -39,7 +39,7 @@ def percentile(samples: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-def pay_plain(merchant: LndRestClient, payer: LndRestClient) -> float:
+def pay_plain(merchant: HarnessLndClient, payer: HarnessLndClient) -> float:
     invoice = merchant.add_invoice(PAYMENT_MSAT, memo="bench")
     started = time.perf_counter()
     result = payer.pay(invoice["payment_request"])
@@ -49,7 +49,7 @@ def pay_plain(merchant: LndRestClient, payer: LndRestClient) -> float:
     return elapsed
 
 
-def pay_hold_settled_at_once(merchant: LndRestClient, payer: LndRestClient) -> float:
+def pay_hold_settled_at_once(merchant: HarnessLndClient, payer: HarnessLndClient) -> float:
     preimage = secrets.token_bytes(32)
     payment_hash = hashlib.sha256(preimage).digest()
     bolt11 = merchant.add_hold_invoice(payment_hash, PAYMENT_MSAT, memo="bench hold")
@@ -64,7 +64,7 @@ def pay_hold_settled_at_once(merchant: LndRestClient, payer: LndRestClient) -> f
     return elapsed
 
 
-def _settle_when_accepted(merchant: LndRestClient, payment_hash: bytes, preimage: bytes) -> None:
+def _settle_when_accepted(merchant: HarnessLndClient, payment_hash: bytes, preimage: bytes) -> None:
     updates = merchant.subscribe_invoice(payment_hash, timeout=60)
     try:
         for invoice in updates:

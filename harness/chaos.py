@@ -18,11 +18,11 @@ from typing import Any
 import httpx
 
 from harness.judge import Judge
+from harness.lnd_client import HarnessLndClient
 from harness.network import Network
 from harness.purchase import Buyer
 from harness.util import Timeouts, WaitTimeout, wait_until
 from service.domain.states import FINAL_STATUSES, OrderStatus
-from service.lightning.lnd_rest import LndRestClient
 from service.starknet.client import StarknetClient
 
 SHOPPERS_PER_PAYER = 2
@@ -52,7 +52,7 @@ class ChaosReport:
 class Shopper(threading.Thread):
     """Buys again and again from one payer node: order, pay (blocking until the payment ends), repeat."""
 
-    def __init__(self, name: str, service_url: str, payer: LndRestClient, vault: StarknetClient,
+    def __init__(self, name: str, service_url: str, payer: HarnessLndClient, vault: StarknetClient,
                  stop: threading.Event, record: Callable[[dict[str, Any], int], None], rng: random.Random) -> None:
         super().__init__(name=name, daemon=True)
         self.buyer = Buyer(service_url, payer)

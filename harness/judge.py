@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from harness.lnd_client import HarnessLndClient
 from harness.util import Timeouts, WaitTimeout, wait_until
 from service.domain.pricing import vusd_base_units
-from service.lightning.lnd_rest import LndError, LndRestClient
+from service.lightning.lnd_rest import LndError
 from service.starknet.client import StarknetClient
 
 
@@ -41,7 +42,7 @@ class Verdict:
 
 
 class Judge:
-    def __init__(self, merchant: LndRestClient, payers: list[LndRestClient], vault: StarknetClient) -> None:
+    def __init__(self, merchant: HarnessLndClient, payers: list[HarnessLndClient], vault: StarknetClient) -> None:
         self.merchant, self.payers, self.vault = merchant, payers, vault
 
     def verdict(self, order: dict[str, Any]) -> Verdict:

@@ -8,9 +8,10 @@ from typing import Any
 import httpx
 
 from harness.btcd import Btcd
+from harness.lnd_client import HarnessLndClient
 from harness.process import ManagedProcess
 from harness.util import Timeouts, free_port, wait_until
-from service.lightning.lnd_rest import LndError, LndRestClient
+from service.lightning.lnd_rest import LndError
 
 # The flags lnd's own integration tests use to make regtest fast and quiet.
 FAST_REGTEST_FLAGS = [
@@ -38,7 +39,7 @@ class Lnd(ManagedProcess):
         self.p2p_port = free_port()
         self.grpc_port = free_port()
         self.rest_port = free_port()
-        self.rest: LndRestClient | None = None
+        self.rest: HarnessLndClient | None = None
         self.pubkey = ""
 
     @property
@@ -88,7 +89,7 @@ class Lnd(ManagedProcess):
         if not (self.tls_cert.exists() and self.macaroon.exists()):
             return False
         if self.rest is None:
-            self.rest = LndRestClient(self.rest_url, self.tls_cert, self.macaroon)
+            self.rest = HarnessLndClient(self.rest_url, self.tls_cert, self.macaroon)
         info = self.rest.get_info()  # "still starting up" is an LndError, hence transient
         self.pubkey = info["identity_pubkey"]
         return bool(info.get("synced_to_chain")) or not synced
@@ -111,7 +112,7 @@ class Lnd(ManagedProcess):
         self.start()
         self.wait_ready()
 
-    def client(self) -> LndRestClient:
+    def client(self) -> HarnessLndClient:
         if self.rest is None:
             raise RuntimeError(f"[{self.name}] not running; start it and wait_ready() first")
         return self.rest
@@ -135,7 +136,7 @@ class Lnd(ManagedProcess):
         }
 
 
-def quiet_local_msat(client: LndRestClient, timeout: float = Timeouts.PAYMENT) -> int:
+def quiet_local_msat(client: HarnessLndClient, timeout: float = Timeouts.PAYMENT) -> int:
     """The spendable channel balance once no HTLC is in flight, so every earlier payment is accounted for
     (lnd updates balances a moment after the payer hears of success). A node that does not answer for a
     moment (just restarted) is asked again until `timeout`."""

@@ -13,9 +13,9 @@ from typing import Any
 
 import httpx
 
+from harness.lnd_client import HarnessLndClient
 from harness.util import Timeouts, WaitTimeout
 from service.domain.states import FINAL_STATUSES, OrderStatus
-from service.lightning.lnd_rest import LndRestClient
 
 
 class PurchaseNotCompleted(RuntimeError):
@@ -65,7 +65,7 @@ class Purchase:
 
 
 class Buyer:
-    def __init__(self, service_url: str, payer: LndRestClient) -> None:
+    def __init__(self, service_url: str, payer: HarnessLndClient) -> None:
         self.http = httpx.Client(base_url=service_url, timeout=30)
         self.payer = payer
         self._payments = ThreadPoolExecutor(max_workers=16, thread_name_prefix="payer")
@@ -82,7 +82,7 @@ class Buyer:
             raise RuntimeError(f"order refused: HTTP {response.status_code} {response.text}")
         return Purchase(response.json(), created_s=started)
 
-    def pay(self, purchase: Purchase, payer: LndRestClient | None = None) -> Future[dict[str, Any]]:
+    def pay(self, purchase: Purchase, payer: HarnessLndClient | None = None) -> Future[dict[str, Any]]:
         """Start paying (the HTLC is held until the service mints), returning the payment's future."""
         node = payer or self.payer
         purchase.payment = self._payments.submit(node.pay, purchase.order["bolt11"], int(Timeouts.PAYMENT))

@@ -16,9 +16,9 @@ from sqlalchemy import create_engine, text
 
 from harness.faults import FaultClient
 from harness.lnd import Lnd
+from harness.lnd_client import HarnessLndClient
 from harness.network import Network
 from harness.purchase import Buyer
-from service.lightning.lnd_rest import LndRestClient
 from service.starknet.client import StarknetClient
 
 # Starknet closes a block within about 2-9.5 s; the short end keeps the atomicity tests quick.
@@ -106,17 +106,17 @@ def merchant_node(network: Network) -> Lnd:
 
 
 @pytest.fixture
-def merchant(network: Network) -> LndRestClient:
+def merchant(network: Network) -> HarnessLndClient:
     return network.merchant.client()
 
 
 @pytest.fixture
-def payer(network: Network) -> LndRestClient:
+def payer(network: Network) -> HarnessLndClient:
     return network.payer.client()
 
 
 @pytest.fixture
-def router(network: Network) -> LndRestClient:
+def router(network: Network) -> HarnessLndClient:
     return network.router.client()
 
 

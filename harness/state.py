@@ -9,8 +9,8 @@ from typing import Any
 
 from harness.devnet import DevnetClient
 from harness.faults import FaultClient
+from harness.lnd_client import HarnessLndClient
 from service.config import Settings, settings_from_regtest_state
-from service.lightning.lnd_rest import LndRestClient
 from service.starknet.client import StarknetConfig
 
 
@@ -38,11 +38,11 @@ def read_state(path: Path | None = None) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def lnd_client(state: dict[str, Any], node: str) -> LndRestClient:
+def lnd_client(state: dict[str, Any], node: str) -> HarnessLndClient:
     nodes = state["lightning"]["nodes"]
     if node not in nodes:
         raise KeyError(f"no node named {node!r}; known: {', '.join(nodes)}")
-    return LndRestClient.from_state(nodes[node])
+    return HarnessLndClient.from_state(nodes[node])
 
 
 def operator_starknet_config(state: dict[str, Any]) -> StarknetConfig:

@@ -11,12 +11,9 @@ as the supervisor's does, so proxy faults reach it (and the supervisor's service
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
 import json
 import re
-import secrets
 import shutil
 import tempfile
 import time
@@ -35,13 +32,14 @@ from starknet_py.net.full_node_client import FullNodeClient
 
 from harness.contracts.deploy import invoke, make_account, set_price
 from harness.faults import FaultClient, FaultError, Proxy, Toxic, Traffic
+from harness.lnd_client import HarnessLndClient
 from harness.network import DEVNET_PROXY, MERCHANT_PROXY, Network
 from harness.service_process import VoltaService
 from harness.state import fault_client, operator_starknet_config, read_state, state_path, write_state
 from harness.util import Timeouts, wait_until
 from scenarios.schema import Fault, FaultKind
 from service.domain.settlement import Checkpoint
-from service.lightning.lnd_rest import LndError, LndRestClient
+from service.lightning.lnd_rest import LndError
 from service.starknet.client import StarknetClient, StarknetConfig, is_nonce_error
 
 T = TypeVar("T")
@@ -75,7 +73,7 @@ class Target(ABC):
     def service_url(self) -> str: ...
 
     @abstractmethod
-    def lnd(self, name: str) -> LndRestClient:
+    def lnd(self, name: str) -> HarnessLndClient:
         """A live client for `payer`, `router` or `merchant` (a new one after that node restarted)."""
 
     @abstractmethod
@@ -156,7 +154,7 @@ class Target(ABC):
     def _probe_reaches_merchant(self) -> bool:
         payer = self.lnd("payer")
         merchant_pubkey = self.lnd("merchant").get_info()["identity_pubkey"]
-        result = probe(payer, merchant_pubkey, 1_000)
+        result = payer.probe(merchant_pubkey, 1_000)
         if result.get("failure_reason") == "FAILURE_REASON_INCORRECT_PAYMENT_DETAILS":
             return True
         payer.reset_mission_control()  # a failure during the restart must not steer routing away for an hour
@@ -231,25 +229,6 @@ def run_async(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
         return pool.submit(lambda: asyncio.run(make())).result()
 
 
-def probe(payer: LndRestClient, dest_pubkey: str, amount_sat: int) -> dict[str, Any]:
-    """Send an HTLC for an unknown hash. LndRestClient has no keysend/probe call, hence its plumbing."""
-    body = {
-        "dest": base64.b64encode(bytes.fromhex(dest_pubkey)).decode(),
-        "amt": str(amount_sat),
-        "payment_hash": base64.b64encode(hashlib.sha256(secrets.token_bytes(32)).digest()).decode(),
-        "final_cltv_delta": 40,
-        "timeout_seconds": 20,
-        "fee_limit_sat": "100",
-        "no_inflight_updates": True,
-    }
-    last: dict[str, Any] = {}
-    for update in payer._stream("POST", "/v2/router/send", 60, json=body):
-        last = update
-        if update.get("status") in ("SUCCEEDED", "FAILED"):
-            break
-    return last
-
-
 async def _vault_events(rpc_url: str, vault: int, from_block: int, keys: list[list[int | str]]) -> list[Any]:
     client = FullNodeClient(node_url=rpc_url)
     found: list[Any] = []
@@ -280,7 +259,7 @@ class NetworkTarget(Target):
         assert self.network.service is not None
         return self.network.service.url
 
-    def lnd(self, name: str) -> LndRestClient:
+    def lnd(self, name: str) -> HarnessLndClient:
         return self.network.nodes[name].client()
 
     def owner_account(self) -> Account:
@@ -334,7 +313,7 @@ class StateTarget(Target):
         self.users = [user["address"] for user in starknet["users"]]
         self.block_time = starknet.get("block_time")
         self.restarts_nodes = False
-        self._clients: dict[str, LndRestClient] = {}
+        self._clients: dict[str, HarnessLndClient] = {}
         self._own_service: VoltaService | None = None
         self._faults: FaultClient | None = None
 
@@ -346,9 +325,9 @@ class StateTarget(Target):
             raise UnsupportedFault(f"{self.state_file} has no running service")
         return self.state["service"]["url"]
 
-    def lnd(self, name: str) -> LndRestClient:
+    def lnd(self, name: str) -> HarnessLndClient:
         if name not in self._clients:
-            self._clients[name] = LndRestClient.from_state(self.state["lightning"]["nodes"][name])
+            self._clients[name] = HarnessLndClient.from_state(self.state["lightning"]["nodes"][name])
         return self._clients[name]
 
     def owner_account(self) -> Account:

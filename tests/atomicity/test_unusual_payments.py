@@ -14,9 +14,9 @@ import pytest
 
 from harness.contracts.deploy import set_price
 from harness.judge import Judge
+from harness.lnd_client import HarnessLndClient
 from harness.network import INITIAL_BTC_USD, Network
 from harness.purchase import Buyer
-from harness.routes import RoutePayer
 from harness.util import Timeouts, wait_until
 from service.domain.pricing import VUSD_DECIMALS
 from service.starknet.client import StarknetClient
@@ -33,9 +33,9 @@ def service_with(chain_network: Network) -> Iterator[KillRig]:
 
 
 @pytest.fixture(scope="module")
-def route_payer(chain_network: Network) -> Iterator[RoutePayer]:
+def route_payer(chain_network: Network) -> Iterator[HarnessLndClient]:
     payer = chain_network.payer
-    client = RoutePayer(payer.rest_url, payer.tls_cert, payer.macaroon)
+    client = HarnessLndClient(payer.rest_url, payer.tls_cert, payer.macaroon)
     yield client
     client.close()
 
@@ -48,7 +48,7 @@ def sends() -> Iterator[ThreadPoolExecutor]:
 
 
 def test_a_partial_mpp_shard_never_reaches_accepted_and_is_released(
-    service_with: KillRig, shopper: Buyer, judge: Judge, route_payer: RoutePayer, sends: ThreadPoolExecutor,
+    service_with: KillRig, shopper: Buyer, judge: Judge, route_payer: HarnessLndClient, sends: ThreadPoolExecutor,
     chain_network: Network,
 ) -> None:
     """lnd does not accept less than the invoice: the shard waits for the rest of its set, the invoice stays
@@ -69,7 +69,7 @@ def test_a_partial_mpp_shard_never_reaches_accepted_and_is_released(
 
 
 def test_an_overpaid_htlc_is_refunded_whole(
-    shopper: Buyer, judge: Judge, route_payer: RoutePayer, sends: ThreadPoolExecutor, vault: StarknetClient,
+    shopper: Buyer, judge: Judge, route_payer: HarnessLndClient, sends: ThreadPoolExecutor, vault: StarknetClient,
 ) -> None:
     purchase = shopper.create_order(fresh_address(), "5.00")
     vusd_before = vault.vusd_balance(int(purchase.order["starknet_address"], 16))
@@ -113,7 +113,7 @@ def test_a_price_gone_stale_by_payment_time_refunds(
 
 
 def test_a_payment_after_expiry_is_refused_and_nothing_is_minted(
-    service_with: KillRig, shopper: Buyer, judge: Judge, vault: StarknetClient, route_payer: RoutePayer,
+    service_with: KillRig, shopper: Buyer, judge: Judge, vault: StarknetClient, route_payer: HarnessLndClient,
     sends: ThreadPoolExecutor,
 ) -> None:
     """A wallet refuses to pay an expired invoice, so the late HTLC is sent along a route by hand."""

@@ -11,29 +11,29 @@ import httpx
 import pytest
 
 from harness.lnd import quiet_local_msat
+from harness.lnd_client import HarnessLndClient
 from harness.network import Network
 from harness.process import ProcessError
 from harness.util import Timeouts, wait_until
-from service.lightning.lnd_rest import LndRestClient
 
 pytestmark = pytest.mark.regtest
 
 
-def local_msat(client: LndRestClient) -> int:
+def local_msat(client: HarnessLndClient) -> int:
     return client.channel_balance()["local_msat"]
 
 
-def wait_local_msat(client: LndRestClient, expected_msat: int, who: str) -> None:
+def wait_local_msat(client: HarnessLndClient, expected_msat: int, who: str) -> None:
     """Balances settle a moment after the payer hears of success (commitment updates), so wait."""
     wait_until(lambda: local_msat(client) == expected_msat, timeout=Timeouts.INVOICE_STATE,
                what=f"{who}'s spendable balance to be {expected_msat} msat")
 
 
-def invoice_state(client: LndRestClient, payment_hash: bytes) -> str:
+def invoice_state(client: HarnessLndClient, payment_hash: bytes) -> str:
     return client.lookup_invoice(payment_hash)["state"]
 
 
-def pay_in_background(payer: LndRestClient, bolt11: str) -> tuple[Future[dict[str, Any]], list[dict]]:
+def pay_in_background(payer: HarnessLndClient, bolt11: str) -> tuple[Future[dict[str, Any]], list[dict]]:
     """Start paying; the HTLC stays in flight until the hold invoice is settled or cancelled."""
     updates: list[dict] = []
 

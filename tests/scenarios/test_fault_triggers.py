@@ -11,12 +11,12 @@ from typing import Any, cast
 import pytest
 
 from harness.faults import FaultClient
+from harness.lnd_client import HarnessLndClient
 from scenarios.invariants import check_all, faults_fired
 from scenarios.runner import Runner
 from scenarios.schema import parse_scenario
 from scenarios.target import PauseLog, Target, UnsupportedFault, through_proxies
 from service.domain.settlement import Checkpoint
-from service.lightning.lnd_rest import LndRestClient
 
 
 class FakeTarget(Target):
@@ -31,8 +31,8 @@ class FakeTarget(Target):
     def service_url(self) -> str:
         return "http://127.0.0.1:9"
 
-    def lnd(self, name: str) -> LndRestClient:
-        return cast(LndRestClient, None)
+    def lnd(self, name: str) -> HarnessLndClient:
+        return cast(HarnessLndClient, None)
 
     def owner_account(self) -> Any:
         raise AssertionError("not in these tests")

@@ -28,11 +28,12 @@ def create_app(settings: Settings | None = None, overrides: dict[str, Any] | Non
     app.extensions["volta"] = container
 
     from service import web
-    from service.api import errors, limits, meta, orders, webhooks
+    from service.api import errors, history, limits, meta, orders, webhooks
 
     errors.init_app(app)
     limits.init_app(app, settings)
-    for blueprint in (orders.blueprint, meta.blueprint, meta.operations, webhooks.blueprint, web.blueprint):
+    for blueprint in (orders.blueprint, history.blueprint, meta.blueprint, meta.operations, webhooks.blueprint,
+                      web.blueprint):
         app.register_blueprint(blueprint)
 
     if container.worker is not None:

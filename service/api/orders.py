@@ -1,4 +1,4 @@
-"""/api/v1/orders: create an order, read it, follow it live, list an address's purchases."""
+"""/api/v1/orders: create an order, read it, follow it live (the list by address is in service/api/history.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from service.api import container
 from service.api.errors import error_response
 from service.api.limits import limiter, starknet_address_key
 from service.api.serializers import order_json
-from service.domain.orders import OrderRequest, normalize_starknet_address
+from service.domain.orders import OrderRequest
 from service.domain.ports import OrderRecord
 from service.domain.states import OrderStatus
 from service.storage.idempotency import IdempotencyConflict, request_digest
@@ -26,8 +26,6 @@ blueprint = Blueprint("orders", __name__, url_prefix="/api/v1/orders")
 
 SSE_POLL_S = 0.1  # also catches changes made by a worker in another process
 SSE_KEEPALIVE_S = 15.0
-MAX_PAGE = 100
-MAX_OFFSET = 10**9
 
 
 @blueprint.post("")
@@ -74,25 +72,6 @@ def _created(order: OrderRecord, replayed: bool = False) -> ResponseReturnValue:
 @blueprint.get("/<order_id>")
 def get_order(order_id: str) -> ResponseReturnValue:
     return order_json(load_order(order_id))
-
-
-@blueprint.get("")
-def list_orders() -> ResponseReturnValue:
-    address_text = request.args.get("starknet_address", "")
-    try:
-        address = normalize_starknet_address(address_text)
-        limit = int(request.args.get("limit", 20))
-        offset = int(request.args.get("offset", 0))
-    except ValueError as exc:
-        return error_response(400, "invalid_query", f"starknet_address, limit or offset is not valid: {exc}.",
-                              "Use ?starknet_address=0x…&limit=20&offset=0.")
-    if not (1 <= limit <= MAX_PAGE and 0 <= offset <= MAX_OFFSET):
-        return error_response(400, "invalid_query", f"limit must be 1..{MAX_PAGE} and offset 0..{MAX_OFFSET}.",
-                              "Use ?limit=20&offset=0.")
-    rows, total = container().repository.for_address(address, limit, offset)
-    next_offset = offset + len(rows) if offset + len(rows) < total else None
-    return {"orders": [order_json(row, with_history=False) for row in rows], "total": total,
-            "limit": limit, "offset": offset, "next_offset": next_offset}
 
 
 @blueprint.get("/<order_id>/qr.svg")

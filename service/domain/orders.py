@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator, model_validator
 
 from service.config import Settings
 from service.domain.ports import OrderRecord, OrderStore, PriceSource
@@ -19,6 +20,10 @@ from service.domain.states import OrderStatus
 from service.lightning.base import LightningBackend, LightningError
 
 FELT_LIMIT = 2**251
+STARKNET_ADDRESS = re.compile(r"0x[0-9a-fA-F]{1,64}")
+# A VUSD amount is a JSON string in plain decimal notation with at most cents: no exponent, sign, underscore
+# or leading zero, so the amount the buyer sees is the amount we parse.
+VUSD_AMOUNT = re.compile(r"(0|[1-9][0-9]*)(\.[0-9]{1,2})?")
 DAY = timedelta(days=1)
 MAX_VUSD_AMOUNT = Decimal(10) ** 12  # far above any order limit; keeps the arithmetic finite
 
@@ -35,14 +40,14 @@ class OrderRejected(Exception):
 
 
 def normalize_starknet_address(value: str) -> str:
-    """A Starknet address as 0x + 64 lower-case hex digits; must be a felt below 2**251 and not zero."""
-    text = value.strip().lower()
-    if not text.startswith("0x") or len(text) > 66 or len(text) < 3:
-        raise ValueError("must be a hex string starting with 0x, at most 64 hex digits")
-    try:
-        number = int(text, 16)
-    except ValueError as exc:
-        raise ValueError("must contain only hex digits after 0x") from exc
+    """A Starknet address as 0x + 64 lower-case hex digits; must be a felt below 2**251 and not zero.
+
+    Only the canonical spelling is accepted: Python's `int(text, 16)` would also take "0x_1" or "0x 1",
+    which turn a typo into a system address."""
+    text = value.strip()
+    if not STARKNET_ADDRESS.fullmatch(text):
+        raise ValueError("must be 0x followed by 1 to 64 hex digits, nothing else")
+    number = int(text, 16)
     if number == 0:
         raise ValueError("must not be zero")
     if number >= FELT_LIMIT:
@@ -53,10 +58,11 @@ def normalize_starknet_address(value: str) -> str:
 class OrderRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    starknet_address: str = Field(max_length=80)
-    vusd_amount: str | None = Field(default=None, max_length=40)
-    amount_sat: int | None = Field(default=None, gt=0, le=21_000_000 * 100_000_000)
-    max_slippage_bps: int | None = Field(default=None, ge=0, le=10_000)
+    # Strict types: JSON `true` is not 1 sat, "5" is not an integer and 25.5 is not a decimal string.
+    starknet_address: StrictStr = Field(max_length=80)
+    vusd_amount: StrictStr | None = Field(default=None, max_length=40)
+    amount_sat: StrictInt | None = Field(default=None, gt=0, le=21_000_000 * 100_000_000)
+    max_slippage_bps: StrictInt | None = Field(default=None, ge=0, le=10_000)
 
     @field_validator("starknet_address")
     @classmethod
@@ -68,16 +74,13 @@ class OrderRequest(BaseModel):
     def _vusd(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        try:
-            amount = Decimal(value)
-        except InvalidOperation as exc:
-            raise ValueError("must be a decimal number such as \"25.00\"") from exc
-        if not amount.is_finite() or amount <= 0:
+        if not VUSD_AMOUNT.fullmatch(value):
+            raise ValueError('must be a plain decimal string with at most 2 decimal places, such as "25.00"')
+        amount = Decimal(value)
+        if amount <= 0:
             raise ValueError("must be a positive number")
         if amount >= MAX_VUSD_AMOUNT:
             raise ValueError(f"must be below {MAX_VUSD_AMOUNT}")
-        if amount.as_tuple().exponent < -2:  # type: ignore[operator]
-            raise ValueError("at most 2 decimal places (cents)")
         return value
 
     @model_validator(mode="after")

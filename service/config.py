@@ -13,9 +13,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+
+from service.validation import validation_problems
 
 ENV_PREFIX = "VOLTA_"
+
+
+class SettingsError(ValueError):
+    """Settings that do not validate, named by field and rule; never carries a value (it may be a secret)."""
 
 
 class Settings(BaseModel):
@@ -36,11 +42,22 @@ class Settings(BaseModel):
     operator_private_key: str = Field(default="", repr=False)
     operator_private_key_file: str = ""
 
-    quote_lifetime_s: int = Field(default=600, ge=5, le=86_400)
+    # A quote is an option the payer holds until the invoice expires. At BTC's ~55 % annual volatility the
+    # price moves sigma*sqrt(T) ≈ 17 bps in 5 minutes (24 bps in 10): enough time to scan and pay from a
+    # phone, and the option's worth (≈ 0.4 sigma*sqrt(T)) stays far below the spread.
+    quote_lifetime_s: int = Field(default=300, ge=5, le=86_400)
     spread_bps: int = Field(default=50, ge=0, le=2_000)
+    # Slippage has two sides. If BTC rises between quote and mint, the buyer's sats buy less than they are
+    # worth: the buyer bounds that (max_slippage_bps, default and ceiling here). If BTC falls, the protocol
+    # sells VUSD below the oracle: only the operator bounds that, near the spread, so a payer who waits
+    # for a fall takes at most the spread back.
     default_max_slippage_bps: int = Field(default=100, ge=0, le=10_000)
     max_allowed_slippage_bps: int = Field(default=500, ge=0, le=10_000)
-    max_price_age_s: int = Field(default=3_600, ge=1)
+    max_price_drop_bps: int = Field(default=50, ge=0, le=10_000)
+    # The oracle's price may be this old at quote and at mint. Pragma publishes BTC/USD every few seconds on
+    # mainnet: 60 s tolerates several missed updates, and BTC moves about 8 bps (one sigma) in a minute,
+    # well inside the operator's side of the bound; an hour-old price would make that bound meaningless.
+    max_price_age_s: int = Field(default=60, ge=1)
     min_order_vusd: Decimal = Decimal("1")
     max_order_vusd: Decimal = Decimal("1000")
     max_vusd_per_address_per_day: Decimal = Decimal("5000")
@@ -80,6 +97,14 @@ class Settings(BaseModel):
     inbound_webhook_secret: str = Field(default="", repr=False)
     # When set, the webhook delivery log and redelivery need `Authorization: Bearer <token>`.
     admin_token: str = Field(default="", repr=False)
+    # Reading an address's purchase history needs a SNIP-12 message signed by that account (service/api/history.py).
+    # The key signs its challenges and sessions. Empty: a random key per process, never written anywhere, so a
+    # restart ends every session and challenge (cheap: one more signature) and no config file holds it; set it
+    # (with a shared rate_limit_storage_url, which also holds the used challenges) when several processes serve.
+    history_session_key: str = Field(default="", repr=False)
+    history_challenge_lifetime_s: int = Field(default=300, ge=1, le=3_600)
+    history_session_lifetime_s: int = Field(default=900, ge=10, le=86_400)
+    rate_limit_history_per_ip: str = "30/minute;300/hour"
     # Test-only fault injection: pause this many seconds at a settlement checkpoint (e.g. "mint_signed:30").
     fault_pause_after: str = ""
 
@@ -175,4 +200,10 @@ def load_settings(overrides: dict[str, Any] | None = None, environ: dict[str, st
             values[name] = env_value
     if "DATABASE_URL" in environ and f"{ENV_PREFIX}DATABASE_URL" not in environ:
         values["database_url"] = environ["DATABASE_URL"]
-    return Settings(**(values | (overrides or {})))
+    try:
+        return Settings(**(values | (overrides or {})))
+    except ValidationError as exc:
+        # pydantic's own text repeats the input (all of it, for a rule across fields): secrets included.
+        problems = "\n".join(f"  {problem}" for problem in validation_problems(exc, top_level="settings"))
+        raise SettingsError(f"the service's settings are not valid (VOLTA_* variables, "
+                            f"{ENV_PREFIX}CONFIG):\n{problems}") from None

@@ -62,9 +62,19 @@ def quote_for_sat(amount_sat: int, rate: Decimal, spread_bps: int) -> Quote:
     return Quote(vusd, amount_sat * 1000, rate, spread_bps)
 
 
-def slippage_bps(quoted: Decimal, now: Decimal) -> Decimal:
-    """How far the price moved since the quote, in basis points, in either direction."""
-    return abs(now - quoted) / quoted * BPS
+def price_move_bps(quoted: Decimal, now: Decimal) -> Decimal:
+    """How far BTC/USD moved since the quote, in basis points: positive when it rose (the buyer's side of
+    the slippage bound), negative when it fell (the protocol's side)."""
+    return (now - quoted) / quoted * BPS
+
+
+def slippage_refusal(moved_bps: Decimal, buyer_bound_bps: int, protocol_bound_bps: int) -> str | None:
+    """Why a mint at this move must not happen, or None: each side of the bound belongs to whoever loses."""
+    if moved_bps > buyer_bound_bps:
+        return f"BTC rose {moved_bps:.1f} bps since the quote (the buyer's bound is {buyer_bound_bps})"
+    if -moved_bps > protocol_bound_bps:
+        return f"BTC fell {-moved_bps:.1f} bps since the quote (the operator's bound is {protocol_bound_bps})"
+    return None
 
 
 def vusd_base_units(vusd_amount: Decimal) -> int:

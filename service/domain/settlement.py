@@ -36,7 +36,7 @@ from service.domain.ports import (
     SignedMint,
     VaultGateway,
 )
-from service.domain.pricing import StalePrice, ensure_fresh, slippage_bps, vusd_base_units
+from service.domain.pricing import StalePrice, ensure_fresh, price_move_bps, slippage_refusal, vusd_base_units
 from service.domain.states import ConcurrentChange, IllegalTransition, OrderStatus, RefundReason
 from service.lightning.base import InvoiceState, InvoiceStatus, LightningBackend, LightningError
 
@@ -293,9 +293,9 @@ class Settlement:
             price = ensure_fresh(self.prices.btc_usd(), now.timestamp(), self.settings.max_price_age_s)
         except StalePrice as exc:
             return RefundReason.SLIPPAGE_EXCEEDED, f"cannot check slippage: {exc}"
-        moved_bps = slippage_bps(Decimal(order.btc_usd_rate), price.btc_usd)
-        if moved_bps > order.max_slippage_bps:
-            return RefundReason.SLIPPAGE_EXCEEDED, f"price moved {moved_bps:.1f} bps (bound {order.max_slippage_bps})"
+        moved_bps = price_move_bps(Decimal(order.btc_usd_rate), price.btc_usd)
+        if refusal := slippage_refusal(moved_bps, order.max_slippage_bps, self.settings.max_price_drop_bps):
+            return RefundReason.SLIPPAGE_EXCEEDED, refusal
         used = self.repository.vusd_committed_since(order.starknet_address, now - DAY, excluding=order.id)
         if used + Decimal(order.vusd_amount) > self.settings.max_vusd_per_address_per_day:
             return RefundReason.LIMIT_EXCEEDED, f"address already bought {used} VUSD in 24 h"

@@ -22,7 +22,8 @@ def failures(result: dict) -> list[str]:
 
 
 # A few seconds each on this machine; the restarts (node, devnet) take about a minute and run from the CLI.
-@pytest.mark.parametrize("name", ["happy_path", "slippage_beyond_bound", "crash_in_minting"])
+@pytest.mark.parametrize("name", ["happy_path", "slippage_beyond_bound", "price_drop_beyond_operator_bound",
+                                  "crash_in_minting"])
 def test_catalogue_scenario_keeps_every_invariant(network: Network, tmp_path: Path, name: str) -> None:
     out = tmp_path / f"{name}.json"
     result = run_scenario(CATALOGUE / f"{name}.yaml", NetworkTarget(network), out)

@@ -6,9 +6,10 @@ from service.domain.pricing import (
     StalePrice,
     ensure_fresh,
     price_from_oracle,
+    price_move_bps,
     quote_for_sat,
     quote_for_vusd,
-    slippage_bps,
+    slippage_refusal,
     vusd_base_units,
     vusd_from_base_units,
 )
@@ -27,9 +28,18 @@ def test_sat_quote_gives_vusd_rounded_down_to_cents() -> None:
     assert quote.amount_msat == 100_000_000
 
 
-def test_slippage_is_symmetric() -> None:
-    assert slippage_bps(Decimal("100"), Decimal("101")) == Decimal("100")
-    assert slippage_bps(Decimal("100"), Decimal("99")) == Decimal("100")
+def test_a_price_move_is_signed() -> None:
+    assert price_move_bps(Decimal("100"), Decimal("101")) == Decimal("100")
+    assert price_move_bps(Decimal("100"), Decimal("99")) == Decimal("-100")
+
+
+@pytest.mark.parametrize(("moved_bps", "refused"), [
+    (0, False), (400, False), (501, True),  # BTC rose: the buyer's bound (500) decides
+    (-50, False), (-51, True), (-400, True),  # BTC fell: the operator's bound (50) decides, whatever the buyer chose
+])
+def test_each_side_of_the_slippage_bound_belongs_to_whoever_loses(moved_bps: int, refused: bool) -> None:
+    refusal = slippage_refusal(Decimal(moved_bps), buyer_bound_bps=500, protocol_bound_bps=50)
+    assert (refusal is not None) == refused, refusal
 
 
 def test_oracle_price_and_staleness() -> None:

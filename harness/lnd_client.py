@@ -74,6 +74,16 @@ class HarnessLndClient(LndRestClient):
         result = self._request("POST", "/v1/invoices", json=body)
         return {"payment_request": result["payment_request"], "payment_hash": unb64(result["r_hash"]).hex()}
 
+    def invoices_since(self, add_index: int) -> list[dict[str, Any]]:
+        """Every invoice this node created after the one numbered `add_index` (0: all), oldest first."""
+        params = {"index_offset": str(add_index), "num_max_invoices": "10000"}
+        return self._request("GET", "/v1/invoices", params=params).get("invoices", [])
+
+    def last_invoice_index(self) -> int:
+        """The add_index of the newest invoice: where `invoices_since` starts counting from now on."""
+        params = {"reversed": "true", "num_max_invoices": "1"}
+        return int(self._request("GET", "/v1/invoices", params=params).get("last_index_offset", 0))
+
     def send_payment(
         self, payment_request: str, timeout_s: int = 60, fee_limit_sat: int = 1000
     ) -> Generator[dict[str, Any], None, None]:

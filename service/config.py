@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from limits import parse_many
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from service.validation import validation_problems
@@ -104,7 +105,7 @@ class Settings(BaseModel):
     history_session_key: str = Field(default="", repr=False)
     history_challenge_lifetime_s: int = Field(default=300, ge=1, le=3_600)
     history_session_lifetime_s: int = Field(default=900, ge=10, le=86_400)
-    rate_limit_history_per_ip: str = "30/minute;300/hour"
+    rate_limit_history_per_ip: str = "30/minute"  # per route; a sign-in takes one challenge and one session
     # Test-only fault injection: pause this many seconds at a settlement checkpoint (e.g. "mint_signed:30").
     fault_pause_after: str = ""
 
@@ -113,6 +114,15 @@ class Settings(BaseModel):
     def _split_urls(cls, value: object) -> object:
         if isinstance(value, str):
             return [url.strip() for url in value.split(",") if url.strip()]
+        return value
+
+    @field_validator("rate_limit_orders_per_ip", "rate_limit_orders_per_address")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError('must look like "10/minute;100/day"') from None
         return value
 
     @model_validator(mode="after")

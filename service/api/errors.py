@@ -31,7 +31,10 @@ def error_response(status: int, code: str, message: str, hint: str = "") -> tupl
 def init_app(app: Flask) -> None:
     @app.errorhandler(OrderRejected)
     def _rejected(exc: OrderRejected) -> ResponseReturnValue:
-        return error_response(exc.http_status, exc.code, exc.message, exc.hint)
+        response, status = error_response(exc.http_status, exc.code, exc.message, exc.hint)
+        if exc.retry_after_s is not None:
+            response.headers["Retry-After"] = str(exc.retry_after_s)
+        return response, status
 
     @app.errorhandler(ValidationError)
     def _invalid(exc: ValidationError) -> ResponseReturnValue:

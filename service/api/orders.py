@@ -13,7 +13,7 @@ from flask.typing import ResponseReturnValue
 
 from service.api import container
 from service.api.errors import error_response
-from service.api.limits import limiter, starknet_address_key
+from service.api.limits import limiter
 from service.api.serializers import order_json
 from service.domain.orders import OrderRequest
 from service.domain.ports import OrderRecord
@@ -29,8 +29,7 @@ SSE_KEEPALIVE_S = 15.0
 
 
 @blueprint.post("")
-@limiter.limit(lambda: container().settings.rate_limit_orders_per_ip)
-@limiter.limit(lambda: container().settings.rate_limit_orders_per_address, key_func=starknet_address_key)
+@limiter.limit(lambda: container().settings.rate_limit_orders_per_ip)  # per address: PlaceOrder counts orders
 def create_order() -> ResponseReturnValue:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):

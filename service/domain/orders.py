@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import secrets
 import uuid
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from limits import RateLimitItem, parse_many
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator, model_validator
 
 from service.config import Settings
@@ -31,12 +33,14 @@ MAX_VUSD_AMOUNT = Decimal(10) ** 12  # far above any order limit; keeps the arit
 class OrderRejected(Exception):
     """A request we will not turn into an order; carries what the API shows the client."""
 
-    def __init__(self, code: str, message: str, hint: str, http_status: int = 400) -> None:
+    def __init__(self, code: str, message: str, hint: str, http_status: int = 400,
+                 retry_after_s: int | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.hint = hint
         self.http_status = http_status
+        self.retry_after_s = retry_after_s
 
 
 def normalize_starknet_address(value: str) -> str:
@@ -101,7 +105,13 @@ class PlaceOrder:
     def place(self, request: OrderRequest) -> OrderRecord:
         slippage_bps = self._slippage(request)
         quote = self._quote(request)
-        self._check_limits(request.starknet_address, quote.vusd_amount)
+        # Limits count orders that exist: a request refused for any reason costs the address nothing, so
+        # nobody can lock a buyer out by sending bad requests in the buyer's name.
+        with self.repository.admitting(request.starknet_address):
+            self._check_limits(request.starknet_address, quote.vusd_amount)
+            return self._create(request, quote, slippage_bps)
+
+    def _create(self, request: OrderRequest, quote: Quote, slippage_bps: int) -> OrderRecord:
         preimage = secrets.token_bytes(32)
         payment_hash = hashlib.sha256(preimage).digest()
         order_id = f"ord_{uuid.uuid4().hex}"
@@ -150,9 +160,29 @@ class PlaceOrder:
         if not low <= vusd <= high:
             raise OrderRejected("amount_out_of_range", f"An order must be between {low} and {high} VUSD; "
                                 f"this one is {vusd} VUSD.", f"Choose an amount from {low} to {high} VUSD.")
+        self._check_order_rate(address)
         used = self.repository.vusd_committed_since(address, self.clock() - DAY)
         allowance = self.settings.max_vusd_per_address_per_day
         if used + vusd > allowance:
             raise OrderRejected("daily_limit_exceeded", f"This address has bought {used} VUSD in the last 24 "
                                 f"hours; the limit is {allowance} VUSD.",
                                 f"You can still buy up to {max(allowance - used, Decimal(0))} VUSD today.", 422)
+
+    def _check_order_rate(self, address: str) -> None:
+        """At most N orders per window for one address (`rate_limit_orders_per_address`, e.g. 10/minute)."""
+        now = self.clock()
+        for window in parse_many(self.settings.rate_limit_orders_per_address):
+            length = timedelta(seconds=window.get_expiry())
+            created = self.repository.created_since(address, now - length)
+            if len(created) < window.amount:
+                continue
+            # A new order fits once the oldest of the last `amount` orders leaves the window.
+            wait_s = max(1, math.ceil((created[-window.amount] + length - now).total_seconds()))
+            raise OrderRejected("address_rate_limited", f"This address already has {len(created)} orders in the "
+                                f"last {_window_words(window)}; the limit is {window.amount}.",
+                                f"Pay one of the open orders, or try again in {wait_s} s.", 429, wait_s)
+
+
+def _window_words(window: RateLimitItem) -> str:
+    multiples = window.multiples
+    return f"{multiples} {window.GRANULARITY.name}s" if multiples > 1 else window.GRANULARITY.name

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -65,6 +66,12 @@ class OrderStore(Protocol):
                        while_status: OrderStatus = ...) -> bool: ...
 
     def vusd_committed_since(self, address: str, since: datetime, excluding: str | None = None) -> Decimal: ...
+
+    def created_since(self, address: str, since: datetime) -> Sequence[datetime]: ...
+
+    def admitting(self, address: str) -> AbstractContextManager[None]:
+        """Held while an order for `address` is checked against its limits and created."""
+        ...
 
     def finished_since(self, since: datetime) -> Sequence[OrderRecord]: ...
 

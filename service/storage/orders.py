@@ -3,7 +3,10 @@ listeners (the live event stream) hear of it only after the commit."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -30,6 +33,8 @@ class OrderNotFound(KeyError):
 
 
 _UNCHECKED = object()
+# Striped: a fixed number of locks however many addresses come by (two addresses sharing one only wait).
+_ADDRESS_LOCKS = tuple(threading.Lock() for _ in range(64))
 
 
 class OrderRepository:
@@ -160,6 +165,31 @@ class OrderRepository:
             if excluding:
                 query = query.where(OrderRow.id != excluding)
             return sum((Decimal(amount) for amount in session.scalars(query)), Decimal(0))
+
+    def created_since(self, address: str, since: datetime) -> list[datetime]:
+        """When each order for `address` created after `since` was created, oldest first."""
+        with self._sessions() as session:
+            query = select(OrderRow.created_at).where(OrderRow.starknet_address == address,
+                                                      OrderRow.created_at >= since)
+            return list(session.scalars(query.order_by(OrderRow.created_at)))
+
+    @contextmanager
+    def admitting(self, address: str) -> Iterator[None]:
+        """Admit orders for one address one at a time, so limits counted from the orders already created
+        hold for requests that arrive together: a lock per address in this process and, on PostgreSQL,
+        an advisory lock across processes (SQLite serves one process)."""
+        with _ADDRESS_LOCKS[hash(address) % len(_ADDRESS_LOCKS)]:
+            engine = self._sessions.kw["bind"]
+            if engine.dialect.name != "postgresql":
+                yield
+                return
+            key = int.from_bytes(hashlib.sha256(address.encode()).digest()[:8], "big", signed=True)
+            with engine.connect() as connection:
+                connection.execute(select(func.pg_advisory_lock(key)))
+                try:
+                    yield
+                finally:
+                    connection.execute(select(func.pg_advisory_unlock(key)))
 
     def latest_event_id(self, order_id: str) -> int:
         with self._sessions() as session:

@@ -94,6 +94,41 @@ SCHEMAS: dict[str, Any] = {
         "properties": {"status": {"type": "string", "enum": ["ok", "degraded"]},
                        "components": {"type": "object", "additionalProperties": {"type": "string"}}},
     },
+    "HistoryChallengeRequest": {
+        "type": "object", "required": ["starknet_address"],
+        "properties": {"starknet_address": {"type": "string", "description": "the Starknet account to prove"}},
+    },
+    "TypedData": {
+        "type": "object", "required": ["types", "primaryType", "domain", "message"],
+        "description": "SNIP-12 typed data, as wallets' signMessage takes it",
+        "properties": {"types": {"type": "object"}, "primaryType": {"type": "string"},
+                       "domain": {"type": "object", "required": ["name", "version", "chainId", "revision"],
+                                  "properties": {"name": {"type": "string"}, "version": {"type": "string"},
+                                                 "chainId": {"type": "string"}, "revision": {"type": "string"}}},
+                       "message": {"type": "object"}},
+    },
+    "HistoryChallenge": {
+        "type": "object", "required": ["starknet_address", "challenge", "typed_data", "expires_at"],
+        "properties": {"starknet_address": {"type": "string", "pattern": "^0x[0-9a-f]{64}$"},
+                       "challenge": {"type": "string", "description": "opaque; send it back with the signature"},
+                       "typed_data": _ref("TypedData"),
+                       "expires_at": {"type": "string", "format": "date-time"}},
+    },
+    "HistorySessionRequest": {
+        "type": "object", "required": ["challenge", "signature"],
+        "properties": {"challenge": {"type": "string"},
+                       "signature": {"type": "array", "minItems": 1, "maxItems": 64,
+                                     "items": {"oneOf": [{"type": "string"}, {"type": "integer"}]},
+                                     "description": "the felts signMessage returned, 0x-hex or decimal"}},
+    },
+    "HistorySession": {
+        "type": "object", "required": ["session", "token_type", "starknet_address", "expires_at", "expires_in_s"],
+        "properties": {"session": {"type": "string", "description": "send as Authorization: Bearer <session>"},
+                       "token_type": {"type": "string", "enum": ["Bearer"]},
+                       "starknet_address": {"type": "string", "pattern": "^0x[0-9a-f]{64}$"},
+                       "expires_at": {"type": "string", "format": "date-time"},
+                       "expires_in_s": {"type": "integer"}},
+    },
     "WebhookAck": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}},
     "Delivery": {"type": "object", "required": ["delivery_id", "state", "attempts", "tries"],
                  "properties": {"delivery_id": {"type": "string"}, "state": {"type": "string"},
@@ -118,14 +153,43 @@ OPENAPI: dict[str, Any] = {
             },
             "get": {
                 "operationId": "listOrders",
+                "description": "An address's purchases, newest first. Needs a session proving the address "
+                               "(POST /api/v1/history/challenge, then /api/v1/history/session): order ids, invoices "
+                               "and payment hashes are not for anyone who merely knows the address.",
+                "security": [{"historySession": []}],
                 "parameters": [{"name": "starknet_address", "in": "query", "required": True,
                                 "schema": {"type": "string"}},
                                {"name": "limit", "in": "query", "schema": {"type": "integer"}},
                                {"name": "offset", "in": "query", "schema": {"type": "integer"}}],
                 "responses": {"200": _json(_ref("OrderList"), "purchases, newest first"),
-                              "400": _error("invalid query")},
+                              "400": _error("invalid query"),
+                              "401": _error("no session, or one that is not ours or has expired"),
+                              "403": _error("the session proves another address")},
             },
         },
+        "/api/v1/history/challenge": {"post": {
+            "operationId": "historyChallenge",
+            "description": "A SNIP-12 (revision 1) message for the account at starknet_address to sign, with a "
+                           "single-use nonce and an expiry; hand `challenge` back with the signature.",
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": _ref("HistoryChallengeRequest")}}},
+            "responses": {"200": _json(_ref("HistoryChallenge"), "the message to sign"),
+                          "400": _error("invalid request or address"), "413": _error("body too large"),
+                          "415": _error("not JSON"), "429": _error("rate limited")},
+        }},
+        "/api/v1/history/session": {"post": {
+            "operationId": "historySession",
+            "description": "Checks the signature with the account contract's own is_valid_signature on Starknet "
+                           "and returns a short-lived session for GET /api/v1/orders (Authorization: Bearer).",
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": _ref("HistorySessionRequest")}}},
+            "responses": {"200": _json(_ref("HistorySession"), "a session bound to the address"),
+                          "400": _error("invalid request or signature format"),
+                          "401": _error("signature refused by the account, no account deployed, or the challenge "
+                                        "is not ours, expired or already used"),
+                          "413": _error("body too large"), "415": _error("not JSON"), "429": _error("rate limited"),
+                          "503": _error("Starknet unreachable")},
+        }},
         "/api/v1/orders/{order_id}": {"get": {
             "operationId": "getOrder", "parameters": [ORDER_ID],
             "responses": {"200": _json(_ref("Order"), "the order with its history"), "404": _error("no such order")},
@@ -186,5 +250,7 @@ OPENAPI: dict[str, Any] = {
         "/metrics": {"get": {"operationId": "metrics", "responses": {"200": {
             "description": "Prometheus metrics", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
     },
-    "components": {"schemas": SCHEMAS},
+    "components": {"schemas": SCHEMAS, "securitySchemes": {"historySession": {
+        "type": "http", "scheme": "bearer",
+        "description": "a session from POST /api/v1/history/session, bound to one Starknet address"}}},
 }

@@ -154,6 +154,22 @@ class VaultGateway(ABC):
     def is_reachable(self) -> bool: ...
 
 
+class SignatureVerdict(StrEnum):
+    """What a Starknet account contract said about a signature over a message hash."""
+
+    VALID = "valid"  # its is_valid_signature answered 'VALID' (SNIP-6)
+    INVALID = "invalid"  # it answered anything else, or refused the signature's shape
+    NO_ACCOUNT = "no_account"  # no contract is deployed at that address
+    NOT_AN_ACCOUNT = "not_an_account"  # a contract is there, but it has no is_valid_signature
+
+
+class AccountSignatures(ABC):
+    @abstractmethod
+    def is_valid_signature(self, account: int, message_hash: int, signature: Sequence[int]) -> SignatureVerdict:
+        """Ask the account contract itself, on chain, whether `signature` over `message_hash` is its own (SNIP-6
+        `is_valid_signature`: the account decides, whatever its key scheme). Raises if the node cannot answer."""
+
+
 class PriceSource(ABC):
     @abstractmethod
     def btc_usd(self) -> Price:

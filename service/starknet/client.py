@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +30,7 @@ from starknet_py.transaction_errors import TransactionRevertedError
 
 from service.config import Settings
 from service.domain.ports import (
+    AccountSignatures,
     MintAbandoned,
     MintFate,
     MintReceipt,
@@ -37,6 +38,7 @@ from service.domain.ports import (
     MintStatus,
     MintUncertain,
     PriceSource,
+    SignatureVerdict,
     SignedMint,
     VaultGateway,
 )
@@ -48,6 +50,10 @@ LIGHTNING_MINT_SELECTOR = get_selector_from_name("LightningMint")
 _U128 = 2**128
 MAX_BATCH = 20
 TXN_HASH_NOT_FOUND = 29  # Starknet JSON-RPC error code
+CONTRACT_NOT_FOUND = 20  # Starknet JSON-RPC error codes of starknet_call
+ENTRYPOINT_NOT_FOUND = 21
+CONTRACT_ERROR = 40
+VALIDATED = encode_shortstring("VALID")  # what SNIP-6's is_valid_signature answers for a good signature
 POLL_INTERVAL_S = 0.1
 
 
@@ -93,7 +99,7 @@ class StarknetConfig:
         )
 
 
-class StarknetClient(VaultGateway, PriceSource):
+class StarknetClient(VaultGateway, PriceSource, AccountSignatures):
     def __init__(self, config: StarknetConfig, checkpoint: Callable[[str], None] | None = None) -> None:
         self.config = config
         self._checkpoint = checkpoint or (lambda point: None)  # test-only pauses (settlement.Checkpoint)
@@ -330,6 +336,20 @@ class StarknetClient(VaultGateway, PriceSource):
         # Pragma's get_data_median(DataType::SpotEntry('BTC/USD')): variant 0 is SpotEntry.
         price, decimals, updated_at, *_ = self._call(self.config.oracle_address, "get_data_median", [0, BTC_USD_PAIR])
         return price_from_oracle(price, decimals, updated_at)
+
+    def is_valid_signature(self, account: int, message_hash: int, signature: Sequence[int]) -> SignatureVerdict:
+        try:
+            answer = self._call(account, "is_valid_signature", [message_hash, len(signature), *signature])
+        except ClientError as exc:
+            code = getattr(exc, "code", None)
+            if code == CONTRACT_NOT_FOUND:
+                return SignatureVerdict.NO_ACCOUNT
+            if code == ENTRYPOINT_NOT_FOUND:
+                return SignatureVerdict.NOT_AN_ACCOUNT
+            if code == CONTRACT_ERROR:  # the account refused the signature's shape (some accounts panic on a bad one)
+                return SignatureVerdict.INVALID
+            raise
+        return SignatureVerdict.VALID if answer[:1] == [VALIDATED] else SignatureVerdict.INVALID
 
     def is_reachable(self) -> bool:
         try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import tomllib
 from decimal import Decimal
 from pathlib import Path
@@ -42,6 +43,10 @@ class Settings(BaseModel):
     operator_address: str = ""
     operator_private_key: str = Field(default="", repr=False)
     operator_private_key_file: str = ""
+    # Preimages are HMACs of the order id under these keys (service.domain.preimages), never stored. Hex keys,
+    # newest first, in a file (default: beside a SQLite database, created on first start) or in the variable.
+    preimage_key_file: str = ""
+    preimage_keys: str = Field(default="", repr=False)
 
     # A quote is an option the payer holds until the invoice expires. At BTC's ~55 % annual volatility the
     # price moves sigma*sqrt(T) ≈ 17 bps in 5 minutes (24 bps in 10): enough time to scan and pay from a
@@ -163,6 +168,37 @@ class Settings(BaseModel):
             text = Path(self.operator_private_key_file).read_text().strip()
             return _parse_key(text, f"the file {self.operator_private_key_file}")
         raise ValueError("set VOLTA_OPERATOR_PRIVATE_KEY or VOLTA_OPERATOR_PRIVATE_KEY_FILE")
+
+    def preimage_key_text(self) -> str:
+        """The preimage keys' text: from the variable, the file, or a file made beside a SQLite database on
+        its first start (an in-memory database gets an in-memory key: both end with the process)."""
+        if self.preimage_keys:
+            return self.preimage_keys
+        if self.preimage_key_file:
+            path = Path(self.preimage_key_file)
+            if not path.exists():  # never replace a configured key: orders made with it could not settle
+                raise ValueError(f"VOLTA_PREIMAGE_KEY_FILE {path} does not exist")
+            return path.read_text()
+        database = self.database_url.removeprefix("sqlite:///")
+        if database == self.database_url:
+            raise ValueError("set VOLTA_PREIMAGE_KEY_FILE (or VOLTA_PREIMAGE_KEYS): with a shared database every "
+                             "process must derive preimages from the same key")
+        if database in ("", ":memory:"):
+            return secrets.token_hex(32)
+        return _key_file_beside(Path(database))
+
+
+def _key_file_beside(database: Path) -> str:
+    """Read the key file next to the database, creating it (mode 0600) the first time; when two processes
+    start at once, one creates it and the other reads it."""
+    path = database.with_name(database.name + ".preimage-key")
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text()
+    with os.fdopen(descriptor, "w") as file:
+        file.write(secrets.token_hex(32) + "\n")
+    return path.read_text()
 
 
 def _parse_key(text: str, source: str) -> int:

@@ -14,6 +14,7 @@ import httpx
 
 from service.config import Settings
 from service.domain.orders import PlaceOrder
+from service.domain.preimages import PreimageKeys
 from service.domain.reconciliation import Reconciliation
 from service.domain.settlement import Settlement, no_checkpoint, pause_checkpoint
 from service.lightning.base import LightningBackend
@@ -69,6 +70,7 @@ class Container:
     dispatcher: WebhookDispatcher | None
     inbound: InboundWebhooks
     idempotency: IdempotencyStore
+    preimages: PreimageKeys
 
     def start_background(self) -> None:
         if self.worker:
@@ -105,11 +107,23 @@ def make_checkpoint(settings: Settings) -> Callable[[str], None]:
     return pause_checkpoint(settings.fault_pause_after) if settings.fault_pause_after else no_checkpoint
 
 
+def load_preimage_keys(settings: Settings, repository: OrderRepository) -> PreimageKeys:
+    """The operator's preimage keys; refuses to start without the key of an unfinished order (its HTLC could
+    not be settled, and a mint for it would then leave VUSD minted for a payment that is refunded)."""
+    keys = PreimageKeys.parse(settings.preimage_key_text())
+    needed = {order.preimage_key_id for order in repository.unfinished() if order.preimage_key_id}
+    if missing := keys.missing(needed):
+        raise RuntimeError(f"unfinished orders were made with preimage keys {sorted(missing)}, which are not "
+                           "loaded: add them back to the preimage key file (below the current key)")
+    return keys
+
+
 def build_container(settings: Settings, with_worker: bool, clock: Callable[[], datetime] = utc_now) -> Container:
     """Everything the service runs; background threads start with `start_background()`."""
     migrate(settings.database_url)
     sessions = make_session_factory(make_engine(settings.database_url))
     repository = OrderRepository(sessions, clock)
+    preimages = load_preimage_keys(settings, repository)
     changes, metrics = OrderChanges(), Metrics(repository)
     repository.subscribe(changes.notify)
     repository.subscribe(metrics.observe)
@@ -120,15 +134,15 @@ def build_container(settings: Settings, with_worker: bool, clock: Callable[[], d
         repository.add_outbox_writer(outbox.write)
     checkpoint = make_checkpoint(settings)  # one for the settlement and its Starknet client (mint_sent)
     lightning, starknet = make_lightning(settings), make_starknet(settings, checkpoint)
-    settlement = Settlement(settings, repository, lightning, starknet, starknet, clock,
+    settlement = Settlement(settings, repository, lightning, starknet, starknet, clock, preimages,
                             on_double_mint_refused=metrics.double_mint_refusals.inc, checkpoint=checkpoint)
-    reconciliation = Reconciliation(repository, lightning, starknet, on_finding=metrics.observe_finding)
+    reconciliation = Reconciliation(repository, lightning, starknet, preimages, on_finding=metrics.observe_finding)
     worker = Worker(
         settlement, repository, lightning, clock, settings.settlement_threads, settings.recheck_interval_s,
         reconciliation, settings.reconcile_interval_s, timedelta(seconds=settings.reconcile_window_s),
     ) if with_worker else None
     dispatcher = WebhookDispatcher(outbox) if with_worker and settings.webhook_urls else None
-    place_order = PlaceOrder(settings, repository, lightning, starknet, clock)
+    place_order = PlaceOrder(settings, repository, lightning, starknet, clock, preimages)
     inbound = InboundWebhooks(sessions, settings.inbound_webhook_secret, repository, clock)
     return Container(settings, repository, lightning, starknet, place_order, settlement, worker, changes, metrics,
-                    outbox, dispatcher, inbound, IdempotencyStore(sessions, clock))
+                    outbox, dispatcher, inbound, IdempotencyStore(sessions, clock), preimages)

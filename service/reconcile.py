@@ -24,7 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     container = build_container(settings, with_worker=False)
     try:
-        reconciliation = Reconciliation(container.repository, container.lightning, container.starknet)
+        reconciliation = Reconciliation(container.repository, container.lightning, container.starknet,
+                                        container.preimages)
         findings = reconciliation.run(since=utc_now() - timedelta(hours=args.hours))
     finally:
         container.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_v
 
 from service.config import Settings
 from service.domain.ports import OrderRecord, OrderStore, PriceSource
+from service.domain.preimages import PreimageKeys
 from service.domain.pricing import Quote, StalePrice, ensure_fresh, quote_for_sat, quote_for_vusd
 from service.domain.states import OrderStatus
 from service.lightning.base import LightningBackend, LightningError
@@ -101,6 +101,7 @@ class PlaceOrder:
     lightning: LightningBackend
     prices: PriceSource
     clock: Callable[[], datetime]
+    preimages: PreimageKeys
 
     def place(self, request: OrderRequest) -> OrderRecord:
         slippage_bps = self._slippage(request)
@@ -112,9 +113,9 @@ class PlaceOrder:
             return self._create(request, quote, slippage_bps)
 
     def _create(self, request: OrderRequest, quote: Quote, slippage_bps: int) -> OrderRecord:
-        preimage = secrets.token_bytes(32)
-        payment_hash = hashlib.sha256(preimage).digest()
         order_id = f"ord_{uuid.uuid4().hex}"
+        preimage = self.preimages.new_preimage(order_id)
+        payment_hash = hashlib.sha256(preimage).digest()
         try:
             invoice = self.lightning.create_hold_invoice(
                 preimage, payment_hash, quote.amount_msat, f"VOLTA: {quote.vusd_amount} VUSD ({order_id})",
@@ -127,7 +128,8 @@ class PlaceOrder:
         return self.repository.create(
             id=order_id, starknet_address=request.starknet_address, vusd_amount=str(quote.vusd_amount),
             amount_msat=quote.amount_msat, btc_usd_rate=str(quote.btc_usd_rate), spread_bps=quote.spread_bps,
-            max_slippage_bps=slippage_bps, payment_hash=payment_hash.hex(), preimage=preimage.hex(),
+            max_slippage_bps=slippage_bps, payment_hash=payment_hash.hex(),
+            preimage=None, preimage_key_id=self.preimages.current_id,
             bolt11=invoice.bolt11, status=OrderStatus.AWAITING_PAYMENT.value, created_at=now, updated_at=now,
             expires_at=now + timedelta(seconds=self.settings.quote_lifetime_s),
         )

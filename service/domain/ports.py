@@ -36,7 +36,8 @@ class OrderRecord(Protocol):
     btc_usd_rate: str
     max_slippage_bps: int
     payment_hash: str
-    preimage: str
+    preimage: str | None
+    preimage_key_id: str | None
     mint_tx_hash: str | None
     mint_nonce: int | None
     htlc_expiry_height: int | None

@@ -26,6 +26,7 @@ from service.domain.ports import (
     SignedMint,
     VaultGateway,
 )
+from service.domain.preimages import PreimageKeys
 from service.domain.pricing import vusd_base_units
 from service.domain.settlement import mint_recorder
 from service.domain.states import IllegalTransition, OrderStatus
@@ -55,6 +56,7 @@ class Reconciliation:
     repository: OrderStore
     lightning: LightningBackend
     vault: VaultGateway
+    preimages: PreimageKeys
     on_finding: Callable[[Finding], None] = lambda finding: None
 
     def run(self, since: datetime) -> list[Finding]:
@@ -80,7 +82,7 @@ class Reconciliation:
         if invoice.state is InvoiceState.CANCELED:
             return self._fail(order, "completed, but lnd cancelled the HTLC: VUSD minted without the sats")
         if invoice.state is InvoiceState.ACCEPTED:  # the settle never reached lnd
-            self.lightning.settle_hold_invoice(bytes.fromhex(order.preimage))
+            self.lightning.settle_hold_invoice(self.preimages.preimage_for(order))
             return self._found(order, FindingKind.HTLC_NOT_SETTLED, "HTLC was still held; settled it", True)
         if self.vault.is_payment_used(bytes.fromhex(order.payment_hash)):
             return None

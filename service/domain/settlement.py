@@ -36,6 +36,7 @@ from service.domain.ports import (
     SignedMint,
     VaultGateway,
 )
+from service.domain.preimages import PreimageKeys
 from service.domain.pricing import StalePrice, ensure_fresh, price_move_bps, slippage_refusal, vusd_base_units
 from service.domain.states import ConcurrentChange, IllegalTransition, OrderStatus, RefundReason
 from service.lightning.base import InvoiceState, InvoiceStatus, LightningBackend, LightningError
@@ -86,6 +87,7 @@ class Settlement:
     vault: VaultGateway
     prices: PriceSource
     clock: Callable[[], datetime]
+    preimages: PreimageKeys
     on_double_mint_refused: Callable[[], None] = lambda: None
     checkpoint: Callable[[str], None] = no_checkpoint
 
@@ -239,7 +241,7 @@ class Settlement:
     def _settle(self, order: OrderRecord) -> None:
         payment_hash = bytes.fromhex(order.payment_hash)
         try:
-            self.lightning.settle_hold_invoice(bytes.fromhex(order.preimage))
+            self.lightning.settle_hold_invoice(self.preimages.preimage_for(order))
         except LightningError as exc:
             log.warning("order %s: %s; asking lnd about the HTLC", order.id, exc)
             state = self.lightning.invoice_status(payment_hash).state

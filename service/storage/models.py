@@ -39,8 +39,10 @@ class OrderRow(Base):
     spread_bps: Mapped[int] = mapped_column(Integer)
     max_slippage_bps: Mapped[int] = mapped_column(Integer)
     payment_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    # Never logged nor returned by any endpoint; the repr below leaves it out.
-    preimage: Mapped[str] = mapped_column(String(64))
+    # Only orders made before preimages were derived (service.domain.preimages) have one here; it is never
+    # logged nor returned by any endpoint, and the repr below leaves it out. Newer orders name their key.
+    preimage: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    preimage_key_id: Mapped[str | None] = mapped_column(String(8), nullable=True)
     bolt11: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20), index=True)
     refund_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)

@@ -24,6 +24,7 @@ from service.domain.ports import (
     SignedMint,
     VaultGateway,
 )
+from service.domain.preimages import PreimageKeys
 from service.domain.pricing import Price
 from service.domain.reconciliation import FindingKind, Reconciliation
 from service.domain.settlement import Settlement
@@ -38,6 +39,7 @@ PREIMAGE = bytes(32)
 PAYMENT_HASH = hashlib.sha256(PREIMAGE).digest()
 AMOUNT_MSAT = 25_000_000
 TIP_HEIGHT = 1_000
+KEYS = PreimageKeys.parse(PreimageKeys.generate())  # the orders here keep a stored preimage, as old ones do
 
 
 class FakeNode(LightningBackend):
@@ -126,7 +128,7 @@ def world(tmp_path: Path):  # type: ignore[no-untyped-def]
     clock = {"now": NOW}
     repository = OrderRepository(make_session_factory(make_engine(url)), lambda: clock["now"])
     node, vault = FakeNode(), FakeVault()
-    settlement = Settlement(Settings(), repository, node, vault, vault, lambda: clock["now"])
+    settlement = Settlement(Settings(), repository, node, vault, vault, lambda: clock["now"], KEYS)
     order = repository.add(OrderRow(
         id=f"ord_{uuid.uuid4().hex}", starknet_address="0x" + "1" * 64, vusd_amount="25.00",
         amount_msat=AMOUNT_MSAT, btc_usd_rate="97000", spread_bps=50, max_slippage_bps=100,
@@ -317,7 +319,7 @@ def test_reconciliation_mints_again_a_completed_order_whose_mint_was_rolled_back
     vault.used.clear()  # a lost block took the mint away
     vault.fate = MintStatus(MintFate.DEAD, "not found; nonce used", known_to_node=False)
 
-    findings = Reconciliation(repository, node, vault).run(since=NOW - timedelta(days=1))
+    findings = Reconciliation(repository, node, vault, KEYS).run(since=NOW - timedelta(days=1))
 
     assert [(f.kind, f.repaired) for f in findings] == [(FindingKind.MINT_ROLLED_BACK, True)]
     assert PAYMENT_HASH in vault.used and repository.get(order.id).mint_tx_hash == "0xfeed1"
@@ -327,7 +329,7 @@ def test_reconciliation_cancels_a_refunded_order_still_held_and_fails_one_the_va
     settlement, repository, node, vault, _clock, order = world
     accept(settlement, order, paid_msat=2 * AMOUNT_MSAT)  # refunded
     node.state = InvoiceState.ACCEPTED  # the cancel never reached lnd
-    reconciliation = Reconciliation(repository, node, vault)
+    reconciliation = Reconciliation(repository, node, vault, KEYS)
     assert [f.kind for f in reconciliation.run(since=NOW - timedelta(days=1))] == [FindingKind.HTLC_STILL_HELD]
     assert node.state is InvoiceState.CANCELED
 

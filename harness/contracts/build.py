@@ -12,7 +12,7 @@ Usage:
 Environment overrides:
     CAIRO_COMPILE_BIN    path to a Cairo 2.1.0 `starknet-compile` (its corelib must sit beside bin/)
     SIERRA_COMPILE_BIN   path to a `starknet-sierra-compile` 2.17.0
-    VOLTA_TOOLS_DIR      tool cache root (default ~/.cache/volta-lightning/tools)
+    VOLTA_TOOLS_CACHE    tool cache root, shared with btcd and lnd (default ~/.cache/volta-lightning/tools)
     VOLTA_CARGO_JOBS     cargo -j for the one-time compiler build (default 1)
 """
 
@@ -30,6 +30,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
+
+from harness.tools import cache_root
 
 HERE = Path(__file__).resolve().parent
 COMPILED_DIR = HERE / "compiled"
@@ -50,8 +52,8 @@ CONTRACTS: dict[str, str] = {
 
 
 def tools_dir() -> Path:
-    default = Path.home() / ".cache" / "volta-lightning" / "tools"
-    return Path(os.environ.get("VOLTA_TOOLS_DIR", default)).expanduser()
+    """The harness's tool cache, where btcd, lnd and starknet-devnet are built too (one variable for all)."""
+    return cache_root()
 
 
 def log(message: str) -> None:

@@ -191,7 +191,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_scenario(args: argparse.Namespace) -> int:
-    from scenarios.runner import run_cli
+    from scenarios.cli import run_cli
 
     return run_cli(args.scenario_args)
 

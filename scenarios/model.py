@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from scenarios.stats import mean_ci, wilson
 from service.domain.states import OrderStatus, RefundReason
 
 SECONDS_PER_YEAR = 365.25 * 24 * 3600
@@ -42,7 +43,6 @@ REFUNDED_SLIPPAGE = outcome_class(OrderStatus.REFUNDED, RefundReason.SLIPPAGE_EX
 REFUNDED_MINT_FAILED = outcome_class(OrderStatus.REFUNDED, RefundReason.MINT_FAILED)
 REJECTED_LIMITS = "rejected:limits"  # refused when ordered (outside the order limits): no order, so no status
 OUTCOMES = (COMPLETED, EXPIRED, REFUNDED_QUOTE_EXPIRED, REFUNDED_SLIPPAGE, REFUNDED_MINT_FAILED, REJECTED_LIMITS)
-Z95 = 1.959964
 
 
 @dataclass(frozen=True)
@@ -236,24 +236,6 @@ def _outcomes(setup: Setup, vusd: np.ndarray, delay: np.ndarray, arrival: np.nda
 # -- summaries with confidence intervals ----------------------------------------------------------------
 
 
-def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float, float]:
-    """A proportion with its Wilson score interval (good for small n and rates near 0 or 1)."""
-    if n == 0:
-        return (float("nan"),) * 3
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return p, float(max(0.0, centre - half)), float(min(1.0, centre + half))
-
-
-def mean_ci(values: np.ndarray, z: float = Z95) -> tuple[float, float, float]:
-    values = values[~np.isnan(values)]
-    if len(values) < 2:
-        return (float(values.mean()) if len(values) else float("nan"),) + (float("nan"),) * 2
-    mean, half = float(values.mean()), z * float(values.std(ddof=1)) / float(np.sqrt(len(values)))
-    return mean, mean - half, mean + half
-
-
 def summarise_simulation(sim: Simulation) -> dict[str, Any]:
     """Completion rate, outcomes, time to VUSD and the protocol's gain per volume, each with a 95 % CI."""
     n = len(sim.outcome)
@@ -334,17 +316,3 @@ def _payer_spec(delay: float) -> dict[str, Any]:
     if np.isnan(delay):
         return {"behaviour": "never_pays"}
     return {"behaviour": "pays", "delay_s": round(float(delay), 2)}
-
-
-def agreement(counts: dict[str, int], probabilities: dict[str, float], z: float = 3.0) -> dict[str, dict[str, float]]:
-    """Per outcome: observed count, expected n*p and whether they agree within z binomial standard
-    deviations (+1 for the discreteness of small n)."""
-    n = sum(counts.values())
-    table = {}
-    for name in sorted(set(counts) | {k for k, p in probabilities.items() if p > 0}):
-        p = probabilities.get(name, 0.0)
-        expected, sd = n * p, float(np.sqrt(n * p * (1 - p)))
-        observed = counts.get(name, 0)
-        table[name] = {"observed": observed, "expected": round(expected, 2), "sd": round(sd, 2),
-                       "agrees": abs(observed - expected) <= z * sd + 1}
-    return table

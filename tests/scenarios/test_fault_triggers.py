@@ -85,8 +85,8 @@ def runner_for(faults: list[dict[str, Any]], log: Path, statuses: dict[str, str]
     runner = Runner(scenario, FakeTarget())
     runner.buyer.close()
     runner.buyer = cast(Any, FakeBuyer(statuses))
-    runner.pause_log = PauseLog(log)
-    runner.deadline = time.monotonic() + wait_s
+    runner.faults.pause_log = PauseLog(log)
+    runner.clock.deadline = time.monotonic() + wait_s
     for index, run in enumerate(runner.orders):
         run.order = {"order_id": f"o{index}", "status": "awaiting_payment"}
     return runner
@@ -109,10 +109,10 @@ def test_a_checkpoint_fault_fires_on_the_pause_line_with_its_order_there(tmp_pat
     runner = runner_for([{"kind": "kill_service", "at_checkpoint": "mint_signed"},
                          {"kind": "restart_merchant", "at_checkpoint": "mint_signed"}], log, {"o0": "minting"})
     log.write_text(pause_line("mint_signed"))
-    seen = runner._wait_checkpoint(runner.scenario.faults[0])
+    seen = runner.faults.wait_checkpoint(runner.scenario.faults[0])
     assert seen == {"pause_line": pause_line("mint_signed").strip(), "order_status": "minting"}
     cast(FakeBuyer, runner.buyer).statuses["o0"] = "completed"  # the kill moved it on: the other fault still fires
-    assert runner._wait_checkpoint(runner.scenario.faults[1]) == seen
+    assert runner.faults.wait_checkpoint(runner.scenario.faults[1]) == seen
 
 
 @pytest.mark.parametrize(("lines", "status"), [
@@ -125,8 +125,8 @@ def test_no_pause_with_the_order_there_means_no_trigger(tmp_path: Path, lines: s
     log.write_text("")
     runner = runner_for([{"kind": "kill_service", "at_checkpoint": "minted"}], log, {"o0": status})
     log.write_text(lines)
-    assert runner._wait_checkpoint(runner.scenario.faults[0]) is None
-    assert "none while order #0 was minted" in runner._why_not_fired(runner.scenario.faults[0])
+    assert runner.faults.wait_checkpoint(runner.scenario.faults[0]) is None
+    assert "none while order #0 was minted" in runner.faults.why_not_fired(runner.scenario.faults[0])
 
 
 def test_a_pause_line_serves_one_order(tmp_path: Path) -> None:
@@ -136,22 +136,22 @@ def test_a_pause_line_serves_one_order(tmp_path: Path) -> None:
                          {"kind": "restart_devnet", "at_checkpoint": "minting", "order": 1}], log,
                         {"o0": "minting", "o1": "minting"}, orders=2)
     log.write_text(pause_line("minting", 3))
-    assert runner._wait_checkpoint(runner.scenario.faults[0]) is not None
-    assert runner._wait_checkpoint(runner.scenario.faults[1]) is None  # order 1 has not paused yet
+    assert runner.faults.wait_checkpoint(runner.scenario.faults[0]) is not None
+    assert runner.faults.wait_checkpoint(runner.scenario.faults[1]) is None  # order 1 has not paused yet
     with log.open("a") as out:
         out.write(pause_line("minting", 3))
-    runner.deadline = time.monotonic() + 0.3
-    assert runner._wait_checkpoint(runner.scenario.faults[1]) is not None
+    runner.clock.deadline = time.monotonic() + 0.3
+    assert runner.faults.wait_checkpoint(runner.scenario.faults[1]) is not None
 
 
 def test_a_kill_that_never_fired_fails_the_run(tmp_path: Path) -> None:
     log = tmp_path / "process.log"
     log.write_text("")
     runner = runner_for([{"kind": "kill_service", "at_checkpoint": "refunded"}], log, {"o0": "completed"})
-    runner._fault(0, runner.scenario.faults[0])
-    [record] = runner.fault_log
+    runner.faults.run(0, runner.scenario.faults[0])
+    [record] = runner.faults.records
     assert record["triggered"] is False and runner.target.killed == []  # type: ignore[attr-defined]
-    check = faults_fired(runner.fault_log)
+    check = faults_fired(runner.faults.records)
     assert not check.ok
     assert check.detail.startswith("fault 0 (kill_service) never fired: the service logged 0 pause(s) at refunded")
 
@@ -161,12 +161,12 @@ def test_a_kill_that_fired_records_what_it_killed(tmp_path: Path) -> None:
     log.write_text("")
     runner = runner_for([{"kind": "kill_service", "at_checkpoint": "settled"}], log, {"o0": "minted"})
     log.write_text(pause_line("settled"))
-    worker = threading.Thread(target=runner._fault, args=(0, runner.scenario.faults[0]))
+    worker = threading.Thread(target=runner.faults.run, args=(0, runner.scenario.faults[0]))
     worker.start()
     runner._serve_main_actions(lambda: not worker.is_alive())  # the restart runs on this thread
-    [record] = runner.fault_log
+    [record] = runner.faults.records
     assert (record["triggered"], record["killed_pid"], record["order_status"]) == (True, 4242, "minted")
-    assert faults_fired(runner.fault_log).ok
+    assert faults_fired(runner.faults.records).ok
 
 
 @pytest.mark.parametrize(("record", "problem"), [

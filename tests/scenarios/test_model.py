@@ -16,7 +16,6 @@ from scenarios.model import (
     PayerType,
     Policy,
     Setup,
-    agreement,
     load_calibration,
     outcome_class,
     outcome_probabilities,
@@ -24,10 +23,10 @@ from scenarios.model import (
     simulate,
     summarise_simulation,
     sweep,
-    wilson,
 )
 from scenarios.runner import run_scenario
 from scenarios.schema import parse_scenario
+from scenarios.stats import agreement, wilson
 from scenarios.target import NetworkTarget
 
 # Payers who pay at once, who pay around the 5 s quote lifetime, and who never pay.

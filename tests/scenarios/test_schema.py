@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from scenarios.cli import run_cli
 from scenarios.invariants import check_all, expected_deltas
-from scenarios.runner import plan_orders, price_path, run_cli
+from scenarios.plan import plan_orders, price_path
 from scenarios.schema import CHECKPOINT_STATUS, ScenarioError, load_scenario, parse_scenario
 from service.domain.pricing import VUSD_DECIMALS
 from service.domain.settlement import Checkpoint

@@ -104,6 +104,8 @@ def loopback_address(address: str) -> str:
 class Toxiproxy(ManagedProcess):
     """toxiproxy-server with its API on 127.0.0.1:<free port> and per-proxy byte counters switched on."""
 
+    CLEAN_STOP_EXIT_CODES = frozenset({0})  # toxiproxy catches SIGTERM and exits 0 (measured, v2.12.0)
+
     def __init__(self, binary: Path, workdir: Path, name: str = "toxiproxy") -> None:
         super().__init__(name, workdir)
         self.binary = binary
@@ -122,10 +124,9 @@ class Toxiproxy(ManagedProcess):
         # which `FaultClient.connections` counts, is at info.
         return {**os.environ, "LOG_LEVEL": "info"}
 
-    def start(self) -> None:
-        super().start()
+    def wait_ready(self, *, timeout: float = Timeouts.PROCESS_START) -> None:
         self.wait_answering(lambda: httpx.get(f"{self.api_url}/version", timeout=2).status_code == 200,
-                            f"{self.api_url}/version", transient=(httpx.TransportError,))
+                            f"{self.api_url}/version", transient=(httpx.TransportError,), timeout=timeout)
 
     def client(self) -> FaultClient:
         return FaultClient(self.api_url, self.log_path)

@@ -31,7 +31,7 @@ from harness.contracts.deploy import DeployedContracts, deploy_all_sync, make_ac
 from harness.devnet import Devnet, block_generation
 from harness.faults import FaultClient, Proxy, Toxiproxy
 from harness.lnd import Lnd
-from harness.process import ManagedProcess
+from harness.process import ManagedProcess, ProcessError
 from harness.service_process import VoltaService
 from harness.state import operator_starknet_config, write_state
 from harness.tools import locate
@@ -132,7 +132,7 @@ class Network:
             node = Lnd(lnd_bin, self.run_dir / name, name, self.btcd)
             self.nodes[name] = node
             self._register(node)
-            node.start()
+            node.spawn()  # every node launches before we wait on any: they start side by side
         # Not synced yet: genesis is from 2011 and lnd wants a tip younger than two hours. It does hand
         # out addresses already, which is what the funding step needs.
         for node in self.nodes.values():
@@ -360,17 +360,30 @@ class Network:
     # -- teardown ---------------------------------------------------------------------------------------
 
     def stop(self, failed: bool = False) -> None:
-        """Stop every process, newest first; keep the run directory when something failed."""
+        """Stop every process, newest first, and check how each ended; keep the run directory when something
+        failed. A process that did not stop cleanly is reported after all the others are stopped: raised, or
+        only logged when the network is already coming down because of an error (`failed`), which must
+        not be hidden behind this one."""
         if self.faults is not None:
             self.faults.close()
+        unclean: list[str] = []
         for process in reversed(self.processes):
             try:
                 process.stop()
+            except ProcessError as exc:  # stopped (killed if need be), but not cleanly
+                unclean.append(str(exc))
             except Exception:  # keep stopping the others; one stuck node must not leak the rest
                 log.exception("[%s] stop failed; killing", process.name)
                 with contextlib.suppress(Exception):
                     process.kill()
-        if failed or self.keep_run_dir:
+        if failed or self.keep_run_dir or unclean:
             log.warning("run directory kept for inspection: %s", self.run_dir)
         else:
             shutil.rmtree(self.run_dir, ignore_errors=True)
+        if not unclean:
+            return
+        report = "\n".join(unclean) + f"\n(logs in {self.run_dir})"
+        if failed:
+            log.error("processes that did not stop cleanly:\n%s", report)
+        else:
+            raise ProcessError(f"processes that did not stop cleanly:\n{report}")

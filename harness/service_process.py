@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import sys
 from pathlib import Path
 
 import httpx
 
 from harness.process import ManagedProcess
-from harness.util import free_port
+from harness.util import Timeouts, free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 class VoltaService(ManagedProcess):
+    # `python -m service` (Flask's development server) keeps Python's default SIGTERM action and dies by the
+    # signal (measured); the orders it was working on are the database's and the recovery's business.
+    CLEAN_STOP_EXIT_CODES = frozenset({-signal.SIGTERM})
+
     def __init__(self, workdir: Path, state_file: Path, name: str = "service") -> None:
         super().__init__(name, workdir)
         self.state_file = state_file
@@ -52,10 +57,9 @@ class VoltaService(ManagedProcess):
             **self.extra_env,
         }
 
-    def start(self) -> None:
-        super().start()
+    def wait_ready(self, *, timeout: float = Timeouts.PROCESS_START) -> None:
         self.wait_answering(lambda: httpx.get(f"{self.url}/api/v1/health", timeout=5).status_code == 200,
-                            f"{self.url}/api/v1/health", transient=(httpx.TransportError,))
+                            f"{self.url}/api/v1/health", transient=(httpx.TransportError,), timeout=timeout)
 
     def restart(self, extra_env: dict[str, str] | None = None) -> None:
         self.stop()

@@ -119,6 +119,7 @@ def test_killed_node_is_detected_not_hung_on(network: Network) -> None:
     with pytest.raises(httpx.TransportError):
         httpx.get(client.rest_url + "/v1/getinfo", verify=False, timeout=5)
 
-    node.start()
-    node.wait_ready()
+    node.start()  # returns once the node answers and is synced, as every process's start does
+
+    assert node.client().get_info()["synced_to_chain"]
     network.wait_routable()

@@ -3,7 +3,6 @@ own node about that invoice again; it never marks anything paid by itself."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.json_depth import loads_bounded
 from service.storage.models import InboundWebhookRow
 from service.storage.orders import OrderRepository
 from service.webhooks.signing import verify_signature
@@ -50,7 +50,7 @@ class InboundWebhooks:
 
     def _payment_hash(self, raw_body: bytes) -> str:
         try:
-            payment_hash = str(json.loads(raw_body)["payment_hash"]).lower()
+            payment_hash = str(loads_bounded(raw_body)["payment_hash"]).lower()
         except (ValueError, KeyError, TypeError) as exc:
             raise InboundRejected(400, "invalid_body", "The body must be JSON with a payment_hash.",
                                   '{"payment_hash": "<64 hex digits>"}') from exc

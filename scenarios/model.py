@@ -24,10 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from scenarios.stats import mean_ci, wilson
+from scenarios.stats import SECONDS_PER_YEAR, mean_ci, wilson
 from service.domain.states import OrderStatus, RefundReason
 
-SECONDS_PER_YEAR = 365.25 * 24 * 3600
 DEFAULT_CALIBRATION = Path(__file__).parent / "calibration" / "default.json"
 
 
@@ -113,8 +112,9 @@ DEFAULT_PAYERS = (
 
 @dataclass(frozen=True)
 class Policy:
-    quote_lifetime_s: float = 600
-    max_slippage_bps: float = 100
+    quote_lifetime_s: float = 300
+    max_slippage_bps: float = 100  # the buyer's side: how far BTC may rise
+    max_price_drop_bps: float = 50  # the operator's side: how far BTC may fall (service: max_price_drop_bps)
     spread_bps: float = 50
     min_order_vusd: float = 1
     max_order_vusd: float = 1000
@@ -193,7 +193,8 @@ def _delays(setup: Setup, payer: np.ndarray, rng: np.random.Generator, n: int) -
 def _strategic_timing(setup: Setup, strategic: np.ndarray, delay: np.ndarray, log_move: np.ndarray, sigma: float,
                       rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """A strategic payer watches the price over the quote's life (1 s grid) and pays the first moment it
-    has fallen past spread + margin but not past the bound; if that never happens they do not pay."""
+    has fallen past spread + margin but not past the operator's bound on a fall; if that never happens they
+    do not pay. (With that bound at the spread, the window is empty: the option is closed.)"""
     count = int(strategic.sum())
     if not count:
         return delay, log_move
@@ -202,7 +203,7 @@ def _strategic_timing(setup: Setup, strategic: np.ndarray, delay: np.ndarray, lo
     path = np.cumsum(sigma * rng.standard_normal((count, steps)), axis=1)
     move = np.exp(path) - 1
     trigger = -(policy.spread_bps + setup.strategic_margin_bps) / 1e4
-    window = (move <= trigger) & (move >= -policy.max_slippage_bps / 1e4)
+    window = (move <= trigger) & (move >= -policy.max_price_drop_bps / 1e4)
     hit = window.any(axis=1)
     first = window.argmax(axis=1)
     delay, log_move = delay.copy(), log_move.copy()
@@ -217,8 +218,9 @@ def _outcomes(setup: Setup, vusd: np.ndarray, delay: np.ndarray, arrival: np.nda
     outcome = np.zeros(n, dtype=int)  # completed unless a rule below says otherwise; later rules win
     mint_failed = (rng.random(n) < setup.mint_failure_rate) | (mint_s > policy.max_hold_s)
     outcome[mint_failed] = OUTCOMES.index(REFUNDED_MINT_FAILED)
-    moved_bps = np.abs(np.expm1(log_move)) * 1e4
-    outcome[moved_bps > policy.max_slippage_bps] = OUTCOMES.index(REFUNDED_SLIPPAGE)
+    moved_bps = np.expm1(log_move) * 1e4  # signed: a rise is the buyer's side of the bound, a fall the operator's
+    beyond = (moved_bps > policy.max_slippage_bps) | (moved_bps < -policy.max_price_drop_bps)
+    outcome[beyond] = OUTCOMES.index(REFUNDED_SLIPPAGE)
     # The invoice expires with the quote: a wallet refuses to pay it after that (`expired`). An HTLC sent
     # just before expiry that arrives after it is held and refunded, unless the worker (first re-check
     # after expiry) has cancelled the invoice by then.
@@ -307,7 +309,7 @@ def scenario_from_setup(setup: Setup, n: int, seed: int = 0, name: str = "model_
                   "payer": _payer_spec(delay)} for delay in _delays(setup, payer, rng, n)]
     policy = setup.policy
     service = {"quote_lifetime_s": int(policy.quote_lifetime_s), "recheck_interval_s": policy.recheck_interval_s,
-               "spread_bps": int(policy.spread_bps)}
+               "spread_bps": int(policy.spread_bps), "max_price_drop_bps": int(policy.max_price_drop_bps)}
     return {"name": name, "description": f"{n} payers drawn from the model's mix (seed {seed})",
             "service": service, "purchases": purchases, "timeout_s": 300}
 

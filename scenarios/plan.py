@@ -10,8 +10,7 @@ from typing import Any
 import numpy as np
 
 from scenarios.schema import PurchaseGroup, Scenario, ScenarioError
-
-SECONDS_PER_YEAR = 365.25 * 24 * 3600
+from scenarios.stats import SECONDS_PER_YEAR
 
 
 @dataclass

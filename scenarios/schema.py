@@ -231,6 +231,7 @@ class Service(Strict):
     spread_bps: int | None = Field(default=None, ge=0, le=2_000)
     default_max_slippage_bps: int | None = Field(default=None, ge=0, le=10_000)
     max_allowed_slippage_bps: int | None = Field(default=None, ge=0, le=10_000)
+    max_price_drop_bps: int | None = Field(default=None, ge=0, le=10_000)
     min_order_vusd: Decimal | None = Field(default=None, gt=0)
     max_order_vusd: Decimal | None = Field(default=None, gt=0)
     recheck_interval_s: float | None = Field(default=None, gt=0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+SECONDS_PER_YEAR = 365.25 * 24 * 3600  # annualised volatility is per this many seconds
 Z95 = 1.959964
 
 

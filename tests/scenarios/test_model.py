@@ -60,7 +60,7 @@ def test_rules_follow_the_service() -> None:
     late = Setup(policy=Policy(quote_lifetime_s=60), payers=(PayerType("late", 1, LogNormal(120)),),
                  amount=LogNormal(10.0))
     assert outcome_probabilities(late, n=1000)["expired"] == 1.0  # the wallet refuses an expired invoice
-    wild = Setup(market=Market(volatility=50.0),
+    wild = Setup(policy=Policy(quote_lifetime_s=600), market=Market(volatility=50.0),  # paid within the quote
                  payers=(PayerType("slow", 1, LogNormal(300)),), amount=LogNormal(10.0))
     assert outcome_probabilities(wild, n=2000)["refunded:slippage_exceeded"] > 0.5
 
@@ -101,3 +101,15 @@ def test_model_agrees_with_the_real_network(network: Network) -> None:
         counts[name] = counts.get(name, 0) + 1
     table = agreement(counts, outcome_probabilities(MIXED, n=200_000))
     assert all(row["agrees"] for row in table.values()), json.dumps(table, indent=2)
+
+
+def test_the_operators_bound_on_a_fall_closes_the_free_option() -> None:
+    """Strategic payers wait for BTC to fall past the spread. With the fall bounded by the operator near the
+    spread they find no moment to pay in; with the buyer's wide bound on both sides (the old rule) they take
+    from the protocol."""
+    strategic = Setup(payers=(PayerType("strategic", 1, LogNormal(2, 0.5), strategic=True),),
+                      amount=LogNormal(10.0), market=Market(volatility=1.0))
+    closed = simulate(strategic.with_policy(max_slippage_bps=500, max_price_drop_bps=50), 4000, seed=3)
+    assert not (closed.pnl_usd < 0).any()
+    open_both_sides = simulate(strategic.with_policy(max_slippage_bps=500, max_price_drop_bps=500), 4000, seed=3)
+    assert (open_both_sides.pnl_usd < 0).sum() > 100

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
 from collections.abc import Iterator
 
 import httpx
@@ -12,14 +13,17 @@ import pytest
 
 from harness.network import Network
 from harness.util import Timeouts
+from tests.service.history_signing import bearer, history_session
 
 pytestmark = pytest.mark.regtest
+
+HISTORY_SESSION_KEY = secrets.token_hex(24)  # signs history challenges and sessions: never shown anywhere
 
 
 @pytest.fixture
 def debug_logging_service(network: Network) -> Iterator[None]:
     assert network.service is not None
-    network.service.restart({"VOLTA_LOG_LEVEL": "DEBUG"})
+    network.service.restart({"VOLTA_LOG_LEVEL": "DEBUG", "VOLTA_HISTORY_SESSION_KEY": HISTORY_SESSION_KEY})
     yield
     network.service.restart()
 
@@ -32,6 +36,7 @@ def secrets_of(network: Network, preimages: list[str]) -> dict[str, str]:
         "operator key (hex)": f"{operator_key:x}",
         "macaroon (hex)": macaroon.hex(),
         "macaroon (base64)": base64.b64encode(macaroon).decode(),
+        "history session key": HISTORY_SESSION_KEY,
     }
 
 
@@ -54,8 +59,13 @@ def test_no_secret_in_logs_or_responses(network: Network) -> None:
             final = http.get(f"/api/v1/orders/{order['order_id']}")
             assert final.json()["status"] == "completed"
             responses.append(final.text)
-        for path in ("/api/v1/orders?starknet_address=" + address, "/api/v1/health", "/api/v1/rate", "/metrics",
-                     "/api/v1/webhooks/deliveries"):
+        challenge = http.post("/api/v1/history/challenge", json={"starknet_address": address})
+        responses.append(challenge.text)
+        session = history_session(http, network.users[0])
+        listed = http.get("/api/v1/orders?starknet_address=" + address, headers=bearer(session))
+        assert listed.status_code == 200, listed.text
+        responses.append(listed.text)
+        for path in ("/api/v1/health", "/api/v1/rate", "/metrics", "/api/v1/webhooks/deliveries"):
             responses.append(http.get(path).text)
     logs = network.service.log_path.read_text(errors="replace")
     assert "DEBUG" in logs, "the service really logged at DEBUG"

@@ -8,7 +8,6 @@ import asyncio
 import hashlib
 import math
 import re
-import secrets
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from decimal import Decimal
@@ -25,6 +24,8 @@ from harness.network import Network
 from harness.util import Timeouts
 from service.domain.pricing import VUSD_DECIMALS
 from service.starknet.client import StarknetClient
+from tests.service.history_signing import bearer, history_session
+from tests.web.starknet_wallet import inject_starknet_wallet
 from tests.web.support import PageProblems, assert_contrast, assert_good_layout, run_async, snap, start_again_prefills
 
 pytestmark = pytest.mark.regtest
@@ -61,9 +62,15 @@ window.webln = {
 
 
 @pytest.fixture(scope="module")
-def shopper() -> str:
-    """One Starknet address for this module's purchases, so its history page has something to show."""
-    return f"0x{secrets.randbits(248) | 1:064x}"
+def shopper_account(network: Network) -> dict[str, str]:
+    """A devnet account for this module's purchases: its wallet can prove the address on the history page."""
+    return network.users[3]
+
+
+@pytest.fixture(scope="module")
+def shopper(shopper_account: dict[str, str]) -> str:
+    """The account's address as the service writes it, so its history page has something to show."""
+    return f"0x{int(shopper_account['address'], 16):064x}"
 
 
 @pytest.fixture(scope="module")
@@ -265,11 +272,30 @@ def test_refund_when_the_price_moves_beyond_the_bound(page: Page, base: str, net
     expect(page.locator("#rate-line")).to_contain_text("1 BTC = 99,000.00 USD")  # a new quote at the new price
 
 
-def test_history_lists_the_purchases(page: Page, base: str, shopper: str, desktop: Callable[[str], Page]) -> None:
-    listed = httpx.get(f"{base}/api/v1/orders", params={"starknet_address": shopper}, timeout=30).json()
+def proven_history(base: str, account: dict[str, str], limit: int = 20) -> dict[str, Any]:
+    """The address's purchases as the API lists them, with a proof of the test's own."""
+    with httpx.Client(base_url=base, timeout=60) as client:
+        session = history_session(client, account)
+        listed = client.get("/api/v1/orders", params={"starknet_address": account["address"], "limit": limit},
+                            headers=bearer(session))
+    assert listed.status_code == 200, listed.text
+    return listed.json()
+
+
+def sign_in_on_history_page(page: Page, base: str, account: dict[str, str]) -> None:
+    """Open the account's history page with its wallet in the browser and sign the challenge."""
+    inject_starknet_wallet(page, account)
+    page.goto(f"{base}/history?starknet_address={account['address']}")
+    page.get_by_role("button", name="Sign in with your Starknet wallet").click()
+    expect(page.locator("#results-title")).to_have_text("Purchases")
+
+
+def test_history_lists_the_purchases(page: Page, base: str, shopper_account: dict[str, str],
+                                     desktop: Callable[[str], Page]) -> None:
+    listed = proven_history(base, shopper_account)
     if listed["total"] == 0:
         pytest.skip("needs the purchases of the tests above in this module")
-    page.goto(f"{base}/history?starknet_address={shopper}")
+    sign_in_on_history_page(page, base, shopper_account)
     items = page.locator("#purchases .purchase")
     expect(items).to_have_count(listed["total"])
     expect(page.locator("#results-summary")).to_contain_text(f"{listed['total']} purchase")
@@ -285,29 +311,36 @@ def test_history_lists_the_purchases(page: Page, base: str, shopper: str, deskto
     assert_good_layout(page)
     assert_contrast(page, ["h1", "h2", "label", ".badge", ".purchase-meta", ".purchase-amount", ".hash", "a.more"])
     snap(page, "history")
-    snap(desktop(page.url), "history")
+    # The desktop page is another browser context: it proves the address with its own wallet and signature.
+    wide = desktop(f"{base}/")
+    sign_in_on_history_page(wide, base, shopper_account)
+    expect(wide.locator("#purchases .purchase")).to_have_count(listed["total"])
+    snap(wide, "history")
 
 
-def test_history_pages_through_many_orders(page: Page, base: str) -> None:
-    address = f"0x{secrets.randbits(248) | 1:064x}"
+def test_history_pages_through_many_orders(page: Page, base: str, network: Network) -> None:
+    account = network.users[1]  # a devnet account, so the page can prove it; other tests may buy for it too
+    address = f"0x{int(account['address'], 16):064x}"
     with httpx.Client(base_url=base, timeout=60) as client:
         for _ in range(12):
             client.post("/api/v1/orders", json={"starknet_address": address, "vusd_amount": "1.00"}).raise_for_status()
-        newest_first = [order["order_id"] for order in client.get(
-            "/api/v1/orders", params={"starknet_address": address, "limit": 100}).json()["orders"]]
+    listed = proven_history(base, account, limit=100)
+    newest_first, total = [order["order_id"] for order in listed["orders"]], listed["total"]
+    assert 12 <= total <= 20, total  # two pages of ten
 
-    page.goto(f"{base}/history?starknet_address={address}")
+    sign_in_on_history_page(page, base, account)
     items = page.locator("#purchases .purchase")
     expect(items).to_have_count(10)
-    expect(page.locator("#results-summary")).to_have_text("12 purchases, newest first; showing 1\u201310.")
+    expect(page.locator("#results-summary")).to_have_text(f"{total} purchases, newest first; showing 1\u201310.")
     expect(items.first).to_have_attribute("data-order-id", newest_first[0])
     expect(items.first.locator(".badge")).to_have_text("Waiting for payment")
     expect(page.get_by_role("link", name="Newer")).to_be_hidden()
 
-    page.get_by_role("link", name="Older").click()
+    page.get_by_role("link", name="Older").click()  # a new page load: the session lives on in this tab
     page.wait_for_url(re.compile(r"offset=10"))
-    expect(items).to_have_count(2)
-    expect(page.locator("#results-summary")).to_have_text("12 purchases, newest first; showing 11\u201312.")
+    expect(items).to_have_count(total - 10)
+    expect(page.locator("#results-summary")).to_have_text(
+        f"{total} purchases, newest first; showing 11\u2013{total}.")
     expect(items.last).to_have_attribute("data-order-id", newest_first[-1])
     expect(page.get_by_role("link", name="Older")).to_be_hidden()
 

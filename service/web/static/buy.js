@@ -7,6 +7,8 @@
   const $ = (id) => document.getElementById(id);
   const RATE_MAX_AGE_MS = 20000;
   const ADDRESS_KEY = "volta.starknet_address";
+  const ORDERS_KEY = "volta.orders"; // read by history.js
+  const MAX_REMEMBERED_ORDERS = 50;
 
   const form = $("buy-form");
   const amount = $("amount");
@@ -235,6 +237,7 @@
       attempt = { body: "", key: "" }; // back on this page later, Buy means a new order
       try {
         localStorage.setItem(ADDRESS_KEY, order.starknet_address);
+        rememberOrder(reply.body);
       } catch (err) {
         /* private mode: nothing to remember */
       }
@@ -249,6 +252,16 @@
     if (/amount|limit/i.test(code)) amount.setAttribute("aria-invalid", "true");
     if (/address/i.test(code)) address.setAttribute("aria-invalid", "true");
     showFormError(message, hint);
+  }
+
+  /** The history page shows these without proof of the address: this browser made them. */
+  function rememberOrder(created) {
+    let remembered = JSON.parse(localStorage.getItem(ORDERS_KEY) || "[]");
+    if (!Array.isArray(remembered)) remembered = [];
+    remembered = remembered.filter((entry) => entry && entry.order_id !== created.order_id);
+    remembered.unshift({ order_id: created.order_id, starknet_address: created.starknet_address,
+      created_at: created.created_at });
+    localStorage.setItem(ORDERS_KEY, JSON.stringify(remembered.slice(0, MAX_REMEMBERED_ORDERS)));
   }
 
   // -- wiring ----------------------------------------------------------------------------------------

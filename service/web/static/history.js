@@ -1,4 +1,9 @@
-/* The purchase history of one Starknet address, from GET /api/v1/orders, a page at a time. */
+/* The purchase history of one Starknet address.
+
+   Every purchase (GET /api/v1/orders) needs proof of the address: the Starknet wallet in the browser (the
+   injected `window.starknet` of get-starknet) signs the service's SNIP-12 challenge, and the session it buys is
+   kept in this tab (sessionStorage) until it expires. Without a wallet, or before signing, the page shows the
+   purchases made in this browser: buy.js remembers their order ids in localStorage. */
 "use strict";
 
 (function () {
@@ -6,6 +11,8 @@
   const $ = (id) => document.getElementById(id);
   const PAGE_SIZE = 10;
   const ADDRESS_KEY = "volta.starknet_address";
+  const ORDERS_KEY = "volta.orders";
+  const SESSION_KEY = "volta.history.session";
   const badges = JSON.parse($("badges").textContent);
   const when = new Intl.DateTimeFormat("en-US", { dateStyle: "medium", timeStyle: "short" });
 
@@ -14,9 +21,20 @@
   const offset = Math.max(0, parseInt(params.get("offset") || "0", 10) || 0);
   const input = $("address");
   const message = $("address-msg");
+  const proofMsg = $("proof-msg");
+  const signButton = $("sign-button");
 
-  function pageUrl(at) {
-    const query = new URLSearchParams({ starknet_address: address });
+  /** 0x + 64 lower-case hex digits, as the service writes addresses; "" if it is no address. */
+  function normalized(text) {
+    try {
+      return "0x" + BigInt(String(text).trim()).toString(16).padStart(64, "0");
+    } catch (err) {
+      return "";
+    }
+  }
+
+  function pageUrl(at, forAddress) {
+    const query = new URLSearchParams({ starknet_address: forAddress || address });
     if (at > 0) query.set("offset", String(at));
     return `/history?${query}`;
   }
@@ -27,6 +45,49 @@
     if (text !== undefined) node.textContent = text;
     return node;
   }
+
+  // -- this browser's storage -------------------------------------------------------------------------
+
+  function readJSON(storage, key) {
+    try {
+      return JSON.parse(storage.getItem(key) || "null");
+    } catch (err) {
+      return null; // no storage (private mode), or not ours
+    }
+  }
+
+  function rememberedOrderIds() {
+    const remembered = readJSON(localStorage, ORDERS_KEY);
+    if (!Array.isArray(remembered)) return [];
+    return remembered.filter((entry) => entry && normalized(entry.starknet_address) === normalized(address))
+      .map((entry) => String(entry.order_id));
+  }
+
+  function savedSession() {
+    const saved = readJSON(sessionStorage, SESSION_KEY);
+    if (!saved || saved.starknet_address !== normalized(address) || Date.parse(saved.expires_at) <= Date.now()) {
+      return "";
+    }
+    return saved.session;
+  }
+
+  function saveSession(session) {
+    try {
+      sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
+    } catch (err) {
+      /* no storage: this page view still has the session */
+    }
+  }
+
+  function forgetSession() {
+    try {
+      sessionStorage.removeItem(SESSION_KEY);
+    } catch (err) {
+      /* no storage */
+    }
+  }
+
+  // -- the list -----------------------------------------------------------------------------------------
 
   function purchaseItem(order) {
     const item = element("li", "purchase");
@@ -72,26 +133,38 @@
     }
   }
 
-  async function load() {
-    const results = $("results");
+  function showResults(title) {
+    $("results").hidden = false;
+    $("results").dataset.source = title === "Purchases" ? "proven" : "browser";
+    $("results-title").textContent = title;
+  }
+
+  /** Every purchase of the address, a page at a time; false if the session is refused. */
+  async function loadProven(session) {
     const summary = $("results-summary");
     const list = $("purchases");
-    results.hidden = false;
+    showResults("Purchases");
     summary.textContent = "Loading your purchases…";
     const query = new URLSearchParams({ starknet_address: address, limit: String(PAGE_SIZE), offset: String(offset) });
     let reply;
     try {
-      reply = await V.requestJSON(`/api/v1/orders?${query}`, {}, 20000);
+      reply = await V.requestJSON(`/api/v1/orders?${query}`,
+        { headers: { Accept: "application/json", Authorization: `Bearer ${session}` } }, 20000);
     } catch (err) {
       summary.textContent = "We could not reach VOLTA. Check your connection and reload the page.";
-      return;
+      return true;
+    }
+    if (reply.status === 401 || reply.status === 403) {
+      forgetSession();
+      return false;
     }
     if (!reply.ok || !reply.body) {
       const body = reply.body || {};
       summary.textContent = [body.message || `We could not load the purchases (HTTP ${reply.status}).`, body.hint]
         .filter(Boolean).join(" ");
-      return;
+      return true;
     }
+    $("proof").hidden = true;
     const { orders, total, next_offset: nextOffset } = reply.body;
     list.replaceChildren(...orders.map(purchaseItem));
     if (total === 0) {
@@ -114,7 +187,157 @@
     pagerLink($("newer"), Math.max(0, offset - PAGE_SIZE), hasNewer);
     pagerLink($("older"), nextOffset, hasOlder);
     pager.hidden = !(hasNewer || hasOlder);
+    return true;
   }
+
+  /** The purchases this browser made for the address: each order id is its own key to the order. */
+  async function loadFromThisBrowser() {
+    const summary = $("results-summary");
+    showResults("Made in this browser");
+    $("pager").hidden = true;
+    const ids = rememberedOrderIds();
+    if (ids.length === 0) {
+      summary.textContent = "No purchases for this address were made in this browser.";
+      $("purchases").replaceChildren();
+      return;
+    }
+    summary.textContent = "Loading the purchases made in this browser…";
+    const replies = await Promise.all(ids.map((id) =>
+      V.requestJSON(`/api/v1/orders/${encodeURIComponent(id)}`, {}, 20000).catch(() => null)));
+    const orders = replies.filter((reply) => reply && reply.ok && reply.body).map((reply) => reply.body)
+      .sort((a, b) => Date.parse(b.created_at) - Date.parse(a.created_at));
+    $("purchases").replaceChildren(...orders.map(purchaseItem));
+    summary.textContent = orders.length
+      ? `${orders.length} purchase${orders.length === 1 ? "" : "s"} made in this browser, newest first.`
+      : "We could not load the purchases made in this browser. Reload the page to try again.";
+  }
+
+  // -- the wallet ---------------------------------------------------------------------------------------
+
+  /** The injected Starknet wallet (get-starknet: window.starknet, or window.starknet_<id> per wallet). */
+  function wallet() {
+    const usable = (candidate) => candidate && typeof candidate === "object" &&
+      (typeof candidate.enable === "function" || typeof candidate.request === "function");
+    if (usable(window.starknet)) return window.starknet;
+    for (const key of Object.keys(window)) {
+      if (key.startsWith("starknet_") && usable(window[key])) return window[key];
+    }
+    return null;
+  }
+
+  async function connect(provider) {
+    if (typeof provider.enable === "function") {
+      const accounts = await provider.enable();
+      return (accounts && accounts[0]) || provider.selectedAddress || (provider.account && provider.account.address);
+    }
+    const accounts = await provider.request({ type: "wallet_requestAccounts" });
+    return accounts && accounts[0];
+  }
+
+  async function signTypedData(provider, typedData) {
+    if (provider.account && typeof provider.account.signMessage === "function") {
+      return provider.account.signMessage(typedData);
+    }
+    return provider.request({ type: "wallet_signTypedData", params: typedData });
+  }
+
+  /** A signature as felts in text: wallets give an array of strings, numbers or bigints, or {r, s}. */
+  function signatureFelts(signature) {
+    const felts = Array.isArray(signature) ? signature : [signature.r, signature.s];
+    return felts.map((felt) => (typeof felt === "bigint" ? "0x" + felt.toString(16) : String(felt)));
+  }
+
+  function declined(err) {
+    return /reject|declin|abort|cancel|denied|refused/i.test(String((err && err.message) || err));
+  }
+
+  function setSigning(on) {
+    signButton.disabled = on;
+    signButton.setAttribute("aria-busy", on ? "true" : "false");
+    signButton.textContent = on ? "Waiting for your wallet…" : "Sign in with your Starknet wallet";
+  }
+
+  function problem(text, linkText, href) {
+    V.setMessage(proofMsg, text, "error");
+    if (linkText) {
+      const link = element("a", "", linkText);
+      link.href = href;
+      proofMsg.append(document.createTextNode(" "), link);
+    }
+  }
+
+  async function post(url, body) {
+    return V.requestJSON(url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify(body),
+    }, 30000);
+  }
+
+  async function prove() {
+    const provider = wallet();
+    if (!provider) return;
+    V.setMessage(proofMsg, "");
+    setSigning(true);
+    try {
+      let account;
+      try {
+        account = await connect(provider);
+      } catch (err) {
+        problem(declined(err) ? "You did not connect your wallet, so nothing was shared." : "Your wallet did not connect.");
+        return;
+      }
+      if (normalized(account) !== normalized(address)) {
+        problem(`Your wallet's account is ${account || "unknown"}, not this address. Switch accounts in the wallet,`,
+          "or see that account's purchases", pageUrl(0, account));
+        return;
+      }
+      const challenge = await post("/api/v1/history/challenge", { starknet_address: address });
+      if (!challenge.ok || !challenge.body) {
+        const body = challenge.body || {};
+        problem([body.message || `We could not start the sign-in (HTTP ${challenge.status}).`, body.hint]
+          .filter(Boolean).join(" "));
+        return;
+      }
+      let signature;
+      try {
+        signature = await signTypedData(provider, challenge.body.typed_data);
+      } catch (err) {
+        problem(declined(err)
+          ? "You declined to sign in your wallet. Nothing was shared; sign when you are ready."
+          : "Your wallet could not sign the message. Try again, or update the wallet.");
+        return;
+      }
+      const session = await post("/api/v1/history/session",
+        { challenge: challenge.body.challenge, signature: signatureFelts(signature) });
+      if (!session.ok || !session.body) {
+        const body = session.body || {};
+        problem([body.message || `We could not check your signature (HTTP ${session.status}).`, body.hint]
+          .filter(Boolean).join(" "));
+        return;
+      }
+      saveSession(session.body);
+      V.setMessage(proofMsg, "Signed in. Loading every purchase…", "ok");
+      if (!(await loadProven(session.body.session))) {
+        problem("The service did not accept the new session. Try signing again.");
+      }
+    } catch (err) {
+      problem("We could not reach VOLTA. Check your connection and try again.");
+    } finally {
+      setSigning(false);
+    }
+  }
+
+  function offerProof(expired) {
+    $("proof").hidden = false;
+    const provider = wallet();
+    $("proof-text").hidden = !provider;
+    $("no-wallet").hidden = Boolean(provider);
+    signButton.hidden = !provider;
+    if (expired) V.setMessage(proofMsg, "Your sign-in has expired. Sign again to see every purchase.", "warn");
+  }
+
+  // -- the page -----------------------------------------------------------------------------------------
 
   $("history-form").addEventListener("submit", (event) => {
     const result = V.checkAddress(input.value);
@@ -130,6 +353,7 @@
     V.setMessage(message, result.ok || result.empty ? "" : result.message, "error");
     input.setAttribute("aria-invalid", result.ok || result.empty ? "false" : "true");
   });
+  signButton.addEventListener("click", prove);
 
   if (!address) {
     try {
@@ -150,5 +374,11 @@
   } catch (err) {
     /* no storage */
   }
-  load();
+
+  (async () => {
+    const session = savedSession();
+    if (session && (await loadProven(session))) return;
+    offerProof(Boolean(session));
+    await loadFromThisBrowser();
+  })();
 })();

@@ -75,7 +75,8 @@ def test_estimate_follows_the_amount_at_the_current_rate(page: Page, base: str,
     expect(page.get_by_role("button", name="50", exact=True)).to_have_attribute("aria-pressed", "true")
     expect(page.locator("#sats")).to_have_text(f"{expected_sats(rate, '50'):,} sats")
     expect(page.locator("#max-vusd")).to_have_text("1,000.00")
-    expect(page.locator("#lifetime-line")).to_have_text("You will have 10 minutes to pay the invoice.")
+    assert rate["quote_lifetime_s"] == 300  # the service's default quote lifetime
+    expect(page.locator("#lifetime-line")).to_have_text("You will have 5 minutes to pay the invoice.")
 
     # Price protection: shown, starts at the service's default, bounded by its maximum, moved by keyboard.
     expect(page.locator("#slippage-summary")).to_have_text(f"{rate['default_max_slippage_bps'] / 100:.2f}\u00a0%")

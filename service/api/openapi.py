@@ -229,7 +229,8 @@ OPENAPI: dict[str, Any] = {
                 "type": "object", "properties": {"payment_hash": {"type": "string"}}}}}},
             "responses": {"200": _json(_ref("WebhookAck"), "duplicate delivery, ignored"),
                           "202": _json(_ref("WebhookAck"), "accepted; the invoice is re-checked with our node"),
-                          "400": _error("malformed"), "401": _error("bad or stale signature"),
+                          "400": _error("malformed or nested too deep"), "401": _error("bad or stale signature"),
+                          "413": _error("body over 64 KiB"),
                           "404": _error("not enabled or unknown payment hash")},
         }},
         "/api/v1/webhooks/deliveries": {"get": {
@@ -237,12 +238,13 @@ OPENAPI: dict[str, Any] = {
             "parameters": [{"name": "order_id", "in": "query", "schema": {"type": "string"}}],
             "responses": {"200": _json({"type": "object", "required": ["deliveries"], "properties": {
                 "deliveries": {"type": "array", "items": _ref("Delivery")}}}, "the delivery log"),
-                "401": _error("operator token required")},
+                "401": _error("operator token required"), "403": _error("closed: VOLTA_ADMIN_TOKEN is not set")},
         }},
         "/api/v1/webhooks/deliveries/{delivery_id}/redeliver": {"post": {
             "operationId": "redeliverWebhook",
             "parameters": [{"name": "delivery_id", "in": "path", "required": True, "schema": {"type": "string"}}],
             "responses": {"202": _json({"type": "object"}, "queued again"), "401": _error("operator token required"),
+                          "403": _error("closed: VOLTA_ADMIN_TOKEN is not set"),
                           "404": _error("no such delivery")},
         }},
         "/api/v1/openapi.json": {"get": {"operationId": "openapi", "responses": {

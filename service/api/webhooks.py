@@ -62,9 +62,15 @@ def redeliver(delivery_id: str) -> ResponseReturnValue:
 
 
 def _admin_denied() -> ResponseReturnValue | None:
+    """The delivery log holds every order's data and the receivers' URLs: closed unless the operator set a token."""
     token = container().settings.admin_token
-    offered = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    if token and not hmac.compare_digest(token, offered):
+    if not token:
+        return error_response(403, "admin_token_not_set",
+                              "The webhook delivery log is closed: no operator token is set.",
+                              "The operator sets VOLTA_ADMIN_TOKEN, then sends Authorization: Bearer <token>.")
+    scheme, _, offered = request.headers.get("Authorization", "").partition(" ")
+    # As bytes: compare_digest refuses str with non-ASCII characters, and a header may hold any.
+    if scheme != "Bearer" or not hmac.compare_digest(token.encode(), offered.strip().encode("utf-8", "replace")):
         return error_response(401, "unauthorized", "This endpoint needs the operator's token.",
                               "Send Authorization: Bearer <VOLTA_ADMIN_TOKEN>.")
     return None

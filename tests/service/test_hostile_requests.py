@@ -8,11 +8,7 @@ request thread's C stack, and the settlement worker died with it.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import secrets
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -20,6 +16,7 @@ import pytest
 
 from harness.network import Network
 from harness.service_process import VoltaService
+from tests.service.readme_signing import notice_headers
 
 pytestmark = pytest.mark.regtest
 
@@ -40,14 +37,6 @@ def chunks(body: bytes, size: int = 16_384) -> Iterator[bytes]:
     """Sent without Content-Length (Transfer-Encoding: chunked), so only reading can find the size."""
     for start in range(0, len(body), size):
         yield body[start:start + size]
-
-
-def signed_notice(secret: str, body: bytes) -> dict[str, str]:
-    """Signed as the README says: `t=<unix time>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`."""
-    timestamp = int(time.time())
-    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return {"Content-Type": "application/json", "Volta-Signature": f"t={timestamp},v1={digest}",
-            "Volta-Delivery": f"dlv_hostile_{secrets.token_hex(8)}"}
 
 
 @pytest.fixture
@@ -102,7 +91,7 @@ def test_deep_nesting_within_the_size_bound_is_refused_before_parsing(service: V
 
 def test_a_deeply_nested_but_correctly_signed_payment_notice_is_refused(service: VoltaService) -> None:
     body = nested_arrays(30_000)
-    response = post(service, "/api/v1/webhooks/lightning", body, signed_notice(service.inbound_webhook_secret, body))
+    response = post(service, "/api/v1/webhooks/lightning", body, notice_headers(service.inbound_webhook_secret, body))
     assert assert_json_error(response, {400})["error"] == "json_too_deep"
     assert_alive_and_answering(service, "a signed payment notice nested 30,000 deep")
 

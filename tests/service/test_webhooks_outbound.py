@@ -1,0 +1,215 @@
+"""Webhooks out and the operator's delivery log, against the running service and receivers on loopback.
+
+Signatures are checked as the README words them (tests/service/readme_signing.py). A receiver's 4xx stops the
+retries, a 5xx is retried up to VOLTA_WEBHOOK_MAX_ATTEMPTS and no more, the log and redelivery need the
+operator's token (and are closed while none is set), and the log survives a restart of the service.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+
+from harness.network import Network
+from harness.service_process import VoltaService
+from harness.util import wait_until
+from tests.service.readme_signing import signed_by_readme
+
+pytestmark = pytest.mark.regtest
+
+RECEIVER_SECRET = "whsec_outbound_tests"
+ADMIN_TOKEN = f"admin_{secrets.token_hex(16)}"
+MAX_ATTEMPTS = 3
+BACKOFF_S = 0.2
+ANSWERS = {"/ok": 200, "/gone": 410, "/down": 503}  # what each receiver path answers, always
+DELIVERIES = "/api/v1/webhooks/deliveries"
+
+
+class Receivers(ThreadingHTTPServer):
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), ReceiverHandler)
+        self.seen: list[tuple[str, dict[str, str], bytes]] = []
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}{path}"
+
+    def posts(self, path: str, delivery_id: str) -> int:
+        return sum(1 for seen_path, headers, _ in self.seen
+                   if seen_path == path and headers.get("Volta-Delivery") == delivery_id)
+
+
+class ReceiverHandler(BaseHTTPRequestHandler):
+    server: Receivers
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.server.seen.append((self.path, dict(self.headers), body))
+        self.send_response(ANSWERS.get(self.path, 404))
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def receivers() -> Iterator[Receivers]:
+    server = Receivers()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+
+
+def webhook_env(receivers: Receivers, admin_token: str | None) -> dict[str, str]:
+    env = {"VOLTA_WEBHOOK_URLS": ",".join(receivers.url(path) for path in ANSWERS),
+           "VOLTA_WEBHOOK_SECRET": RECEIVER_SECRET, "VOLTA_WEBHOOK_BACKOFF_S": str(BACKOFF_S),
+           "VOLTA_WEBHOOK_MAX_ATTEMPTS": str(MAX_ATTEMPTS)}
+    return env | ({"VOLTA_ADMIN_TOKEN": admin_token} if admin_token else {})
+
+
+@pytest.fixture(scope="module")
+def service(network: Network, receivers: Receivers) -> Iterator[VoltaService]:
+    """The network's service delivering to the three receivers, with an operator token; plain again afterwards."""
+    assert network.service is not None
+    network.service.restart(webhook_env(receivers, ADMIN_TOKEN))
+    yield network.service
+    network.service.restart()
+
+
+def create_order(service: VoltaService, network: Network) -> str:
+    response = httpx.post(f"{service.url}/api/v1/orders", timeout=30,
+                          json={"starknet_address": network.users[1]["address"], "vusd_amount": "3.00"})
+    assert response.status_code == 201, response.text
+    return str(response.json()["order_id"])
+
+
+def as_operator(token: str = ADMIN_TOKEN) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def delivery_log(service: VoltaService, order_id: str) -> dict[str, dict[str, Any]]:
+    """The order's awaiting_payment deliveries by receiver path, as the operator reads them."""
+    response = httpx.get(f"{service.url}{DELIVERIES}", params={"order_id": order_id}, headers=as_operator(),
+                         timeout=30)
+    assert response.status_code == 200, response.text
+    deliveries = response.json()["deliveries"]
+    return {httpx.URL(d["url"]).path: d for d in deliveries if d["event"] == "order.awaiting_payment"}
+
+
+def settled_log(service: VoltaService, order_id: str) -> dict[str, dict[str, Any]]:
+    """The log once no delivery of the order's first event is pending any more."""
+    def settled() -> dict[str, dict[str, Any]] | None:
+        log = delivery_log(service, order_id)
+        return log if set(log) == set(ANSWERS) and all(d["state"] != "pending" for d in log.values()) else None
+
+    return wait_until(settled, timeout=60, what=f"every delivery of {order_id}'s first event to be decided")
+
+
+@pytest.fixture(scope="module")
+def order_id(service: VoltaService, network: Network) -> str:
+    return create_order(service, network)
+
+
+@pytest.fixture
+def service_without_token(network: Network, receivers: Receivers) -> Iterator[VoltaService]:
+    """Delivering webhooks, as the defaults leave it: no VOLTA_ADMIN_TOKEN."""
+    assert network.service is not None
+    network.service.restart(webhook_env(receivers, admin_token=None))
+    yield network.service
+    network.service.restart()
+
+
+def test_without_an_operator_token_the_log_and_redelivery_are_closed(
+    service_without_token: VoltaService, network: Network, receivers: Receivers,
+) -> None:
+    order = create_order(service_without_token, network)
+    wait_until(lambda: any(order.encode() in body for _, _, body in receivers.seen), timeout=60,
+               what="a first delivery of the order")
+    with httpx.Client(base_url=service_without_token.url, timeout=30) as http:
+        for response in (http.get(DELIVERIES), http.get(DELIVERIES, params={"order_id": order}),
+                         http.get(DELIVERIES, headers=as_operator("anything")),
+                         http.post(f"{DELIVERIES}/whd_anything/redeliver")):
+            assert response.status_code == 403, response.text
+            body = response.json()
+            assert body["error"] == "admin_token_not_set" and "VOLTA_ADMIN_TOKEN" in body["hint"], body
+            assert receivers.url("/") not in response.text and order not in response.text
+
+
+def test_every_delivery_carries_a_signature_as_the_readme_words_it(
+    service: VoltaService, order_id: str, receivers: Receivers,
+) -> None:
+    settled_log(service, order_id)
+    ours = [(headers, body) for _, headers, body in receivers.seen if order_id.encode() in body]
+    assert ours
+    for headers, body in ours:
+        assert signed_by_readme(RECEIVER_SECRET, headers["Volta-Signature"], body), headers["Volta-Signature"]
+        assert not signed_by_readme("whsec_other", headers["Volta-Signature"], body)
+        assert headers["Volta-Delivery"].startswith("whd_")
+
+
+def test_a_4xx_answer_stops_the_retries(service: VoltaService, order_id: str, receivers: Receivers) -> None:
+    gone = settled_log(service, order_id)["/gone"]
+    time.sleep(BACKOFF_S * 2 ** MAX_ATTEMPTS)  # longer than every retry would have waited
+    gone = delivery_log(service, order_id)["/gone"]
+    assert (gone["state"], [t["status_code"] for t in gone["tries"]]) == ("failed", [410])
+    assert receivers.posts("/gone", gone["delivery_id"]) == 1
+
+
+def test_a_5xx_answer_is_retried_up_to_the_attempt_limit_and_no_more(
+    service: VoltaService, order_id: str, receivers: Receivers,
+) -> None:
+    settled_log(service, order_id)
+    time.sleep(BACKOFF_S * 2 ** MAX_ATTEMPTS)
+    down = delivery_log(service, order_id)["/down"]
+    assert (down["state"], [t["status_code"] for t in down["tries"]]) == ("failed", [503] * MAX_ATTEMPTS)
+    assert down["attempts"] == MAX_ATTEMPTS
+    assert receivers.posts("/down", down["delivery_id"]) == MAX_ATTEMPTS
+    ok = delivery_log(service, order_id)["/ok"]
+    assert (ok["state"], [t["status_code"] for t in ok["tries"]]) == ("delivered", [200])
+
+
+@pytest.mark.parametrize("authorization", [None, b"Bearer wrong", b"Bearer " + "é".encode(),
+                                           b"Bearer " + "é".encode("latin-1"), b"Basic " + ADMIN_TOKEN.encode(),
+                                           b"Bearer " + ADMIN_TOKEN.encode() + b"x"],
+                         ids=["none", "wrong", "utf8", "latin1", "basic", "longer"])
+def test_the_log_and_redelivery_refuse_anyone_without_the_token(
+    service: VoltaService, order_id: str, authorization: bytes | None,
+) -> None:
+    headers = {"Authorization": authorization} if authorization is not None else {}
+    gone = settled_log(service, order_id)["/gone"]
+    with httpx.Client(base_url=service.url, timeout=30) as http:
+        for response in (http.get(DELIVERIES, headers=headers),
+                         http.post(f"{DELIVERIES}/{gone['delivery_id']}/redeliver", headers=headers)):
+            assert response.status_code == 401, response.text
+            assert response.json()["error"] == "unauthorized"
+            assert "whd_" not in response.text
+
+
+def test_redelivery_with_the_token_sends_the_delivery_again(
+    service: VoltaService, order_id: str, receivers: Receivers,
+) -> None:
+    gone = settled_log(service, order_id)["/gone"]
+    before = receivers.posts("/gone", gone["delivery_id"])
+    response = httpx.post(f"{service.url}{DELIVERIES}/{gone['delivery_id']}/redeliver", headers=as_operator(),
+                          timeout=30)
+    assert response.status_code == 202, response.text
+    wait_until(lambda: receivers.posts("/gone", gone["delivery_id"]) == before + 1, timeout=30,
+               what="the redelivered webhook to reach the receiver")
+    missing = httpx.post(f"{service.url}{DELIVERIES}/whd_none/redeliver", headers=as_operator(), timeout=30)
+    assert (missing.status_code, missing.json()["error"]) == (404, "not_found")
+
+
+def test_the_delivery_log_survives_a_restart(
+    service: VoltaService, order_id: str, receivers: Receivers,
+) -> None:
+    before = settled_log(service, order_id)
+    service.restart(webhook_env(receivers, ADMIN_TOKEN))
+    after = delivery_log(service, order_id)
+    assert {path: (d["delivery_id"], d["state"], d["tries"]) for path, d in after.items()} == \
+           {path: (d["delivery_id"], d["state"], d["tries"]) for path, d in before.items()}

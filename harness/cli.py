@@ -31,6 +31,7 @@ from harness.state import (
     state_path,
 )
 from harness.supervisor import bring_up, starknet_from_state, supervisor_alive
+from harness.topology import SHAPES, Topology
 from harness.util import Timeouts, tail, wait_until
 from service.domain.pricing import vusd_from_base_units
 
@@ -58,7 +59,12 @@ def cmd_tools(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    return bring_up(args.starknet_block_time, args.faults, args.foreground)
+    try:
+        topology = Topology(args.payers, args.routers, args.topology)
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        return 2
+    return bring_up(args.starknet_block_time, args.faults, args.foreground, topology)
 
 
 def cmd_down(args: argparse.Namespace) -> int:
@@ -251,6 +257,12 @@ def build_parser() -> argparse.ArgumentParser:
                          "default: one block per transaction")
     up.add_argument("--faults", action="store_true",
                     help="put toxiproxy between the service and the devnet RPC / merchant lnd REST")
+    up.add_argument("--payers", type=int, default=1, metavar="N", help="paying nodes: payer, payer2, … (default 1)")
+    up.add_argument("--routers", type=int, default=1, metavar="M",
+                    help="routing nodes between the payers and the merchant: router, router2, … (default 1)")
+    up.add_argument("--topology", choices=SHAPES, default="line",
+                    help="line: payers -> router -> router2 -> … -> merchant; star: each router -> merchant, "
+                         "the payers dealt out over the routers (default line)")
     verb("down", cmd_down, "tear the network down")
     verb("status", cmd_status, "show chain height and each node's channels and balances")
     invoice = verb("invoice", cmd_invoice, "create a plain invoice")

@@ -1,5 +1,6 @@
-"""The regtest network: btcd plus three lnd nodes in a line, payer -> router -> merchant, and a
-Starknet devnet with VOLTA's contracts deployed.
+"""The regtest network: btcd plus lnd nodes, by default three in a line, payer -> router -> merchant (more
+payers and routers, in a line or a star: harness/topology.py), and a Starknet devnet with VOLTA's contracts
+deployed.
 
 `Network` owns every process it starts and tears all of them down on exit, on an exception and on
 Ctrl-C. Processes are registered for teardown before they are started, as in lnd's lntest, so a
@@ -35,24 +36,26 @@ from harness.process import ManagedProcess, ProcessError
 from harness.service_process import VoltaService
 from harness.state import operator_starknet_config, write_state
 from harness.tools import locate
+from harness.topology import Shape, Topology
 from harness.util import Timeouts, wait_until
 from service.lightning.lnd_rest import LndError
 from service.starknet.client import StarknetConfig
 
 log = logging.getLogger("harness.network")
 
-NODE_NAMES = ("merchant", "payer", "router")
 # The proxies the service's traffic goes through when the network runs with `fault_proxy=True`.
 DEVNET_PROXY = "devnet_rpc"
 MERCHANT_PROXY = "merchant_lnd"
 # 500 purchases of 100,000 sat each need 0.5 BTC of outbound on both hops, plus reserve and fees.
 CHANNEL_CAPACITY_SAT = 100_000_000
+# What the first payer sends every other node that opens a channel: the channel, fees, and a wallet to spare.
+OPENER_FUNDING_SAT = 5 * CHANNEL_CAPACITY_SAT // 2
 COINBASE_MATURITY = 100
 INITIAL_BTC_USD = Decimal("97000.00")
 
 
 class Network:
-    """btcd and the merchant, payer and router lnd nodes, funded, connected and routable."""
+    """btcd and the merchant, payer(s) and router(s) lnd nodes, funded, connected and routable."""
 
     def __init__(
         self,
@@ -62,9 +65,14 @@ class Network:
         service: bool = True,
         starknet_block_time: float | None = None,
         fault_proxy: bool = False,
+        payers: int = 1,
+        routers: int = 1,
+        topology: Shape = "line",
     ) -> None:
         """`starknet_block_time`: None closes a block per transaction, 0 only on demand
-        (`devnet.create_block()`), N > 0 every N seconds. `fault_proxy`: route the service through toxiproxy."""
+        (`devnet.create_block()`), N > 0 every N seconds. `fault_proxy`: route the service through toxiproxy.
+        `payers`, `routers`, `topology`: the Lightning nodes and how they are joined (harness/topology.py)."""
+        self.topology = Topology(payers, routers, topology)  # an impossible one fails before anything starts
         self.run_dir = run_dir or Path(tempfile.mkdtemp(prefix="volta-regtest-"))
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.keep_run_dir = keep_run_dir
@@ -104,7 +112,7 @@ class Network:
         started = time.monotonic()
         self._start_chain()
         self._start_nodes()
-        self._fund_payer_and_router()
+        self._fund_openers()
         self._open_channels()
         self.wait_routable()
         self.timings["lightning_up_s"] = time.monotonic() - started
@@ -128,7 +136,7 @@ class Network:
     def _start_nodes(self) -> None:
         assert self.btcd is not None
         lnd_bin = locate("lnd")["lnd"]
-        for name in NODE_NAMES:
+        for name in self.topology.node_names:
             node = Lnd(lnd_bin, self.run_dir / name, name, self.btcd)
             self.nodes[name] = node
             self._register(node)
@@ -138,22 +146,31 @@ class Network:
         for node in self.nodes.values():
             node.wait_ready(synced=False)
 
-    def _fund_payer_and_router(self) -> None:
-        """Mine coinbases to the payer.
+    def _fund_openers(self) -> None:
+        """Mine coinbases to the payer, which sends every other node that opens a channel its funds.
 
         btcd fixes its mining address at start, so it is restarted with the payer's address. That
         happens before any block is mined on purpose: btcd 0.26 comes back from a restart at height 0,
         having lost the blocks it had mined (seen here, also with the btcd that lnd pins).
         """
         assert self.btcd is not None
-        payer, router = self.payer.client(), self.router.client()
+        payer = self.payer.client()
+        recipients = [self.nodes[name] for name in self._openers() if name != self.payer.name]
         self.btcd.restart(mining_address=payer.new_address())
         self._wait_nodes_follow_chain()
-        self.mine(COINBASE_MATURITY + 10)
+        # One mature 50 BTC coinbase per send: lnd spends only confirmed outputs, and the change of one send
+        # is unconfirmed until the next block.
+        self.mine(COINBASE_MATURITY + 10 + len(recipients))
         wait_until(lambda: payer.wallet_balance_sat() > 0, timeout=Timeouts.CHAIN_SYNC, what="payer funds")
-        payer.send_coins(router.new_address(), 5 * CHANNEL_CAPACITY_SAT // 2)
+        for node in recipients:
+            payer.send_coins(node.client().new_address(), OPENER_FUNDING_SAT)
         self.mine(1)
-        wait_until(lambda: router.wallet_balance_sat() > 0, timeout=Timeouts.CHAIN_SYNC, what="router funds")
+        for node in recipients:
+            wait_until(partial(lambda client: client.wallet_balance_sat() > 0, node.client()),
+                       timeout=Timeouts.CHAIN_SYNC, what=f"[{node.name}] funds from the payer")
+
+    def _openers(self) -> list[str]:
+        return list(dict.fromkeys(opener for opener, _ in self.topology.channels()))
 
     def _wait_nodes_follow_chain(self) -> None:
         """lnd reconnects to a restarted btcd after a few seconds and catches up only on the next block:
@@ -172,22 +189,24 @@ class Network:
                    transient=(LndError,), interval=1)
 
     def _open_channels(self) -> None:
-        for opener, peer in ((self.payer, self.router), (self.router, self.merchant)):
+        channels = [(self.nodes[opener], self.nodes[peer]) for opener, peer in self.topology.channels()]
+        for opener, peer in channels:
             opener.client().connect(peer.pubkey, peer.p2p_host)
-        for opener, peer in ((self.payer, self.router), (self.router, self.merchant)):
+        for opener, peer in channels:
             self._open_channel_when_peer_ready(opener, peer)
-        # Six confirmations make the channels public; gossip then tells the payer about router->merchant.
+        # Six confirmations make the channels public; gossip then tells each payer of the channels beyond
+        # its own.
         self.mine(6)
 
     def wait_channels_active(self) -> None:
         def active_channels(node: Lnd) -> int:
             return len(node.client().list_channels(active_only=True))
 
-        for node, count in ((self.payer, 1), (self.router, 2), (self.merchant, 1)):
+        for name, count in self.topology.channel_counts().items():
             wait_until(
-                partial(lambda node, count: active_channels(node) >= count, node, count),
+                partial(lambda node, count: active_channels(node) >= count, self.nodes[name], count),
                 timeout=Timeouts.CHANNEL_OPEN,
-                what=f"[{node.name}] {count} active channel(s)",
+                what=f"[{name}] {count} active channel(s)",
                 transient=(LndError,),
             )
 
@@ -202,19 +221,20 @@ class Network:
         )
 
     def wait_routable(self) -> None:
-        """Return only when a real payment goes payer -> router -> merchant (also after a restart)."""
+        """Return only when a real payment goes from every payer to the merchant (also after a restart)."""
         self.wait_channels_active()
-        wait_until(
-            self._probe_payment_succeeds,
-            timeout=Timeouts.GRAPH_SYNC,
-            what="a 1,000 sat payment payer -> router -> merchant to succeed",
-            transient=(LndError,),
-            interval=0.5,
-        )
+        for payer in self.payers:
+            wait_until(
+                partial(self._probe_payment_succeeds, payer),
+                timeout=Timeouts.GRAPH_SYNC,
+                what=f"a 1,000 sat payment {payer.name} -> merchant ({self.topology.hops()} hops) to succeed",
+                transient=(LndError,),
+                interval=0.5,
+            )
 
-    def _probe_payment_succeeds(self) -> bool:
-        invoice = self.merchant.client().add_invoice(1_000_000, memo="harness probe")
-        payer = self.payer.client()
+    def _probe_payment_succeeds(self, payer_node: Lnd) -> bool:
+        invoice = self.merchant.client().add_invoice(1_000_000, memo=f"harness probe from {payer_node.name}")
+        payer = payer_node.client()
         if payer.pay(invoice["payment_request"], timeout_s=10).get("status") == "SUCCEEDED":
             return True
         # A failure right after a restart would make mission control shun the route for an hour.
@@ -297,6 +317,16 @@ class Network:
     def router(self) -> Lnd:
         return self.nodes["router"]
 
+    @property
+    def payers(self) -> list[Lnd]:
+        """payer, payer2, …"""
+        return [self.nodes[name] for name in self.topology.payer_names]
+
+    @property
+    def routers(self) -> list[Lnd]:
+        """router, router2, …"""
+        return [self.nodes[name] for name in self.topology.router_names]
+
     def mine(self, blocks: int) -> None:
         """Mine and wait until every running node has seen the new tip."""
         assert self.btcd is not None and self.btcd.rpc is not None
@@ -311,7 +341,8 @@ class Network:
         assert self.btcd is not None
         state: dict[str, Any] = {
             "bitcoin": self.btcd.state(),
-            "lightning": {"kind": "lnd", "nodes": {name: node.state() for name, node in self.nodes.items()}},
+            "lightning": {"kind": "lnd", "nodes": {name: node.state() for name, node in self.nodes.items()},
+                          "topology": self.topology.state()},
             "run_dir": str(self.run_dir),
             "pids": {process.name: process.pid for process in self.processes if process.pid},
         }

@@ -16,14 +16,18 @@ from harness import tools
 from harness.devnet import block_generation
 from harness.network import Network
 from harness.state import operator_starknet_config, read_state, regtest_dir, state_path, write_state
+from harness.topology import Topology
 from harness.util import tail
 from service.starknet.client import StarknetClient
 
 console = Console()
 
 
-def bring_up(starknet_block_time: float | None = None, faults: bool = False, foreground: bool = False) -> int:
-    """Start the network unless one is up: in this process with `foreground`, else in a supervisor."""
+def bring_up(starknet_block_time: float | None = None, faults: bool = False, foreground: bool = False,
+             topology: Topology | None = None) -> int:
+    """Start the network unless one is up: in this process with `foreground`, else in a supervisor.
+    `topology`: its Lightning nodes (default: payer -> router -> merchant)."""
+    topology = topology or Topology()
     if network_is_up():
         console.print(f"a network is already up (see {state_path()}); `python -m harness down` first")
         return 1
@@ -35,23 +39,26 @@ def bring_up(starknet_block_time: float | None = None, faults: bool = False, for
     for name in tools.TOOLS:
         tools.locate(name)  # build now, in the foreground, with progress
     if foreground:
-        return _run_foreground(starknet_block_time, faults)
-    return _spawn_background(_network_options(starknet_block_time, faults))
+        return _run_foreground(starknet_block_time, faults, topology)
+    return _spawn_background(_network_options(starknet_block_time, faults, topology), topology)
 
 
 def network_is_up() -> bool:
     return state_path().exists() and supervisor_alive(read_state())
 
 
-def _network_options(starknet_block_time: float | None, faults: bool) -> list[str]:
+def _network_options(starknet_block_time: float | None, faults: bool, topology: Topology) -> list[str]:
     """The `up` options, handed on to the background supervisor."""
     options = ["--faults"] if faults else []
     if starknet_block_time is not None:
         options += ["--starknet-block-time", str(starknet_block_time)]
+    options += ["--payers", str(topology.payers), "--routers", str(topology.routers), "--topology", topology.shape]
     return options
 
 
-def _run_foreground(starknet_block_time: float | None = None, faults: bool = False) -> int:
+def _run_foreground(starknet_block_time: float | None = None, faults: bool = False,
+                    topology: Topology | None = None) -> int:
+    topology = topology or Topology()
     def _terminate(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
@@ -59,8 +66,8 @@ def _run_foreground(starknet_block_time: float | None = None, faults: bool = Fal
     run_dir = regtest_dir() / "run"
     shutil.rmtree(run_dir, ignore_errors=True)
     try:
-        with Network(run_dir, keep_run_dir=True, starknet_block_time=starknet_block_time,
-                     fault_proxy=faults) as network:
+        with Network(run_dir, keep_run_dir=True, starknet_block_time=starknet_block_time, fault_proxy=faults,
+                     payers=topology.payers, routers=topology.routers, topology=topology.shape) as network:
             state = {**network.state(), "supervisor_pid": os.getpid(), "ready": True, **network.timings}
             write_state(state)
             print(f"regtest network up in {network.timings['bring_up_s']:.1f}s; state in {state_path()}", flush=True)
@@ -73,7 +80,7 @@ def _run_foreground(starknet_block_time: float | None = None, faults: bool = Fal
     return 0
 
 
-def _spawn_background(options: list[str]) -> int:
+def _spawn_background(options: list[str], topology: Topology) -> int:
     log_path = regtest_dir() / "supervisor.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     state_path().unlink(missing_ok=True)
@@ -82,7 +89,8 @@ def _spawn_background(options: list[str]) -> int:
             [sys.executable, "-m", "harness", "up", "--foreground", *options],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )
-    with console.status("bringing up btcd and three lnd nodes (merchant, router, payer)…"):
+    names = topology.node_names
+    with console.status(f"bringing up btcd and {len(names)} lnd nodes ({', '.join(names)}, {topology.shape})…"):
         while not state_path().exists():
             if child.poll() is not None:
                 console.print(f"[red]bring-up failed[/red]; {log_path}:\n{tail(log_path, 40)}")

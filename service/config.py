@@ -95,6 +95,8 @@ class Settings(BaseModel):
     rate_limit_orders_per_ip: str = "30/minute;300/hour"
     rate_limit_orders_per_address: str = "10/minute;100/day"
     rate_limit_storage_url: str = "memory://"
+    # Per client IP on each of GET /api/v1/rate, /health and /balance, which ask lnd, the devnet or the database.
+    rate_limit_reads_per_ip: str = "20/second;600/minute"
 
     webhook_urls: list[str] = Field(default_factory=list)
     webhook_secret: str = Field(default="", repr=False)

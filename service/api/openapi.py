@@ -207,7 +207,8 @@ OPENAPI: dict[str, Any] = {
                           "404": _error("no such order")},
         }},
         "/api/v1/rate": {"get": {"operationId": "rate", "responses": {
-            "200": _json(_ref("Rate"), "BTC/USD and pricing settings"), "503": _error("oracle unreachable")}}},
+            "200": _json(_ref("Rate"), "BTC/USD and pricing settings"), "429": _error("rate limited"),
+            "503": _error("oracle unreachable")}}},
         "/api/v1/balance": {"get": {
             "operationId": "balance",
             "parameters": [{"name": "starknet_address", "in": "query", "required": True,
@@ -217,10 +218,12 @@ OPENAPI: dict[str, Any] = {
                                                        "vusd": {"type": "string"},
                                                        "vusd_base_units": {"type": "string"}}},
                                        "the address's VUSD balance on Starknet"),
-                          "400": _error("invalid address"), "503": _error("Starknet unreachable")},
+                          "400": _error("invalid address"), "429": _error("rate limited"),
+                          "503": _error("Starknet unreachable")},
         }},
         "/api/v1/health": {"get": {"operationId": "health", "responses": {
-            "200": _json(_ref("Health"), "all components up"), "503": _json(_ref("Health"), "something is down")}}},
+            "200": _json(_ref("Health"), "all components up"), "429": _error("rate limited"),
+            "503": _json(_ref("Health"), "something is down")}}},
         "/api/v1/webhooks/lightning": {"post": {
             "operationId": "lightningNotice",
             "parameters": [{"name": "Volta-Signature", "in": "header", "schema": {"type": "string"}},

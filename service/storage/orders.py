@@ -11,13 +11,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from service.domain.states import (
     COMMITTED_STATUSES,
-    ENDED_WITHOUT_VUSD,
     FINAL_STATUSES,
     RECONCILED_STATUSES,
     ConcurrentChange,
@@ -134,11 +133,17 @@ class OrderRepository:
             query = select(OrderRow).where(OrderRow.status.not_in([s.value for s in FINAL_STATUSES]))
             return list(session.scalars(query))
 
-    def ended_without_vusd_since(self, since: datetime) -> list[OrderRow]:
-        """Refunded and expired orders: their HTLCs, if any arrived, must have been cancelled."""
+    def cancel_sweep_candidates(self, refunded_since: datetime, expired_since: datetime, limit: int) -> list[OrderRow]:
+        """Ended orders whose invoice may still hold an HTLC our cancel did not reach, at most `limit`: refunded
+        ones changed since `refunded_since` (their HTLC was held), then expired ones changed since `expired_since`
+        (an HTLC can only have slipped in as they expired); newest first within each."""
         with self._sessions() as session:
-            ended = [status.value for status in ENDED_WITHOUT_VUSD]
-            query = select(OrderRow).where(OrderRow.status.in_(ended), OrderRow.updated_at >= since)
+            refunded = (OrderRow.status == OrderStatus.REFUNDED.value) & (OrderRow.updated_at >= refunded_since)
+            expired = (OrderRow.status == OrderStatus.EXPIRED.value) & (OrderRow.updated_at >= expired_since)
+            query = (select(OrderRow).where(or_(refunded, expired))
+                     .order_by(case((OrderRow.status == OrderStatus.REFUNDED.value, 0), else_=1),
+                               OrderRow.updated_at.desc())
+                     .limit(limit))
             return list(session.scalars(query))
 
     def finished_since(self, since: datetime) -> list[OrderRow]:

@@ -22,9 +22,15 @@ from service.storage.orders import OrderRepository
 
 log = logging.getLogger("volta.worker")
 RESUBSCRIBE_DELAY_S = 1.0
-# Refunded or expired orders are checked for a still-held HTLC this long (longer than any invoice's CLTV
-# would matter on regtest, and a day of lnd downtime elsewhere).
-CANCEL_SWEEP_WINDOW = timedelta(days=1)
+# The cancel sweep asks lnd about ended orders whose HTLC may still be held because our cancel did not reach it.
+# Refunded orders held one: swept for a day (beyond any regtest CLTV, and a day of lnd downtime elsewhere); each
+# cost its payer a real payment, so there are few. Expired orders could only catch one in the moment they expired:
+# swept for 10 minutes (20 passes), after which the reconciliation (a day back) still repairs a held one. Spam
+# orders that expire unpaid therefore fall out of the sweep quickly, and no pass asks about more than
+# CANCEL_SWEEP_MAX_PER_PASS orders (refunded first, newest first): 50 lookups every 30 s at most.
+REFUNDED_SWEEP_WINDOW = timedelta(days=1)
+EXPIRED_SWEEP_WINDOW = timedelta(minutes=10)
+CANCEL_SWEEP_MAX_PER_PASS = 50
 FULL_POLL_EVERY_PASSES = 15  # with the default 2 s interval: every open invoice is polled every 30 s
 
 
@@ -129,7 +135,8 @@ class Worker:
                 self._submit(order.id, partial(self._resume, order.id))
         if poll_all_open:
             # A refund or expiry whose cancel did not reach lnd (it was down) must not leave the HTLC held.
-            for order in self.orders.ended_without_vusd_since(now - CANCEL_SWEEP_WINDOW):
+            for order in self.orders.cancel_sweep_candidates(now - REFUNDED_SWEEP_WINDOW, now - EXPIRED_SWEEP_WINDOW,
+                                                             limit=CANCEL_SWEEP_MAX_PER_PASS):
                 self._submit(order.id, partial(self.settlement.enforce_refund, order))
 
     def recheck(self, order_id: str) -> None:

@@ -221,6 +221,16 @@ OPENAPI: dict[str, Any] = {
                           "400": _error("invalid address"), "429": _error("rate limited"),
                           "503": _error("Starknet unreachable")},
         }},
+        "/api/v1/accounts/{starknet_address}": {"get": {
+            "operationId": "account",
+            "parameters": [{"name": "starknet_address", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": _json({"type": "object", "required": ["starknet_address", "deployed"],
+                                        "properties": {"starknet_address": {"type": "string"},
+                                                       "deployed": {"type": "boolean"}}},
+                                       "whether a contract (an account) is deployed at the address"),
+                          "400": _error("invalid address"), "429": _error("too many requests"),
+                          "503": _error("Starknet unreachable")},
+        }},
         "/api/v1/health": {"get": {"operationId": "health", "responses": {
             "200": _json(_ref("Health"), "all components up"), "429": _error("rate limited"),
             "503": _json(_ref("Health"), "something is down")}}},

@@ -351,6 +351,16 @@ class StarknetClient(VaultGateway, PriceSource, AccountSignatures):
             raise
         return SignatureVerdict.VALID if answer[:1] == [VALIDATED] else SignatureVerdict.INVALID
 
+    def has_contract(self, address: int) -> bool:
+        """Whether anything is deployed at `address` (an account is often deployed only on first use)."""
+        try:
+            self._loop.run(self._client.get_class_hash_at(address), timeout=10)
+        except ClientError as exc:
+            if getattr(exc, "code", None) == CONTRACT_NOT_FOUND:
+                return False
+            raise
+        return True
+
     def is_reachable(self) -> bool:
         try:
             self._loop.run(self._client.get_block_number(), timeout=5)

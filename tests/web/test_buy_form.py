@@ -195,3 +195,23 @@ def test_unknown_order_gets_a_page_not_json(page: Page, base: str) -> None:
     assert response is not None and response.status == 404
     expect(page.get_by_role("heading", name="We cannot find this order")).to_be_visible()
     expect(page.get_by_role("link", name="Buy VUSD", exact=True)).to_have_attribute("href", "/")
+
+
+def test_an_address_without_an_account_is_warned_about_but_can_still_buy(page: Page, base: str,
+                                                                         network: Network) -> None:
+    open_buy_page(page, base)
+    address = page.get_by_label("Your Starknet address")
+    address.fill(fresh_address())  # nothing deployed there: a typo, or an account not deployed yet
+    expect(page.locator("#address-msg")).to_contain_text("No Starknet account is deployed at this address yet")
+    expect(page.locator("#address-msg")).to_have_class(re.compile("is-warn"))
+    expect(address).to_have_attribute("aria-invalid", "false")  # a warning, not a refusal
+
+    address.fill(f"0x{int(network.users[1]['address'], 16):064x}")  # a devnet account
+    expect(page.locator("#address-msg")).to_have_text("Looks like a Starknet address.")
+    page.wait_for_timeout(1500)  # the account check answers within this; it must not warn
+    expect(page.locator("#address-msg")).to_have_text("Looks like a Starknet address.")
+
+    address.fill(fresh_address())
+    page.get_by_label("Amount", exact=True).fill("5")
+    page.get_by_role("button", name="Buy VUSD").click()
+    expect(page).to_have_url(re.compile(r"/checkout/ord_"))

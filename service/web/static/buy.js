@@ -180,7 +180,29 @@
     address.dataset.valid = result.ok ? "true" : "false";
     const link = $("history-link");
     link.href = result.ok ? "/history?starknet_address=" + encodeURIComponent(address.value.trim()) : "/history";
+    if (result.ok) checkAccountSoon(address.value.trim());
     return result;
+  }
+
+  // A typo mints to an address nobody controls: warn when no account is deployed there. Only a warning,
+  // since accounts are often deployed on their first transaction, after the VUSD has arrived.
+  let accountTimer = null;
+  function checkAccountSoon(text) {
+    clearTimeout(accountTimer);
+    accountTimer = setTimeout(async () => {
+      let answer;
+      try {
+        answer = await V.requestJSON("/api/v1/accounts/" + encodeURIComponent(text), null, 10000);
+      } catch (err) {
+        return; // no answer, no warning: the check is a courtesy
+      }
+      if (address.value.trim() !== text || !answer.ok || !answer.body) return;
+      if (answer.body.deployed === false) {
+        V.setMessage(addressMsg, "No Starknet account is deployed at this address yet. If it is yours, that is " +
+          "fine: the VUSD waits for it. If you typed it, check it again: VUSD sent to a wrong address is lost.",
+          "warn");
+      }
+    }, 400);
   }
 
   // -- ordering --------------------------------------------------------------------------------------

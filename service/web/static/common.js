@@ -34,11 +34,10 @@ window.VOLTA = (function () {
   function checkAddress(raw) {
     const text = String(raw || "").trim();
     if (!text) return { ok: false, empty: true, message: "Enter the Starknet address that should receive the VUSD." };
-    const lower = text.toLowerCase();
-    if (!lower.startsWith("0x")) {
-      return { ok: false, message: "A Starknet address starts with 0x (for example 0x04a1…)." };
+    if (!text.startsWith("0x")) {
+      return { ok: false, message: "A Starknet address starts with 0x, a lower-case x (for example 0x04a1…)." };
     }
-    const digits = lower.slice(2);
+    const digits = text.slice(2).toLowerCase();
     if (!digits) return { ok: false, message: "Keep going: add the hex digits after 0x." };
     if (!/^[0-9a-f]+$/.test(digits)) {
       const bad = digits.replace(/[0-9a-f]/g, "").charAt(0);

@@ -123,7 +123,7 @@ class HarnessLndClient(LndRestClient):
 
     def reset_mission_control(self) -> None:
         """Forget past payment failures, which otherwise steer pathfinding away from a route for hours."""
-        self._request("POST", "/v2/router/resetmissioncontrol", json={})
+        self._request("POST", "/v2/router/mc/reset", json={})
 
     # -- payments along a chosen route ------------------------------------------------------------------
 

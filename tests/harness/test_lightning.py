@@ -123,3 +123,9 @@ def test_killed_node_is_detected_not_hung_on(network: Network) -> None:
 
     assert node.client().get_info()["synced_to_chain"]
     network.wait_routable()
+
+
+def test_mission_control_can_be_reset(payer) -> None:  # type: ignore[no-untyped-def]
+    """The bring-up resets it after a failed probe; lnd answers 404 to a wrong route, so a reset that
+    silently failed would leave pathfinding steered away from the route for an hour."""
+    payer.reset_mission_control()

@@ -46,9 +46,11 @@ class VoltaService(ManagedProcess):
             "PYTHONPATH": str(REPO_ROOT),
             "VOLTA_REGTEST_STATE": str(self.state_file),
             "VOLTA_DATABASE_URL": self.database_url,
-            # Tests and benchmarks send hundreds of orders from one address; a scenario lowers these again.
+            # Tests and benchmarks send hundreds of requests from one address; a test of a limit lowers it again.
             "VOLTA_RATE_LIMIT_ORDERS_PER_IP": "100000/minute",
             "VOLTA_RATE_LIMIT_ORDERS_PER_ADDRESS": "100000/minute",
+            "VOLTA_RATE_LIMIT_READS_PER_IP": "100000/minute",
+            "VOLTA_RATE_LIMIT_HISTORY_PER_IP": "100000/minute",
             "VOLTA_MAX_VUSD_PER_ADDRESS_PER_DAY": "100000000",
             # The regtest oracle is set by hand, not by a publisher every few seconds: its price is as old as
             # the last scenario step that moved it. A test of staleness lowers this again.

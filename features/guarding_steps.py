@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -141,15 +142,24 @@ def order_body(story: Story) -> dict[str, str]:
 
 @when(parsers.parse("one client sends {count:d} orders at once"))
 def burst(network: Network, story: Story, exchange: Exchange, count: int) -> None:
-    with httpx.Client(base_url=network.service.url, timeout=30) as client:
-        exchange.responses = [client.post("/api/v1/orders", json=order_body(story)) for _ in range(count)]
+    """Truly at once: every request waits at a barrier, then all leave together on their own connections."""
+    start = threading.Barrier(count)
+
+    def order(_: int) -> httpx.Response:
+        with httpx.Client(base_url=network.service.url, timeout=30) as client:
+            start.wait()
+            return client.post("/api/v1/orders", json=order_body(story))
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        exchange.responses = list(pool.map(order, range(count)))
 
 
-@then(parsers.parse("at least {count:d} of them get 429 with a Retry-After header"))
-def limited_responses(exchange: Exchange, count: int) -> None:
-    limited = [r for r in exchange.responses if r.status_code == 429]
-    assert len(limited) >= count, [r.status_code for r in exchange.responses]
-    assert all(r.headers.get("Retry-After") and r.json()["error"] for r in limited)
+@then(parsers.parse("exactly {created:d} are created and {limited:d} get 429 with a Retry-After header"))
+def limited_responses(exchange: Exchange, created: int, limited: int) -> None:
+    codes = sorted(response.status_code for response in exchange.responses)
+    assert codes == [201] * created + [429] * limited, [r.text for r in exchange.responses]
+    refused = [r for r in exchange.responses if r.status_code == 429]
+    assert all(r.headers.get("Retry-After") and r.json()["error"] for r in refused)
 
 
 @then("another client can still create an order")

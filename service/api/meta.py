@@ -105,6 +105,8 @@ def rate() -> ResponseReturnValue:
         "spread_bps": container_.settings.spread_bps,
         "default_max_slippage_bps": container_.settings.default_max_slippage_bps,
         "max_allowed_slippage_bps": container_.settings.max_allowed_slippage_bps,
+        "max_price_drop_bps": container_.settings.max_price_drop_bps,
+        "max_price_age_s": container_.settings.max_price_age_s,
         "min_order_vusd": str(container_.settings.min_order_vusd),
         "max_order_vusd": str(container_.settings.max_order_vusd),
         "quote_lifetime_s": container_.settings.quote_lifetime_s,

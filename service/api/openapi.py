@@ -86,7 +86,9 @@ SCHEMAS: dict[str, Any] = {
         "properties": {"btc_usd": {"type": "string"}, "updated_at_unix": {"type": "integer"},
                        "age_s": {"type": "number"}, "stale": {"type": "boolean"}, "spread_bps": {"type": "integer"},
                        "default_max_slippage_bps": {"type": "integer"},
-                       "max_allowed_slippage_bps": {"type": "integer"}, "min_order_vusd": {"type": "string"},
+                       "max_allowed_slippage_bps": {"type": "integer"},
+                       "max_price_drop_bps": {"type": "integer"}, "max_price_age_s": {"type": "integer"},
+                       "min_order_vusd": {"type": "string"},
                        "max_order_vusd": {"type": "string"}, "quote_lifetime_s": {"type": "integer"}},
     },
     "Health": {

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup tools browser postgres demo test lint down bench chaos
+.PHONY: setup tools browser postgres redis nginx demo test lint down bench chaos
 
 setup: $(VENV)/.installed
 
@@ -41,11 +41,35 @@ postgres:
 		$(APT_GET) update && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y --no-install-recommends postgresql; \
 	fi
 
+# Redis and nginx from Debian for the scaled-out harness (`python -m harness up --api 3 --workers 2 --db postgres`):
+# the harness runs its own redis-server and nginx with their own configs on free loopback ports. Should the
+# packages' own services be started by apt (a machine with an init system), they are stopped again, so nothing
+# is left listening on 6379 or 80: the harness never uses them.
+REDIS_SERVER ?= /usr/bin/redis-server
+NGINX ?= /usr/sbin/nginx
+SERVICE_CTL := $(if $(filter 0,$(shell id -u)),,sudo )
+
+redis:
+	@if [ ! -x $(REDIS_SERVER) ]; then \
+		echo "installing redis-server with apt-get"; \
+		$(APT_GET) update && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y --no-install-recommends redis-server && \
+		{ $(SERVICE_CTL)systemctl disable --now redis-server 2>/dev/null || $(SERVICE_CTL)service redis-server stop 2>/dev/null || true; }; \
+	fi
+	@$(REDIS_SERVER) --version
+
+nginx:
+	@if [ ! -x $(NGINX) ]; then \
+		echo "installing nginx with apt-get"; \
+		$(APT_GET) update && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y --no-install-recommends nginx && \
+		{ $(SERVICE_CTL)systemctl disable --now nginx 2>/dev/null || $(SERVICE_CTL)service nginx stop 2>/dev/null || true; }; \
+	fi
+	@$(NGINX) -v
+
 demo: tools
 	$(PY) -m harness demo
 
 # pytest exits 5 when it collected no test: that fails the suite too (a broken testpaths must not pass).
-test: tools browser postgres
+test: tools browser postgres redis nginx
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -4,6 +4,7 @@ how it ended, kill, show its log."""
 from __future__ import annotations
 
 import ctypes
+import pwd
 import signal
 import subprocess
 from collections.abc import Callable, Collection
@@ -38,7 +39,10 @@ def describe_exit(code: int) -> str:
 class ManagedProcess:
     """One external program with its own directory and log, like Bitcoin Core's TestNode."""
 
-    # How the program ends on our SIGTERM when all is well (Bitcoin Core's `expected_ret_code`): it exits 0,
+    # The signal `stop` asks the program to end with: SIGTERM, unless the program's clean stop is another one
+    # (PostgreSQL's SIGTERM waits for every client to hang up; its SIGINT disconnects them and stops).
+    STOP_SIGNAL: signal.Signals = signal.SIGTERM
+    # How the program ends on our STOP_SIGNAL when all is well (Bitcoin Core's `expected_ret_code`): it exits 0,
     # or, without a handler of its own, dies by that very signal. Subclasses narrow this to what was measured.
     CLEAN_STOP_EXIT_CODES: frozenset[int] = frozenset({0, -signal.SIGTERM})
 
@@ -58,6 +62,10 @@ class ManagedProcess:
         """Environment for the process; None inherits ours."""
         return None
 
+    def os_user(self) -> pwd.struct_passwd | None:
+        """The account the program runs as; None runs it as we are (PostgreSQL refuses to run as root)."""
+        return None
+
     @property
     def pid(self) -> int | None:
         return self._popen.pid if self._popen else None
@@ -72,7 +80,8 @@ class ManagedProcess:
             raise ProcessError(f"[{self.name}] already running")
         self._killed = False
         self._exit_checked = False
-        log = self.log_path.open("ab")
+        account = self.os_user()
+        log = self.log_path.open("ab")  # opened by us: the log stays ours whoever the program runs as
         try:
             self._popen = subprocess.Popen(
                 self.command(),
@@ -82,7 +91,11 @@ class ManagedProcess:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # Ctrl-C reaches the harness, which then stops us in order
+                # The parent-death signal is set after the switch of account (which would clear it): it holds.
                 preexec_fn=_die_with_parent,
+                user=None if account is None else account.pw_uid,
+                group=None if account is None else account.pw_gid,
+                extra_groups=None if account is None else [],
             )
         finally:
             log.close()
@@ -131,7 +144,7 @@ class ManagedProcess:
         return self._popen.poll() if self._popen else None
 
     def stop(self, timeout: float = Timeouts.PROCESS_STOP, expected_exit_codes: Collection[int] | None = None) -> None:
-        """SIGTERM, wait, then SIGKILL: never hangs, never leaves the process behind.
+        """STOP_SIGNAL (SIGTERM for most), wait, then SIGKILL: never hangs, never leaves the process behind.
 
         Then the exit code is checked, as Bitcoin Core's `stop_node` asserts the return code: an exit outside
         `expected_exit_codes` (by default the class's CLEAN_STOP_EXIT_CODES), a process that had already died
@@ -142,15 +155,15 @@ class ManagedProcess:
             return
         already_exited = self._popen.poll() is not None
         if not already_exited:
-            self._popen.terminate()
+            self._popen.send_signal(self.STOP_SIGNAL)
             try:
                 self._popen.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 self._popen.kill()
                 self._popen.wait(timeout=Timeouts.PROCESS_STOP)
                 self._exit_checked = True
-                raise ProcessError(f"[{self.name}] did not stop within {timeout:.0f}s of SIGTERM, so it was "
-                                   f"killed; log tail:\n{self.log_tail()}") from None
+                raise ProcessError(f"[{self.name}] did not stop within {timeout:.0f}s of {self.STOP_SIGNAL.name}, so "
+                                   f"it was killed; log tail:\n{self.log_tail()}") from None
         self._check_exit(already_exited, expected_exit_codes)
 
     def _check_exit(self, already_exited: bool, expected_exit_codes: Collection[int] | None) -> None:
@@ -160,7 +173,7 @@ class ManagedProcess:
         expected = self.CLEAN_STOP_EXIT_CODES if expected_exit_codes is None else expected_exit_codes
         if code in expected:
             return
-        when = "before it was asked to stop" if already_exited else "on SIGTERM"
+        when = "before it was asked to stop" if already_exited else f"on {self.STOP_SIGNAL.name}"
         wanted = " or ".join(describe_exit(ok) for ok in sorted(expected, reverse=True))
         raise ProcessError(f"[{self.name}] ended {when} with {describe_exit(code)} (a clean stop gives {wanted}); "
                            f"log tail:\n{self.log_tail()}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import random
+import shutil
 import socket
 import tempfile
 import time
@@ -127,3 +128,16 @@ def tail(path: Path, lines: int = 30) -> str:
     except OSError:
         return f"(no log at {path})"
     return "\n".join(text.splitlines()[-lines:])
+
+
+def system_binary(name: str, make_target: str, *elsewhere: Path) -> Path:
+    """A program from a Debian package: on PATH, else at one of `elsewhere` (the package's own place, e.g.
+    /usr/sbin/nginx or /usr/lib/postgresql/15/bin/initdb, which a user's PATH may lack)."""
+    found = shutil.which(name)
+    if found:
+        return Path(found)
+    for path in elsewhere:
+        if os.access(path, os.X_OK):
+            return path
+    raise FileNotFoundError(f"{name} not found on PATH nor in {', '.join(map(str, elsewhere)) or '-'}: "
+                            f"run `make {make_target}` (it installs Debian's package with apt-get)")

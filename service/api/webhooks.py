@@ -70,7 +70,8 @@ def _admin_denied() -> ResponseReturnValue | None:
                               "The operator sets VOLTA_ADMIN_TOKEN, then sends Authorization: Bearer <token>.")
     scheme, _, offered = request.headers.get("Authorization", "").partition(" ")
     # As bytes: compare_digest refuses str with non-ASCII characters, and a header may hold any.
-    if scheme != "Bearer" or not hmac.compare_digest(token.encode(), offered.strip().encode("utf-8", "replace")):
+    offered_bytes = offered.strip().encode("utf-8", "replace")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), offered_bytes):
         return error_response(401, "unauthorized", "This endpoint needs the operator's token.",
                               "Send Authorization: Bearer <VOLTA_ADMIN_TOKEN>.")
     return None

@@ -103,7 +103,8 @@ class Settings(BaseModel):
     webhook_backoff_s: float = Field(default=5.0, gt=0)
     webhook_max_attempts: int = Field(default=10, ge=1)
     inbound_webhook_secret: str = Field(default="", repr=False)
-    # When set, the webhook delivery log and redelivery need `Authorization: Bearer <token>`.
+    # The webhook delivery log and redelivery are closed (403) unless this is set; then they need
+    # `Authorization: Bearer <token>`.
     admin_token: str = Field(default="", repr=False)
     # Reading an address's purchase history needs a SNIP-12 message signed by that account (service/api/history.py).
     # The key signs its challenges and sessions. Empty: a random key per process, never written anywhere, so a
@@ -123,7 +124,8 @@ class Settings(BaseModel):
             return [url.strip() for url in value.split(",") if url.strip()]
         return value
 
-    @field_validator("rate_limit_orders_per_ip", "rate_limit_orders_per_address")
+    @field_validator("rate_limit_orders_per_ip", "rate_limit_orders_per_address", "rate_limit_reads_per_ip",
+                     "rate_limit_history_per_ip")
     @classmethod
     def _rate_limit(cls, value: str) -> str:
         try:

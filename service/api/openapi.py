@@ -150,8 +150,10 @@ OPENAPI: dict[str, Any] = {
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("OrderRequest")}}},
                 "responses": {"201": _json(_ref("Order"), "order created, pay its bolt11"),
                               "400": _error("invalid request"), "409": _error("idempotency key conflict"),
-                              "415": _error("not JSON"), "422": _error("over the daily limit"),
-                              "429": _error("rate limited"), "503": _error("price or node unavailable")},
+                              "413": _error("body over 64 KiB"), "415": _error("not JSON"),
+                              "422": _error("over the daily limit"),
+                              "429": _error("rate limited (per IP, or per address: address_rate_limited)"),
+                              "503": _error("price or node unavailable")},
             },
             "get": {
                 "operationId": "listOrders",

@@ -88,6 +88,11 @@ class Settings(BaseModel):
     reconcile_interval_s: float = Field(default=300, gt=0)
     reconcile_window_s: int = Field(default=86_400, gt=0)
     settlement_threads: int = Field(default=8, ge=1, le=64)
+    # A worker acts on an order only under its claim on it (any number of workers may run on one database): the
+    # claim lasts a lease and is renewed while the work lasts. A crashed worker's orders wait at most this long
+    # for another worker. Safety does not rest on the lease: every write and side effect checks the claim first.
+    claim_lease_s: float = Field(default=15, gt=0)
+    claim_renew_interval_s: float = Field(default=5, gt=0)
     run_worker: bool = True
     log_level: str = "INFO"
 
@@ -157,6 +162,13 @@ class Settings(BaseModel):
         if not self.htlc_cancel_delta_blocks < self.void_mint_blocks_before_expiry < self.min_htlc_blocks_to_mint:
             raise ValueError("need htlc_cancel_delta_blocks < void_mint_blocks_before_expiry < "
                              "min_htlc_blocks_to_mint: a mint must be decided before lnd lets the HTLC go")
+        return self
+
+    @model_validator(mode="after")
+    def _check_claim_renewal(self) -> Settings:
+        if 2 * self.claim_renew_interval_s > self.claim_lease_s:
+            raise ValueError("claim_renew_interval_s must be at most half of claim_lease_s, so one late renewal "
+                             "does not lose a claim")
         return self
 
     @model_validator(mode="after")

@@ -83,6 +83,7 @@ class Container:
             self.worker.stop()
         if self.dispatcher:
             self.dispatcher.stop()
+        self.repository.claims.close()  # claims still held expire: a step may still act until the process ends
         self.starknet.close()
 
 
@@ -122,7 +123,7 @@ def build_container(settings: Settings, with_worker: bool, clock: Callable[[], d
     """Everything the service runs; background threads start with `start_background()`."""
     migrate(settings.database_url)
     sessions = make_session_factory(make_engine(settings.database_url))
-    repository = OrderRepository(sessions, clock)
+    repository = OrderRepository(sessions, clock, settings.claim_lease_s, settings.claim_renew_interval_s)
     preimages = load_preimage_keys(settings, repository)
     changes, metrics = OrderChanges(), Metrics(repository)
     repository.subscribe(changes.notify)

@@ -1,7 +1,7 @@
-"""What the domain needs from the outside, as small interfaces it owns: an order store, a vault on
-Starknet and a price source. `service.storage` and `service.starknet` implement them; the domain imports
-neither. (The Lightning backends have their own interface, `service.lightning.base`, as LNbits' funding
-sources do.)"""
+"""What the domain needs from the outside, as small interfaces it owns: an order store (with the claims that
+say which worker may act on an order), a vault on Starknet and a price source. `service.storage` and
+`service.starknet` implement them; the domain imports neither. (The Lightning backends have their own
+interface, `service.lightning.base`, as LNbits' funding sources do.)"""
 
 from __future__ import annotations
 
@@ -53,18 +53,47 @@ class OrderRecord(Protocol):
     def events(self) -> Sequence[OrderEventRecord]: ...
 
 
+class OrderClaims(Protocol):
+    """Which worker acts on which order: one at a time, by a claim with a lease the holder renews while its work
+    lasts (`service.storage.claims`). A claim that is not released expires, and then any worker may take it."""
+
+    @property
+    def worker_id(self) -> str: ...
+
+    def take(self, order_id: str) -> OrderClaim | None:
+        """This worker's claim on the order, or None while another worker holds a live one."""
+        ...
+
+    def holding(self, order_id: str) -> AbstractContextManager[OrderClaim | None]:
+        """`take`, renewed in the background until the block ends, then released."""
+        ...
+
+    def check(self, claim: OrderClaim, action: str) -> None:
+        """Raise `ClaimLost` (logged at ERROR) unless `claim` is still live: call it right before a side effect."""
+        ...
+
+    def release(self, claim: OrderClaim) -> None: ...
+
+
 class OrderStore(Protocol):
-    """Where orders live. Every write is durable before it returns; see `service.storage.orders`."""
+    """Where orders live. Every write is durable before it returns; see `service.storage.orders`.
+
+    A write given a `claim` is fenced: it is made only if that claim is still the order's live one, in the same
+    transaction, and otherwise refused with `ClaimLost`. The settlement and the reconciliation always give one."""
+
+    @property
+    def claims(self) -> OrderClaims: ...
 
     def create(self, **fields: Any) -> OrderRecord: ...
 
     def get(self, order_id: str) -> OrderRecord: ...
 
     def transition(self, order_id: str, status: OrderStatus, detail: str | None = None,
-                   unless_mint_changed_from: str | object | None = ..., **fields: Any) -> OrderRecord: ...
+                   unless_mint_changed_from: str | object | None = ..., claim: OrderClaim | None = None,
+                   **fields: Any) -> OrderRecord: ...
 
     def record_mint_tx(self, order_id: str, tx_hash: str, nonce: int, replacing: str | None,
-                       while_status: OrderStatus = ...) -> bool: ...
+                       while_status: OrderStatus = ..., claim: OrderClaim | None = None) -> bool: ...
 
     def vusd_committed_since(self, address: str, since: datetime, excluding: str | None = None) -> Decimal: ...
 
@@ -108,6 +137,27 @@ class MintUncertain(RuntimeError):
 class MintAbandoned(RuntimeError):
     """Raised by an `on_signed` callback: this mint must not go out (its order moved on, or its caller gave
     up); the client drops it from its batch before anything is sent."""
+
+
+@dataclass(frozen=True)
+class OrderClaim:
+    """One worker's right to act on one order. `generation` counts the claims ever taken on the order: it is the
+    fencing token every write made under the claim is checked against (a takeover raises it)."""
+
+    order_id: str
+    worker_id: str
+    generation: int
+
+
+class ClaimLost(MintAbandoned):
+    """A write or a side effect was attempted under a claim that is no longer live (its lease ran out, or another
+    worker took the order over): nothing was written or done. A mint it would have allowed is abandoned, so the
+    Starknet client drops it from its batch like any abandoned mint."""
+
+    def __init__(self, claim: OrderClaim, action: str, holder: str) -> None:
+        super().__init__(f"order {claim.order_id}: refused to {action}: claim {claim.generation} of worker "
+                         f"{claim.worker_id} is no longer live ({holder})")
+        self.claim = claim
 
 
 class MintFate(StrEnum):

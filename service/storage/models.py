@@ -79,8 +79,24 @@ class OrderEventRow(Base):
     status: Mapped[str] = mapped_column(String(20))
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The worker and the claim generation (see OrderClaimRow) the transition was made under, when it had one.
+    worker_id: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    claim_generation: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     order: Mapped[OrderRow] = relationship(back_populates="events")
+
+
+class OrderClaimRow(Base):
+    """Which worker may act on an order until when (service.storage.claims). `worker_id` is NULL once released;
+    `generation` only grows: each claim taken on the order raises it, and every write made under a claim is
+    refused unless the row still carries that claim's worker, generation and a future `expires_at`."""
+
+    __tablename__ = "order_claims"
+
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), primary_key=True)
+    worker_id: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    generation: Mapped[int] = mapped_column(Integer)
 
 
 class IdempotencyKeyRow(Base):

@@ -1,9 +1,11 @@
 """Orders in the database. A transition and its history row are written in one transaction, and
-listeners (the live event stream) hear of it only after the commit."""
+listeners (the live event stream) hear of it only after the commit. A write made under a claim
+(service.storage.claims) is fenced in that same transaction: refused unless the claim is still live."""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,6 +17,7 @@ from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
+from service.domain.ports import OrderClaim
 from service.domain.states import (
     COMMITTED_STATUSES,
     FINAL_STATUSES,
@@ -24,7 +27,10 @@ from service.domain.states import (
     OrderStatus,
     check_transition,
 )
+from service.storage.claims import ClaimStore
 from service.storage.models import OrderEventRow, OrderRow
+
+log = logging.getLogger("volta.orders")
 
 
 class OrderNotFound(KeyError):
@@ -37,9 +43,12 @@ _ADDRESS_LOCKS = tuple(threading.Lock() for _ in range(64))
 
 
 class OrderRepository:
-    def __init__(self, sessions: sessionmaker[Session], clock: Callable[[], datetime]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], clock: Callable[[], datetime], claim_lease_s: float = 15,
+                 claim_renew_interval_s: float = 5) -> None:
         self._sessions = sessions
         self._clock = clock
+        # This process's claims on orders (its worker id, its heartbeat); the writes below fence with them.
+        self.claims = ClaimStore(sessions, clock, claim_lease_s, claim_renew_interval_s)
         self._listeners: list[Callable[[OrderRow], None]] = []
         self._outbox_writers: list[Callable[[Session, OrderRow], None]] = []
 
@@ -79,15 +88,19 @@ class OrderRepository:
 
     def transition(
         self, order_id: str, status: OrderStatus, detail: str | None = None,
-        unless_mint_changed_from: str | object | None = _UNCHECKED, **fields: Any,
+        unless_mint_changed_from: str | object | None = _UNCHECKED, claim: OrderClaim | None = None, **fields: Any,
     ) -> OrderRow:
         """Move the order to `status` (if allowed) and save `fields` with it, durably, before returning.
 
         `unless_mint_changed_from`: the mint attempt the decision was made on; if another one was recorded
-        since, the write is refused with `ConcurrentChange` (a refund must never race a freshly signed mint)."""
+        since, the write is refused with `ConcurrentChange` (a refund must never race a freshly signed mint).
+        `claim`: the worker's claim the decision was made under; refused with `ClaimLost` unless still live, and
+        written into the history row. Without one (tests, an operator's hand) the write is not fenced."""
         current = OrderStatus.AWAITING_PAYMENT
         try:
             with self._sessions() as session, session.begin():
+                if claim is not None:
+                    self.claims.fence(session, claim, f"record {status.value}")
                 order = self._locked(session, order_id)
                 current = OrderStatus(order.status)
                 check_transition(order_id, current, status)
@@ -98,20 +111,27 @@ class OrderRepository:
                 order.updated_at = now
                 for name, value in fields.items():
                     setattr(order, name, value)
-                order.events.append(OrderEventRow(status=status.value, at=now, detail=detail))
+                order.events.append(OrderEventRow(
+                    status=status.value, at=now, detail=detail, worker_id=claim.worker_id if claim else None,
+                    claim_generation=claim.generation if claim else None))
                 self._write_outbox(session, order)
         except StaleDataError as exc:  # another process moved the order between our read and our write
             raise IllegalTransition(order_id, current, status) from exc
+        if claim is not None:
+            log.info("order %s: %s -> %s by worker %s under claim %d", order_id, current.value, status.value,
+                     claim.worker_id, claim.generation)
         self._notify(order)
         return order
 
     def record_mint_tx(self, order_id: str, tx_hash: str, nonce: int, replacing: str | None,
-                       while_status: OrderStatus = OrderStatus.MINTING) -> bool:
+                       while_status: OrderStatus = OrderStatus.MINTING, claim: OrderClaim | None = None) -> bool:
         """Write the signed mint before it is sent, under the order's lock, only if the order is still in
         `while_status` and its latest attempt is still `replacing` (proved dead by the caller). False: do not
-        send it."""
+        send it. With `claim`, fenced as `transition` is (ClaimLost: do not send it either)."""
         try:
             with self._sessions() as session, session.begin():
+                if claim is not None:
+                    self.claims.fence(session, claim, f"record mint {tx_hash}")
                 order = self._locked(session, order_id)
                 if order.status != while_status.value or order.mint_tx_hash != replacing:
                     return False
@@ -119,6 +139,9 @@ class OrderRepository:
                 order.updated_at = self._clock()
         except StaleDataError:
             return False
+        if claim is not None:
+            log.info("order %s: mint %s (nonce %d) recorded by worker %s under claim %d", order_id, tx_hash, nonce,
+                     claim.worker_id, claim.generation)
         return True
 
     @staticmethod

@@ -1,7 +1,10 @@
 """The settlement worker: watches every open invoice, re-checks all unfinished orders, settles them,
 and now and then reconciles finished orders with lnd and the vault.
 
-Runs inside the API process by default; `python -m service.worker` runs it alone.
+Runs inside the API process by default; `python -m service.worker` runs it alone. Any number may run on one
+database, none special: a worker acts on an order only under its claim on it (service.storage.claims), taken
+when there is something to do and released when the step ends; an order another worker holds is left alone.
+Within one worker, an order is also worked on by one thread at a time.
 """
 
 from __future__ import annotations
@@ -13,10 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from functools import partial
 
+from service.domain.ports import ClaimLost, OrderClaim
 from service.domain.reconciliation import Reconciliation
 from service.domain.settlement import Settlement
 from service.domain.states import OrderStatus
-from service.lightning.base import LightningBackend, LightningError
+from service.lightning.base import InvoiceStatus, LightningBackend, LightningError
 from service.storage.models import OrderRow
 from service.storage.orders import OrderRepository
 
@@ -43,6 +47,7 @@ class Worker:
     ) -> None:
         self.settlement = settlement
         self.orders = orders
+        self.claims = orders.claims
         self.lightning = lightning
         self.clock = clock
         self.recheck_interval_s = recheck_interval_s
@@ -67,6 +72,8 @@ class Worker:
             self._reconcile_thread.start()
 
     def stop(self) -> None:
+        """Stop taking work. Claims held by steps still running are not released: they expire (a step may still
+        be acting until the process ends)."""
         self._stop.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
@@ -91,8 +98,7 @@ class Worker:
                 try:
                     for invoice in self.lightning.watch_invoice(payment_hash):
                         # Settle right here on the watcher's own thread: the HTLC is waiting.
-                        self._run_exclusive(order_id, partial(self.settlement.on_invoice_status, order_id, invoice),
-                                            wait=True)
+                        self._run_exclusive(order_id, partial(self._on_invoice, order_id, invoice), wait=True)
                         if invoice.state.value in ("accepted", "settled", "canceled"):
                             return  # from here on the settlement and the re-check own the order
                 except LightningError as exc:
@@ -130,31 +136,51 @@ class Worker:
                 # The stream is the fast path; polling every open invoice on every pass would cost one lnd
                 # call per open order every few seconds, so unwatched, expired or all-every-Nth only.
                 if poll_all_open or not watched or now > order.expires_at:
-                    self._submit(order.id, partial(self._poll, order))
+                    self._submit(order.id, partial(self._poll, order.id))
             else:
                 self._submit(order.id, partial(self._resume, order.id))
         if poll_all_open:
             # A refund or expiry whose cancel did not reach lnd (it was down) must not leave the HTLC held.
             for order in self.orders.cancel_sweep_candidates(now - REFUNDED_SWEEP_WINDOW, now - EXPIRED_SWEEP_WINDOW,
                                                              limit=CANCEL_SWEEP_MAX_PER_PASS):
-                self._submit(order.id, partial(self.settlement.enforce_refund, order))
+                self._submit(order.id, partial(self._sweep, order))
 
     def recheck(self, order_id: str) -> None:
         """Ask the node about this order again soon (a hint from an inbound webhook, say)."""
-        repository = self.orders
-        if OrderStatus(repository.get(order_id).status) is OrderStatus.AWAITING_PAYMENT:
-            self._submit(order_id, lambda: self._poll(repository.get(order_id)))
+        if OrderStatus(self.orders.get(order_id).status) is OrderStatus.AWAITING_PAYMENT:
+            self._submit(order_id, partial(self._poll, order_id))
         else:
-            self._submit(order_id, lambda: self.settlement.resume(repository.get(order_id)))
+            self._submit(order_id, partial(self._resume, order_id))
 
     def _resume(self, order_id: str) -> None:
-        self.settlement.resume(self.orders.get(order_id))  # read when it runs: the order may have moved on
+        # The order is read once the claim is held: it may have moved on, here or in another worker.
+        self._claimed(order_id, lambda claim: self.settlement.resume(self.orders.get(order_id), claim))
 
-    def _poll(self, order: OrderRow) -> None:
-        invoice = self.lightning.invoice_status(bytes.fromhex(order.payment_hash))
-        self.settlement.on_invoice_status(order.id, invoice)
+    def _sweep(self, order: OrderRow) -> None:
+        self._claimed(order.id, partial(self.settlement.enforce_refund, order))
 
-    def _claim(self, order_id: str) -> bool:
+    def _poll(self, order_id: str) -> None:
+        invoice = self.lightning.invoice_status(bytes.fromhex(self.orders.get(order_id).payment_hash))
+        self._on_invoice(order_id, invoice)
+
+    def _on_invoice(self, order_id: str, invoice: InvoiceStatus) -> None:
+        """What lnd said about the invoice; claimed only when it changes something (an open invoice does not)."""
+        if self.settlement.acts_on(self.orders.get(order_id), invoice):
+            self._claimed(order_id, partial(self.settlement.on_invoice_status, order_id, invoice))
+
+    def _claimed(self, order_id: str, work: Callable[[OrderClaim], None]) -> None:
+        """Run `work` under this worker's claim on the order, renewed while it runs; leave the order alone while
+        another worker holds it. A claim lost midway stops the work at its next write or side effect."""
+        with self.claims.holding(order_id) as claim:
+            if claim is None:
+                log.debug("order %s: another worker holds it; left alone", order_id)
+                return
+            try:
+                work(claim)
+            except ClaimLost as exc:  # logged at ERROR where it was refused
+                log.warning("order %s: step stopped, its claim is lost: %s", order_id, exc)
+
+    def _mark_busy(self, order_id: str) -> bool:
         with self._lock:
             if order_id in self._busy:
                 return False
@@ -162,8 +188,8 @@ class Worker:
             return True
 
     def _run_exclusive(self, order_id: str, work: Callable[[], None], wait: bool = False) -> None:
-        """Run `work` unless the order is being worked on already (or, with `wait`, once it no longer is)."""
-        while not self._claim(order_id):
+        """Run `work` unless this worker works on the order already (or, with `wait`, once it no longer does)."""
+        while not self._mark_busy(order_id):
             if not wait or self._stop.wait(0.05):
                 return
         try:

@@ -20,6 +20,7 @@ from service.domain.ports import (
     MintReceipt,
     MintStatus,
     MintUncertain,
+    OrderRecord,
     PriceSource,
     SignedMint,
     VaultGateway,
@@ -139,9 +140,19 @@ def world(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 def accept(settlement: Settlement, order: OrderRow, paid_msat: int = AMOUNT_MSAT,
            accepted_at: datetime | None = None) -> None:
-    settlement.on_invoice_status(order.id, InvoiceStatus(
-        order.payment_hash, InvoiceState.ACCEPTED, paid_msat, accepted_at=accepted_at,
-        htlc_expiry_height=TIP_HEIGHT + 144))
+    """lnd holds the HTLC: handled as a worker handles it, under its claim on the order."""
+    with settlement.repository.claims.holding(order.id) as claim:
+        assert claim is not None
+        settlement.on_invoice_status(order.id, InvoiceStatus(
+            order.payment_hash, InvoiceState.ACCEPTED, paid_msat, accepted_at=accepted_at,
+            htlc_expiry_height=TIP_HEIGHT + 144), claim)
+
+
+def resume(settlement: Settlement, order_id: str, order: OrderRecord | None = None) -> None:
+    """One re-check of the order, under a claim (the order as stored, unless the test hands one in)."""
+    with settlement.repository.claims.holding(order_id) as claim:
+        assert claim is not None
+        settlement.resume(order or settlement.repository.get(order_id), claim)
 
 
 def past_hold_bound(settlement: Settlement, clock: dict[str, datetime]) -> None:
@@ -156,11 +167,11 @@ def test_uncertain_mint_never_seen_is_voided_past_the_bound_then_refunded_once_d
     assert (stored.status, stored.mint_tx_hash, stored.mint_nonce) == ("minting", "0xfeed0", 0)
 
     past_hold_bound(settlement, clock)
-    settlement.resume(repository.get(order.id))  # not found, nonce unused: it may still land
+    resume(settlement, order.id)  # not found, nonce unused: it may still land
     assert (repository.get(order.id).status, node.calls, vault.voided) == ("minting", [], [0])
 
     vault.fate = MintStatus(MintFate.DEAD, "nonce 0 used by another transaction", known_to_node=False)
-    settlement.resume(repository.get(order.id))
+    resume(settlement, order.id)
     stored = repository.get(order.id)
     assert (stored.status, stored.refund_reason, node.calls) == ("refunded", "mint_failed", ["cancel"])
 
@@ -171,12 +182,12 @@ def test_a_mint_the_node_knows_keeps_the_htlc_held_past_the_bound_without_voidin
     accept(settlement, order)
     vault.fate = MintStatus(MintFate.PENDING, "RECEIVED")
     past_hold_bound(settlement, clock)
-    settlement.resume(repository.get(order.id))
+    resume(settlement, order.id)
     assert (repository.get(order.id).status, node.calls, vault.voided) == ("minting", [], [])
 
     vault.fate = MintStatus(MintFate.LANDED, "ACCEPTED_ON_L2")
     vault.used.add(PAYMENT_HASH)  # it landed after all
-    settlement.resume(repository.get(order.id))
+    resume(settlement, order.id)
     assert (repository.get(order.id).status, node.calls) == ("completed", ["settle"])
 
 
@@ -188,7 +199,7 @@ def test_a_mint_landing_between_two_reads_is_settled_not_refunded(world) -> None
     clock["now"] += timedelta(seconds=settlement.settings.max_hold_s - 1)  # little time left
     vault.fate = MintStatus(MintFate.DEAD, "REVERTED")  # hypothetical worst case: the status lags behind
     vault.used.add(PAYMENT_HASH)
-    settlement.resume(repository.get(order.id))
+    resume(settlement, order.id)
     assert (repository.get(order.id).status, node.calls) == ("completed", ["settle"])
 
 
@@ -198,7 +209,7 @@ def test_a_dead_attempt_with_time_left_is_minted_again_replacing_it(world) -> No
     accept(settlement, order)
     vault.uncertain = False
     vault.fate = MintStatus(MintFate.DEAD, "nonce used elsewhere", known_to_node=False)
-    settlement.resume(repository.get(order.id))
+    resume(settlement, order.id)
     stored = repository.get(order.id)
     assert (stored.status, stored.mint_tx_hash, node.calls) == ("completed", "0xfeed1", ["settle"])
 
@@ -233,7 +244,7 @@ def test_lnd_answering_unknown_is_not_a_cancelled_htlc(world) -> None:  # type: 
     repository.transition(order.id, OrderStatus.PAYMENT_HELD, amount_paid_msat=AMOUNT_MSAT,
                           hold_deadline=NOW + timedelta(seconds=120))
     node.state = InvoiceState.UNKNOWN
-    settlement.resume(repository.get(order.id))
+    resume(settlement, order.id)
     assert (repository.get(order.id).status, node.calls, vault.signed) == ("payment_held", [], [])
 
 
@@ -251,7 +262,7 @@ def test_an_undecided_mint_is_voided_as_the_htlc_nears_expiry_even_if_the_node_k
     accept(settlement, order)
     vault.fate = MintStatus(MintFate.PENDING, "RECEIVED")
     node.height = TIP_HEIGHT + 144 - settlement.settings.void_mint_blocks_before_expiry
-    settlement.resume(repository.get(order.id))
+    resume(settlement, order.id)
     assert (repository.get(order.id).status, vault.voided, node.calls) == ("minting", [0], [])
 
 
@@ -280,7 +291,7 @@ def test_minted_order_whose_htlc_was_cancelled_goes_to_failed_not_a_loop(world) 
     assert repository.get(order.id).status == "minted"
 
     node.state = InvoiceState.CANCELED
-    settlement.resume(repository.get(order.id))
+    resume(settlement, order.id)
 
     assert repository.get(order.id).status == OrderStatus.FAILED.value
 
@@ -290,7 +301,7 @@ def test_no_mint_when_the_node_no_longer_holds_the_htlc(world) -> None:  # type:
     repository.transition(order.id, OrderStatus.PAYMENT_HELD, amount_paid_msat=AMOUNT_MSAT,
                           hold_deadline=NOW + timedelta(seconds=120))
     node.state = InvoiceState.CANCELED
-    settlement.resume(repository.get(order.id))
+    resume(settlement, order.id)
 
     assert repository.get(order.id).status == "refunded" and vault.used == set()
 
@@ -305,7 +316,7 @@ def test_a_mint_landing_on_a_refunded_order_is_logged_at_error(world, caplog) ->
     stale.status = "minting"
     vault.fate = MintStatus(MintFate.LANDED, "ACCEPTED_ON_L2")
     with caplog.at_level(logging.INFO, logger="volta.settlement"):
-        settlement.resume(stale)
+        resume(settlement, order.id, stale)
     assert [record.levelno for record in caplog.records if "needs an operator" in record.message] == [logging.ERROR]
 
 

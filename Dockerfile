@@ -1,0 +1,15 @@
+# The service's image: the API under gunicorn (VOLTA_RUN_WORKER=false) or, with another command, the worker
+# (`python -m service.worker`). docker-compose.regtest.yml runs both behind nginx on PostgreSQL and Redis.
+# Not built here (this machine has no Docker engine); the harness runs the same processes from source.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY service ./service
+RUN pip install '.[production]' && useradd --system --home /app volta
+USER volta
+
+# Inside the container network only; the compose file publishes nothing of it on the host.
+EXPOSE 8000
+CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--threads", "16", "--timeout", "120", "service.wsgi:app"]

@@ -23,6 +23,7 @@ from harness.contracts.deploy import make_account, set_price
 from harness.devnet import DevnetError
 from harness.faults import FaultClient, FaultError, Proxy
 from harness.network import Network
+from harness.scale import DATABASES, ServiceScale
 from harness.state import (
     devnet_client,
     fault_client,
@@ -61,10 +62,11 @@ def cmd_tools(args: argparse.Namespace) -> int:
 def cmd_up(args: argparse.Namespace) -> int:
     try:
         topology = Topology(args.payers, args.routers, args.topology)
+        scale = ServiceScale(args.api, args.workers, args.db)
     except ValueError as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 2
-    return bring_up(args.starknet_block_time, args.faults, args.foreground, topology)
+    return bring_up(args.starknet_block_time, args.faults, args.foreground, topology, scale)
 
 
 def cmd_down(args: argparse.Namespace) -> int:
@@ -95,6 +97,12 @@ def cmd_status(args: argparse.Namespace) -> int:
         )
     console.print(f"btcd {state['bitcoin']['rpc_url']} height {chain.block_count()}")
     console.print(table)
+    service = state.get("service")
+    if service:
+        scale = service.get("scale", {})
+        behind = f" (nginx -> {', '.join(service['api'])}; workers {', '.join(service['workers'])})" \
+            if "nginx" in service else ""
+        console.print(f"service {service['url']}{behind} on {scale.get('database', 'sqlite')}")
     return 0
 
 
@@ -234,6 +242,8 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     state = read_state()
     env = {**os.environ, "VOLTA_REGTEST_STATE": str(state_path()),
            "VOLTA_DATABASE_URL": state["service"]["database_url"]}
+    if "preimage_key_file" in state["service"]:  # a shared database: the key is not beside it
+        env["VOLTA_PREIMAGE_KEY_FILE"] = state["service"]["preimage_key_file"]
     command = [sys.executable, "-m", "service.reconcile", "--hours", str(args.hours)]
     return subprocess.run(command, env=env, check=False).returncode
 
@@ -263,6 +273,13 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--topology", choices=SHAPES, default="line",
                     help="line: payers -> router -> router2 -> … -> merchant; star: each router -> merchant, "
                          "the payers dealt out over the routers (default line)")
+    up.add_argument("--api", type=int, default=1, metavar="N",
+                    help="API instances (api, api2, …); more than 1, or any --workers, puts nginx in front and "
+                         "needs --db postgres (default 1: one process that is API and worker)")
+    up.add_argument("--workers", type=int, default=0, metavar="M",
+                    help="worker processes (`python -m service.worker`) beside the API instances (default 0)")
+    up.add_argument("--db", choices=DATABASES, default="sqlite",
+                    help="the service's database; postgres also starts a Redis (default sqlite)")
     verb("down", cmd_down, "tear the network down")
     verb("status", cmd_status, "show chain height and each node's channels and balances")
     invoice = verb("invoice", cmd_invoice, "create a plain invoice")

@@ -10,12 +10,18 @@ Optionally the devnet closes blocks on a timer or on demand (`starknet_block_tim
 between the service and its two dependencies (`fault_proxy`): the service then reaches the devnet RPC and
 the merchant's lnd REST only through the proxies `devnet_rpc` and `merchant_lnd`, while `state.json` keeps
 the direct addresses, so tests still judge from outside.
+
+The service runs as one process on SQLite by default; scaled out (harness/scale.py: `api_instances`,
+`workers`, `database`) it is that many API instances behind nginx and that many workers, on a PostgreSQL and a
+Redis of the network's own, sharing one preimage key file and one history session key.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import secrets
 import shutil
 import tempfile
 import time
@@ -32,8 +38,12 @@ from harness.contracts.deploy import DeployedContracts, deploy_all_sync, make_ac
 from harness.devnet import Devnet, block_generation
 from harness.faults import FaultClient, Proxy, Toxiproxy
 from harness.lnd import Lnd
+from harness.nginx import Nginx
+from harness.postgres import Postgres
 from harness.process import ManagedProcess, ProcessError
-from harness.service_process import VoltaService
+from harness.redis import Redis
+from harness.scale import Database, ServiceScale
+from harness.service_process import ServiceProcess, VoltaService, VoltaWorker
 from harness.state import operator_starknet_config, write_state
 from harness.tools import locate
 from harness.topology import Shape, Topology
@@ -68,11 +78,17 @@ class Network:
         payers: int = 1,
         routers: int = 1,
         topology: Shape = "line",
+        api_instances: int = 1,
+        workers: int = 0,
+        database: Database = "sqlite",
     ) -> None:
         """`starknet_block_time`: None closes a block per transaction, 0 only on demand
         (`devnet.create_block()`), N > 0 every N seconds. `fault_proxy`: route the service through toxiproxy.
-        `payers`, `routers`, `topology`: the Lightning nodes and how they are joined (harness/topology.py)."""
+        `payers`, `routers`, `topology`: the Lightning nodes and how they are joined (harness/topology.py).
+        `api_instances`, `workers`, `database`: the service's processes and their database (harness/scale.py);
+        by default one process on SQLite."""
         self.topology = Topology(payers, routers, topology)  # an impossible one fails before anything starts
+        self.scale = ServiceScale(api_instances, workers, database)  # so does an impossible scale
         self.run_dir = run_dir or Path(tempfile.mkdtemp(prefix="volta-regtest-"))
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.keep_run_dir = keep_run_dir
@@ -81,7 +97,16 @@ class Network:
         self.nodes: dict[str, Lnd] = {}
         self.with_starknet = starknet
         self.with_service = service and starknet
+        if self.with_service:
+            self.scale.programs()  # a missing postgres, redis-server or nginx fails before anything starts
+        # The service as one process (API and worker); None when scaled out, see `api_services` and `workers`.
         self.service: VoltaService | None = None
+        self.api_services: list[VoltaService] = []  # scaled out: the API instances behind nginx
+        self.workers: list[VoltaWorker] = []  # scaled out: the workers
+        self.nginx: Nginx | None = None
+        self.postgres: Postgres | None = None
+        self.redis: Redis | None = None
+        self.preimage_key_file: Path | None = None  # the key every service process derives preimages from
         self.devnet: Devnet | None = None
         self.contracts: DeployedContracts | None = None
         self.starknet_accounts: list[dict[str, str]] = []
@@ -110,6 +135,8 @@ class Network:
 
     def start(self) -> None:
         started = time.monotonic()
+        if self.with_service and self.scale.database == "postgres":
+            self._spawn_stores()  # ready by the time Lightning and the devnet are
         self._start_chain()
         self._start_nodes()
         self._fund_openers()
@@ -268,15 +295,104 @@ class Network:
         for name, upstream in upstreams.items():
             self.fault_proxies[name] = self.faults.create_proxy(name, upstream)
 
+    def _spawn_stores(self) -> None:
+        """PostgreSQL (initdb on its first start) and Redis, launched without waiting: `_start_service` waits."""
+        started = time.monotonic()
+        self.postgres = Postgres(self.run_dir / "postgres")
+        self._register(self.postgres)
+        self.postgres.spawn()
+        self.redis = Redis(self.run_dir / "redis")
+        self._register(self.redis)
+        self.redis.spawn()
+        self.timings["stores_spawn_s"] = time.monotonic() - started
+
     def _start_service(self) -> None:
         started = time.monotonic()
         state_file = write_state(self.state(), self.run_dir / "state.json")
         if self.faults is not None:
             state_file = write_state(self.service_state(), self.run_dir / "service-state.json")
-        self.service = VoltaService(self.run_dir / "service", state_file)
-        self._register(self.service)
-        self.service.start()
+        if self.postgres is not None and self.redis is not None:
+            self.postgres.wait_ready()
+            self.redis.wait_ready()
+        shared_env = self._shared_service_env()
+        if not self.scale.scaled:
+            self.service = VoltaService(self.run_dir / "service", state_file, database_url=self._shared_database_url(),
+                                        shared_env=shared_env)
+            self._register(self.service)
+            self.service.start()
+        else:
+            self._start_scaled_service(state_file, shared_env)
         self.timings["service_start_s"] = time.monotonic() - started
+
+    def _shared_database_url(self) -> str | None:
+        """PostgreSQL's URL when the network has one; None lets a single service keep its own SQLite file."""
+        return self.postgres.url if self.postgres is not None else None
+
+    def _shared_service_env(self) -> dict[str, str]:
+        """Settings every service process gets alike on a shared database: the rate limiter's store (which also
+        holds the history sign-in's used challenges), Redis for events between processes, one preimage key, one
+        history session key. Empty for a single service on SQLite (its key file sits beside its database)."""
+        if self.redis is None:
+            return {}
+        self.preimage_key_file = self.run_dir / "preimage.key"
+        if not self.preimage_key_file.exists():
+            descriptor = os.open(self.preimage_key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as key_file:
+                key_file.write(secrets.token_hex(32) + "\n")
+        return {
+            "VOLTA_RATE_LIMIT_STORAGE_URL": self.redis.url,
+            "VOLTA_REDIS_URL": self.redis.url,
+            "VOLTA_PREIMAGE_KEY_FILE": str(self.preimage_key_file),
+            "VOLTA_HISTORY_SESSION_KEY": secrets.token_hex(32),
+        }
+
+    def _start_scaled_service(self, state_file: Path, shared_env: dict[str, str]) -> None:
+        """The schema first (once, here: instances migrating side by side would race), then every API instance
+        and worker launched before any is awaited, then nginx in front of the API instances."""
+        from service.storage.database import migrate
+
+        database_url = self._shared_database_url()
+        assert database_url is not None, "a scaled-out service runs on PostgreSQL (ServiceScale checks)"
+        migrate(database_url)
+        inbound_webhook_secret = secrets.token_hex(16)  # a notice may reach any instance
+        for name in self.scale.api_names:
+            api = VoltaService(self.run_dir / name, state_file, name, run_worker=False, database_url=database_url,
+                               shared_env=shared_env, inbound_webhook_secret=inbound_webhook_secret)
+            self.api_services.append(api)
+        for name in self.scale.worker_names:
+            worker = VoltaWorker(self.run_dir / name, state_file, name, database_url=database_url,
+                                 shared_env=shared_env, inbound_webhook_secret=inbound_webhook_secret)
+            self.workers.append(worker)
+        processes: list[ServiceProcess] = [*self.api_services, *self.workers]
+        for process in processes:
+            self._register(process)
+            process.spawn()
+        for process in processes:
+            process.wait_ready()
+        self.nginx = Nginx(self.run_dir / "nginx", [f"127.0.0.1:{api.port}" for api in self.api_services])
+        self._register(self.nginx)
+        self.nginx.start()
+
+    @property
+    def service_url(self) -> str:
+        """Where buyers reach the service: nginx when scaled out, else the one service process."""
+        if self.nginx is not None:
+            return self.nginx.url
+        assert self.service is not None, "the network was started without the service"
+        return self.service.url
+
+    @property
+    def database_url(self) -> str:
+        """The service's database (PostgreSQL when the network has one; never carries a password)."""
+        if self.postgres is not None:
+            return self.postgres.url
+        assert self.service is not None, "the network was started without the service"
+        return self.service.database_url
+
+    @property
+    def service_processes(self) -> list[ServiceProcess]:
+        """Every process of the service: the single one, or the API instances and the workers."""
+        return [self.service] if self.service is not None else [*self.api_services, *self.workers]
 
     @property
     def owner(self) -> dict[str, str]:
@@ -348,11 +464,24 @@ class Network:
         }
         if self.devnet is not None and self.contracts is not None:
             state["starknet"] = self._starknet_state()
-        if self.service is not None:
-            state["service"] = {"url": self.service.url, "database_url": self.service.database_url}
+        if self.service_processes:
+            state["service"] = self._service_state()
         if self.toxiproxy is not None:
             state["faults"] = self.toxiproxy.state(self.fault_proxies)
         return state
+
+    def _service_state(self) -> dict[str, Any]:
+        service: dict[str, Any] = {"url": self.service_url, "database_url": self.database_url,
+                                   "scale": self.scale.state()}
+        if self.preimage_key_file is not None:
+            service["preimage_key_file"] = str(self.preimage_key_file)
+        if self.redis is not None:
+            service["redis_url"] = self.redis.url
+        if self.nginx is not None:
+            service["nginx"] = self.nginx.state()
+            service["api"] = {api.name: {"url": api.url, "pid": api.pid} for api in self.api_services}
+            service["workers"] = {worker.name: {"pid": worker.pid} for worker in self.workers}
+        return service
 
     def service_state(self) -> dict[str, Any]:
         """`state.json` as the service sees it: the devnet RPC and the merchant's REST through the proxies.
@@ -411,6 +540,8 @@ class Network:
             log.warning("run directory kept for inspection: %s", self.run_dir)
         else:
             shutil.rmtree(self.run_dir, ignore_errors=True)
+            for process in self.processes:
+                process.discard()
         if not unclean:
             return
         report = "\n".join(unclean) + f"\n(logs in {self.run_dir})"

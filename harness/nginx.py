@@ -69,7 +69,10 @@ events {{
 }}
 
 http {{
-    access_log {self.workdir / "access.log"};
+    # Which instance answered each request: tests read it to see a dead instance avoided.
+    log_format upstream '$remote_addr [$time_local] "$request" $status upstream=$upstream_addr '
+                        'upstream_status=$upstream_status';
+    access_log {self.workdir / "access.log"} upstream;
     client_body_temp_path {temp / "client_body"};
     proxy_temp_path {temp / "proxy"};
     fastcgi_temp_path {temp / "fastcgi"};
@@ -114,6 +117,10 @@ http {{
         """Wait until nginx answers and reaches an API instance."""
         self.wait_answering(lambda: httpx.get(f"{self.url}/api/v1/health", timeout=5).status_code == 200,
                             f"{self.url}/api/v1/health", transient=(httpx.TransportError,), timeout=timeout)
+
+    @property
+    def access_log(self) -> Path:
+        return self.workdir / "access.log"
 
     def state(self) -> dict[str, object]:
         return {"url": self.url, "upstreams": self.upstreams, "pid": self.pid}

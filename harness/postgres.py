@@ -3,16 +3,20 @@ port, with one database for the service. The system of record whenever more than
 
 The server is Debian's `postgresql` package (`make postgres`), started as `postgres` itself (not through
 pg_ctl), so the harness holds its pid, its log and its exit code like any other process. PostgreSQL refuses to
-run as root: when we are root it runs as the `postgres` account, which then owns the cluster's directory.
+run as root: when we are root it runs as the `postgres` account, and its cluster (data and socket) lives in a
+directory of that account's own under /tmp, linked from the run directory as `cluster`. The run directory may
+sit where no other account can enter and we cannot reliably open it up: pytest's /tmp/pytest-of-root is put
+back to mode 0700 by every pytest session that starts, a server already running there included.
 """
 
 from __future__ import annotations
 
 import os
 import pwd
+import shutil
 import signal
-import stat
 import subprocess
+import tempfile
 from pathlib import Path
 
 import psycopg
@@ -39,25 +43,8 @@ def _version(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split(".") if part.isdigit())
 
 
-def grant_search(directory: Path) -> list[Path]:
-    """Let other accounts pass through `directory`'s ancestors (search, never list: o+x), so a server running as
-    another account reaches its own directory inside our run directory (pytest's and mkdtemp's are 0700).
-    Only directories we own are changed; returns them."""
-    changed = []
-    for ancestor in directory.resolve().parents:
-        mode = ancestor.stat()
-        if mode.st_mode & stat.S_IXOTH:
-            continue
-        if mode.st_uid != os.geteuid():
-            raise ProcessError(f"{ancestor} is not ours and other accounts cannot pass through it, so the "
-                               f"{SERVER_ACCOUNT} account cannot reach {directory}: use a run directory elsewhere")
-        ancestor.chmod(stat.S_IMODE(mode.st_mode) | stat.S_IXOTH)
-        changed.append(ancestor)
-    return changed
-
-
 class Postgres(ManagedProcess):
-    """A PostgreSQL cluster in `workdir/data`, its unix socket in `workdir/socket`, TCP on 127.0.0.1 only."""
+    """A PostgreSQL cluster in `workdir/cluster` (data/ and the unix socket's socket/), TCP on 127.0.0.1 only."""
 
     # SIGTERM is PostgreSQL's "smart" shutdown, which waits for every client to disconnect (a service's pool
     # never does); SIGINT is the "fast" one: clients disconnected, a checkpoint written, exit 0 (measured, 15).
@@ -70,14 +57,27 @@ class Postgres(ManagedProcess):
         self.port = free_port()
         self.binary = postgres_binary("postgres")
         self._account = pwd.getpwnam(SERVER_ACCOUNT) if os.geteuid() == 0 else None
+        self.cluster_dir = self._make_cluster_dir()
+
+    def _make_cluster_dir(self) -> Path:
+        link = self.workdir / "cluster"
+        if self._account is None:
+            link.mkdir(exist_ok=True)
+            return link
+        if link.is_symlink():  # the same run directory again
+            return link.resolve()
+        cluster = Path(tempfile.mkdtemp(prefix=f"volta-{self.name}-"))
+        os.chown(cluster, self._account.pw_uid, self._account.pw_gid)
+        link.symlink_to(cluster, target_is_directory=True)
+        return cluster
 
     @property
     def data_dir(self) -> Path:
-        return self.workdir / "data"
+        return self.cluster_dir / "data"
 
     @property
     def socket_dir(self) -> Path:
-        return self.workdir / "socket"
+        return self.cluster_dir / "socket"
 
     @property
     def url(self) -> str:
@@ -105,11 +105,9 @@ class Postgres(ManagedProcess):
         super().spawn()
 
     def _initdb(self) -> None:
-        self.socket_dir.mkdir(parents=True, exist_ok=True)
+        self.socket_dir.mkdir(exist_ok=True)
         if self._account is not None:
-            grant_search(self.workdir)
-            for path in (self.workdir, self.socket_dir):
-                os.chown(path, self._account.pw_uid, self._account.pw_gid)
+            os.chown(self.socket_dir, self._account.pw_uid, self._account.pw_gid)
         log_path = self.workdir / "initdb.log"
         command = [str(postgres_binary("initdb")), "-D", str(self.data_dir), "-U", ROLE, "--auth=trust",
                    "--no-sync", "--encoding=UTF8", "--locale=C"]
@@ -138,6 +136,11 @@ class Postgres(ManagedProcess):
             if not exists:
                 connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.database)))
         return True
+
+    def discard(self) -> None:
+        """Remove the cluster when it lives outside the run directory (the run directory is being removed)."""
+        if self.cluster_dir.parent != self.workdir:
+            shutil.rmtree(self.cluster_dir, ignore_errors=True)
 
     def state(self) -> dict[str, str | int | None]:
         return {"url": self.url, "port": self.port, "data_dir": str(self.data_dir), "pid": self.pid}

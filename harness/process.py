@@ -186,6 +186,9 @@ class ManagedProcess:
         self._popen.kill()
         self._popen.wait(timeout=Timeouts.PROCESS_STOP)
 
+    def discard(self) -> None:
+        """Remove whatever the process keeps outside its directory; called when the run directory is removed."""
+
     def log_tail(self, lines: int = 30) -> str:
         return tail(self.log_path, lines)
 

@@ -2,7 +2,8 @@
 
 The network is session-wide: started once, on first use, and torn down when the session ends.
 `realistic_network` is a second one, per module, with interval blocks on the devnet and toxiproxy
-between the service and its dependencies. A network's run directory (every process's log and data) is
+between the service and its dependencies; `scaled_network`, per module too, runs the service as API instances
+behind nginx and a worker, on PostgreSQL and Redis. A network's run directory (every process's log and data) is
 kept when a test that could have used it failed, and the session's summary says where.
 """
 
@@ -81,6 +82,21 @@ def realistic_network(request: pytest.FixtureRequest, tmp_path_factory: pytest.T
         _keep_run_dir_if_failed(request, started, module_only=True)
 
 
+@pytest.fixture(scope="module")
+def scaled_network(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
+    """A network of this module's own with the service scaled out: two API instances behind nginx and one
+    worker, on the network's PostgreSQL and Redis (`network.service_url` is nginx). No toxiproxy, one worker:
+    workers do not share out orders yet."""
+    run_dir: Path = tmp_path_factory.mktemp("regtest-scaled")
+    keep = bool(request.config.getoption("--keep-run-dir"))
+    with Network(run_dir, keep_run_dir=keep, api_instances=2, workers=1, database="postgres") as started:
+        yield started
+        failed = orders_in_failed_state(started)
+        started.keep_run_dir = started.keep_run_dir or bool(failed)
+        _keep_run_dir_if_failed(request, started, module_only=True)
+        assert not failed, f"orders ended in `failed` (an operator would have to look): {failed}"
+
+
 @pytest.fixture
 def faults(realistic_network: Network) -> Iterator[FaultClient]:
     """The realistic network's toxiproxy; every toxic removed and every proxy restored after the test."""
@@ -90,9 +106,9 @@ def faults(realistic_network: Network) -> Iterator[FaultClient]:
 
 
 def orders_in_failed_state(network: Network) -> list[str]:
-    if network.service is None:
+    if not network.service_processes:
         return []
-    engine = create_engine(network.service.database_url)
+    engine = create_engine(network.database_url)
     try:
         with engine.connect() as connection:
             return list(connection.scalars(text("SELECT id FROM orders WHERE status = 'failed'")))

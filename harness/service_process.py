@@ -1,4 +1,6 @@
-"""The VOLTA service as a process of the network, so tests can kill it mid-order and restart it."""
+"""The VOLTA service as processes of the network, so tests can kill them mid-order and restart them:
+`python -m service` (API and worker in one process, or an API instance alone with VOLTA_RUN_WORKER=false) and
+`python -m service.worker` (the worker alone)."""
 
 from __future__ import annotations
 
@@ -16,29 +18,20 @@ from harness.util import Timeouts, free_port
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-class VoltaService(ManagedProcess):
-    # `python -m service` (Flask's development server) keeps Python's default SIGTERM action and dies by the
-    # signal (measured); the orders it was working on are the database's and the recovery's business.
-    CLEAN_STOP_EXIT_CODES = frozenset({-signal.SIGTERM})
+class ServiceProcess(ManagedProcess):
+    """What every service process shares: the network's state file, a database, the regtest settings."""
 
-    def __init__(self, workdir: Path, state_file: Path, name: str = "service") -> None:
+    def __init__(self, name: str, workdir: Path, state_file: Path, *, database_url: str | None = None,
+                 shared_env: dict[str, str] | None = None, inbound_webhook_secret: str | None = None) -> None:
+        """`database_url`: default, a SQLite file of this process's own. `shared_env`: VOLTA_* settings every
+        process of a scaled-out service gets alike (database, redis, preimage key); kept across restarts."""
         super().__init__(name, workdir)
         self.state_file = state_file
-        self.port = free_port()
-        self.extra_env: dict[str, str] = {}
+        self.database_url = database_url or f"sqlite:///{self.workdir / 'volta.sqlite'}"
+        self.shared_env = dict(shared_env or {})
+        self.extra_env: dict[str, str] = {}  # this run's own settings, replaced by `restart(extra_env)`
         # Payment notices from "a hosted node" are signed with this; tests sign with it too.
-        self.inbound_webhook_secret = secrets.token_hex(16)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def database_url(self) -> str:
-        return f"sqlite:///{self.workdir / 'volta.sqlite'}"
-
-    def command(self) -> list[str]:
-        return [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(self.port)]
+        self.inbound_webhook_secret = inbound_webhook_secret or secrets.token_hex(16)
 
     def environment(self) -> dict[str, str]:
         return {
@@ -56,14 +49,78 @@ class VoltaService(ManagedProcess):
             # the last scenario step that moved it. A test of staleness lowers this again.
             "VOLTA_MAX_PRICE_AGE_S": "86400",
             "VOLTA_INBOUND_WEBHOOK_SECRET": self.inbound_webhook_secret,
+            **self.shared_env,
             **self.extra_env,
         }
-
-    def wait_ready(self, *, timeout: float = Timeouts.PROCESS_START) -> None:
-        self.wait_answering(lambda: httpx.get(f"{self.url}/api/v1/health", timeout=5).status_code == 200,
-                            f"{self.url}/api/v1/health", transient=(httpx.TransportError,), timeout=timeout)
 
     def restart(self, extra_env: dict[str, str] | None = None) -> None:
         self.stop()
         self.extra_env = extra_env or {}
         self.start()
+
+
+class VoltaService(ServiceProcess):
+    """`python -m service` on 127.0.0.1: the API, and the worker too unless `run_worker=False` (an API instance
+    of a scaled-out service, behind nginx)."""
+
+    # `python -m service` (Flask's development server) keeps Python's default SIGTERM action and dies by the
+    # signal (measured); the orders it was working on are the database's and the recovery's business.
+    CLEAN_STOP_EXIT_CODES = frozenset({-signal.SIGTERM})
+
+    def __init__(self, workdir: Path, state_file: Path, name: str = "service", *, run_worker: bool = True,
+                 database_url: str | None = None, shared_env: dict[str, str] | None = None,
+                 inbound_webhook_secret: str | None = None) -> None:
+        super().__init__(name, workdir, state_file, database_url=database_url, shared_env=shared_env,
+                         inbound_webhook_secret=inbound_webhook_secret)
+        self.run_worker = run_worker
+        self.port = free_port()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(self.port)]
+
+    def environment(self) -> dict[str, str]:
+        worker = {} if self.run_worker else {"VOLTA_RUN_WORKER": "false"}
+        return {**super().environment(), **worker}
+
+    def wait_ready(self, *, timeout: float = Timeouts.PROCESS_START) -> None:
+        self.wait_answering(lambda: httpx.get(f"{self.url}/api/v1/health", timeout=5).status_code == 200,
+                            f"{self.url}/api/v1/health", transient=(httpx.TransportError,), timeout=timeout)
+
+
+# What `python -m service.worker` logs once its threads run (service/worker/__main__.py).
+WORKER_RUNNING = "worker running"
+
+
+class VoltaWorker(ServiceProcess):
+    """`python -m service.worker`: settles the orders API instances take, on the same database. It serves no
+    HTTP: it is ready when it says so in its log."""
+
+    # Like `python -m service`, it keeps Python's default SIGTERM action and dies by the signal (measured).
+    CLEAN_STOP_EXIT_CODES = frozenset({-signal.SIGTERM})
+
+    def __init__(self, workdir: Path, state_file: Path, name: str = "worker", *, database_url: str | None = None,
+                 shared_env: dict[str, str] | None = None, inbound_webhook_secret: str | None = None) -> None:
+        super().__init__(name, workdir, state_file, database_url=database_url, shared_env=shared_env,
+                         inbound_webhook_secret=inbound_webhook_secret)
+        self._log_size_at_spawn = 0  # readiness is read from the log this run wrote, not an earlier run's
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "service.worker"]
+
+    def wait_ready(self, *, timeout: float = Timeouts.PROCESS_START) -> None:
+        started_at = self._log_size_at_spawn
+        self.wait_answering(lambda: WORKER_RUNNING in self._log_since(started_at), f"{WORKER_RUNNING!r} in its log",
+                            timeout=timeout)
+
+    def spawn(self) -> None:
+        self._log_size_at_spawn = self.log_path.stat().st_size if self.log_path.exists() else 0
+        super().spawn()
+
+    def _log_since(self, offset: int) -> str:
+        with self.log_path.open("rb") as log:
+            log.seek(offset)
+            return log.read().decode(errors="replace")

@@ -15,6 +15,7 @@ from rich.console import Console
 from harness import tools
 from harness.devnet import block_generation
 from harness.network import Network
+from harness.scale import ServiceScale
 from harness.state import operator_starknet_config, read_state, regtest_dir, state_path, write_state
 from harness.topology import Topology
 from harness.util import tail
@@ -24,10 +25,12 @@ console = Console()
 
 
 def bring_up(starknet_block_time: float | None = None, faults: bool = False, foreground: bool = False,
-             topology: Topology | None = None) -> int:
+             topology: Topology | None = None, scale: ServiceScale | None = None) -> int:
     """Start the network unless one is up: in this process with `foreground`, else in a supervisor.
-    `topology`: its Lightning nodes (default: payer -> router -> merchant)."""
+    `topology`: its Lightning nodes (default: payer -> router -> merchant). `scale`: the service's processes
+    and database (default: one process on SQLite)."""
     topology = topology or Topology()
+    scale = scale or ServiceScale()
     if network_is_up():
         console.print(f"a network is already up (see {state_path()}); `python -m harness down` first")
         return 1
@@ -38,27 +41,33 @@ def bring_up(starknet_block_time: float | None = None, faults: bool = False, for
         return 2
     for name in tools.TOOLS:
         tools.locate(name)  # build now, in the foreground, with progress
+    scale.programs()  # postgres, redis-server, nginx if wanted: a missing one is named here, with its make target
     if foreground:
-        return _run_foreground(starknet_block_time, faults, topology)
-    return _spawn_background(_network_options(starknet_block_time, faults, topology), topology)
+        return _run_foreground(starknet_block_time, faults, topology, scale)
+    return _spawn_background(_network_options(starknet_block_time, faults, topology, scale), topology, scale)
 
 
 def network_is_up() -> bool:
     return state_path().exists() and supervisor_alive(read_state())
 
 
-def _network_options(starknet_block_time: float | None, faults: bool, topology: Topology) -> list[str]:
+def _network_options(starknet_block_time: float | None, faults: bool, topology: Topology,
+                     scale: ServiceScale | None = None) -> list[str]:
     """The `up` options, handed on to the background supervisor."""
+    scale = scale or ServiceScale()
     options = ["--faults"] if faults else []
     if starknet_block_time is not None:
         options += ["--starknet-block-time", str(starknet_block_time)]
     options += ["--payers", str(topology.payers), "--routers", str(topology.routers), "--topology", topology.shape]
+    options += ["--api", str(scale.api_instances), "--workers", str(scale.workers), "--db", scale.database]
     return options
 
 
 def _run_foreground(starknet_block_time: float | None = None, faults: bool = False,
-                    topology: Topology | None = None) -> int:
+                    topology: Topology | None = None, scale: ServiceScale | None = None) -> int:
     topology = topology or Topology()
+    scale = scale or ServiceScale()
+
     def _terminate(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
@@ -67,7 +76,8 @@ def _run_foreground(starknet_block_time: float | None = None, faults: bool = Fal
     shutil.rmtree(run_dir, ignore_errors=True)
     try:
         with Network(run_dir, keep_run_dir=True, starknet_block_time=starknet_block_time, fault_proxy=faults,
-                     payers=topology.payers, routers=topology.routers, topology=topology.shape) as network:
+                     payers=topology.payers, routers=topology.routers, topology=topology.shape,
+                     api_instances=scale.api_instances, workers=scale.workers, database=scale.database) as network:
             state = {**network.state(), "supervisor_pid": os.getpid(), "ready": True, **network.timings}
             write_state(state)
             print(f"regtest network up in {network.timings['bring_up_s']:.1f}s; state in {state_path()}", flush=True)
@@ -80,7 +90,7 @@ def _run_foreground(starknet_block_time: float | None = None, faults: bool = Fal
     return 0
 
 
-def _spawn_background(options: list[str], topology: Topology) -> int:
+def _spawn_background(options: list[str], topology: Topology, scale: ServiceScale) -> int:
     log_path = regtest_dir() / "supervisor.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     state_path().unlink(missing_ok=True)
@@ -90,7 +100,8 @@ def _spawn_background(options: list[str], topology: Topology) -> int:
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )
     names = topology.node_names
-    with console.status(f"bringing up btcd and {len(names)} lnd nodes ({', '.join(names)}, {topology.shape})…"):
+    with console.status(f"bringing up btcd and {len(names)} lnd nodes ({', '.join(names)}, {topology.shape}), "
+                        f"the service as {scale.describe()}…"):
         while not state_path().exists():
             if child.poll() is not None:
                 console.print(f"[red]bring-up failed[/red]; {log_path}:\n{tail(log_path, 40)}")
@@ -98,6 +109,8 @@ def _spawn_background(options: list[str], topology: Topology) -> int:
             time.sleep(0.5)
     state = read_state()
     console.print(f"network up in {state['bring_up_s']:.1f}s; state in {state_path()}")
+    if "service" in state:
+        console.print(f"service at {state['service']['url']}")
     return 0
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from harness.btcd import Btcd
@@ -15,9 +17,12 @@ from harness.devnet import Devnet
 from harness.faults import Toxiproxy
 from harness.lnd import Lnd
 from harness.network import Network
+from harness.nginx import Nginx
+from harness.postgres import Postgres
 from harness.process import ManagedProcess, ProcessError
+from harness.redis import Redis
 from harness.tools import locate
-from harness.util import Timeouts, wait_until
+from harness.util import Timeouts, free_port, wait_until
 
 pytestmark = pytest.mark.regtest
 
@@ -66,6 +71,53 @@ def test_the_real_programs_stop_cleanly(tmp_path: Path) -> None:
 
     assert {process.name: process.exit_code for process in processes} == {
         "btcd": 0, "lnd": 0, "devnet": -signal.SIGTERM, "toxiproxy": 0}
+
+
+class Upstream(ManagedProcess):
+    """Python's http.server serving `api/v1/health`, as an API instance would, for nginx to stand in front of."""
+
+    def __init__(self, workdir: Path) -> None:
+        super().__init__("upstream", workdir)
+        self.port = free_port()
+        (workdir / "api" / "v1").mkdir(parents=True)
+        (workdir / "api" / "v1" / "health").write_text("ok")
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "http.server", str(self.port), "--bind", "127.0.0.1"]
+
+    def wait_ready(self, *, timeout: float = Timeouts.PROCESS_START) -> None:
+        self.wait_answering(lambda: httpx.get(f"http://127.0.0.1:{self.port}/api/v1/health").status_code == 200,
+                            "its health file", transient=(httpx.TransportError,), timeout=timeout)
+
+
+def test_postgres_redis_and_nginx_stop_cleanly(tmp_path: Path) -> None:
+    """The scaled-out service's programs, measured like the others: PostgreSQL's fast shutdown (SIGINT) with a
+    client still connected, redis-server and nginx on SIGTERM, all exit 0."""
+    upstream = Upstream(tmp_path / "upstream")
+    postgres, redis = Postgres(tmp_path / "postgres"), Redis(tmp_path / "redis")
+    processes: list[ManagedProcess] = [upstream, postgres, redis]
+    try:
+        for process in processes:
+            process.start()
+        nginx = Nginx(tmp_path / "nginx", [f"127.0.0.1:{upstream.port}"])
+        processes.append(nginx)
+        nginx.start()
+        client = postgres.connect()  # a pool's connection left open: the fast shutdown ends it
+        assert client.execute("SELECT current_user").fetchone() == ("volta",)
+        with redis.client() as redis_client:
+            assert redis_client.ping()
+        for process in reversed(processes):
+            process.stop()  # raises if the exit is not a clean one
+        client.close()
+    finally:
+        for process in processes:
+            process.kill()
+        postgres.discard()
+
+    assert {process.name: process.exit_code for process in processes} == {
+        "upstream": -signal.SIGTERM, "postgres": 0, "redis": 0, "nginx": 0}
+    assert postgres.STOP_SIGNAL == signal.SIGINT
+    assert "received fast shutdown request" in postgres.log_path.read_text()
 
 
 def test_the_service_stops_cleanly(network: Network) -> None:

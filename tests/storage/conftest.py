@@ -3,8 +3,6 @@ harness's own Postgres process: initdb, then the server on a free port, as `post
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,16 +12,14 @@ from harness.postgres import Postgres
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    # Not under pytest's 0700 tmp_path: the server's account must be able to reach its directory.
-    workdir = Path(tempfile.mkdtemp(prefix="volta-pg-"))
-    postgres = Postgres(workdir / "postgres")  # a missing PostgreSQL fails here, naming `make postgres`
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    postgres = Postgres(tmp_path_factory.mktemp("postgres"))  # a missing PostgreSQL fails here: `make postgres`
     try:
         postgres.start()
         yield postgres.url
     finally:
         postgres.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        postgres.discard()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from service.config import Settings, load_settings
 from service.container import build_container
@@ -24,6 +25,8 @@ def create_app(settings: Settings | None = None, overrides: dict[str, Any] | Non
     settings = settings or load_settings(overrides)
     app = Flask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    if settings.proxy_hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops)  # type: ignore[method-assign]
     container = build_container(settings, with_worker=settings.run_worker)
     app.extensions["volta"] = container
 

@@ -5,7 +5,6 @@ Both the Flask app and `python -m service.worker` build their parts here, so the
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,6 +16,7 @@ from service.domain.orders import PlaceOrder
 from service.domain.preimages import PreimageKeys
 from service.domain.reconciliation import Reconciliation
 from service.domain.settlement import Settlement, no_checkpoint, pause_checkpoint
+from service.events import OrderChanges, StreamSlots, make_order_changes
 from service.lightning.base import LightningBackend
 from service.lightning.lnd import LndBackend
 from service.lightning.lnd_rest import LndRestClient
@@ -24,7 +24,6 @@ from service.metrics import Metrics
 from service.starknet.client import StarknetClient, StarknetConfig
 from service.storage.database import make_engine, make_session_factory, migrate
 from service.storage.idempotency import IdempotencyStore
-from service.storage.models import OrderRow
 from service.storage.orders import OrderRepository
 from service.webhooks.inbound import InboundWebhooks
 from service.webhooks.outbox import WebhookDispatcher, WebhookOutbox
@@ -33,24 +32,6 @@ from service.worker import Worker
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-class OrderChanges:
-    """Wakes live event streams in this process the moment an order changes."""
-
-    def __init__(self) -> None:
-        self._condition = threading.Condition()
-        self.version = 0
-
-    def notify(self, _order: OrderRow) -> None:
-        with self._condition:
-            self.version += 1
-            self._condition.notify_all()
-
-    def wait(self, seen_version: int, timeout: float) -> int:
-        with self._condition:
-            self._condition.wait_for(lambda: self.version != seen_version, timeout=timeout)
-            return self.version
 
 
 @dataclass
@@ -71,6 +52,7 @@ class Container:
     inbound: InboundWebhooks
     idempotency: IdempotencyStore
     preimages: PreimageKeys
+    stream_slots: StreamSlots
 
     def start_background(self) -> None:
         if self.worker:
@@ -79,6 +61,7 @@ class Container:
             self.dispatcher.start()
 
     def close(self) -> None:
+        self.changes.close()
         if self.worker:
             self.worker.stop()
         if self.dispatcher:
@@ -125,7 +108,7 @@ def build_container(settings: Settings, with_worker: bool, clock: Callable[[], d
     sessions = make_session_factory(make_engine(settings.database_url))
     repository = OrderRepository(sessions, clock, settings.claim_lease_s, settings.claim_renew_interval_s)
     preimages = load_preimage_keys(settings, repository)
-    changes, metrics = OrderChanges(), Metrics(repository)
+    changes, metrics = make_order_changes(settings.redis_url), Metrics(repository)
     repository.subscribe(changes.notify)
     repository.subscribe(metrics.observe)
     outbox = WebhookOutbox(sessions, settings.webhook_urls, settings.webhook_secret, clock,
@@ -146,4 +129,5 @@ def build_container(settings: Settings, with_worker: bool, clock: Callable[[], d
     place_order = PlaceOrder(settings, repository, lightning, starknet, clock, preimages)
     inbound = InboundWebhooks(sessions, settings.inbound_webhook_secret, repository, clock)
     return Container(settings, repository, lightning, starknet, place_order, settlement, worker, changes, metrics,
-                    outbox, dispatcher, inbound, IdempotencyStore(sessions, clock), preimages)
+                    outbox, dispatcher, inbound, IdempotencyStore(sessions, clock), preimages,
+                    StreamSlots(settings.max_event_streams_per_ip))

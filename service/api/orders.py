@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import segno
 from flask import Blueprint, Response, abort, request, stream_with_context
 from flask.typing import ResponseReturnValue
+from flask_limiter.util import get_remote_address
 
 from service.api import container
 from service.api.errors import error_response
@@ -24,7 +25,6 @@ from service.storage.orders import OrderNotFound
 
 blueprint = Blueprint("orders", __name__, url_prefix="/api/v1/orders")
 
-SSE_POLL_S = 0.1  # also catches changes made by a worker in another process
 SSE_KEEPALIVE_S = 15.0
 
 
@@ -84,9 +84,14 @@ def order_qr(order_id: str) -> ResponseReturnValue:
 @blueprint.get("/<order_id>/events")
 def order_events(order_id: str) -> ResponseReturnValue:
     load_order(order_id)  # 404 before the stream starts
-    stream = stream_with_context(_event_stream(order_id))
-    return Response(stream, mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    slots, client = container().stream_slots, get_remote_address()
+    if not slots.take(client):
+        return error_response(429, "too_many_streams", f"This address already follows {slots.per_ip} orders live.",
+                              "Close other checkout pages, or read the order with GET /api/v1/orders/<id>.")
+    response = Response(stream_with_context(_event_stream(order_id)), mimetype="text/event-stream",
+                        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    response.call_on_close(lambda: slots.give_back(client))
+    return response
 
 
 def _event_stream(order_id: str) -> Iterator[str]:
@@ -110,7 +115,7 @@ def _event_stream(order_id: str) -> Iterator[str]:
         if time.monotonic() > keepalive_at:
             keepalive_at = time.monotonic() + SSE_KEEPALIVE_S
             yield ": keepalive\n\n"
-        version = container_.changes.wait(version, timeout=SSE_POLL_S)
+        version = container_.changes.wait(version, timeout=container_.changes.poll_interval_s)
 
 
 def load_order(order_id: str) -> OrderRow:

@@ -178,7 +178,8 @@ class ClaimStore:
 
     def _start_heartbeat(self) -> None:
         with self._lock:
-            if self._heartbeat is not None or self._closed.is_set():
+            # is_alive, not `is not None`: a forked child copies the object but not the thread.
+            if (self._heartbeat is not None and self._heartbeat.is_alive()) or self._closed.is_set():
                 return
             self._heartbeat = threading.Thread(target=self._renew_loop, name="claims-heartbeat", daemon=True)
         self._heartbeat.start()

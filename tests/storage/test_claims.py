@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
@@ -143,3 +144,22 @@ def test_workers_taking_one_order_at_once_get_exactly_one_claim(sessions: sessio
         thread.join(timeout=60)
     assert len(taken) == len(workers)
     assert len([claim for claim in taken if claim is not None]) == 1, taken
+
+
+def test_the_heartbeat_keeps_a_claim_while_the_work_lasts(sessions: sessionmaker[Session]) -> None:
+    """Real time: a 1 s lease renewed every 0.25 s outlives three leases of work; the others never get it."""
+    def real_worker() -> OrderRepository:
+        return OrderRepository(sessions, lambda: datetime.now(UTC), claim_lease_s=1, claim_renew_interval_s=0.25)
+
+    a, b = real_worker(), real_worker()
+    order = a.add(new_order(f"0x{uuid.uuid4().hex}"))
+    with a.claims.holding(order.id) as claim:
+        assert claim is not None
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            assert b.claims.take(order.id) is None
+            time.sleep(0.1)
+        a.transition(order.id, OrderStatus.PAYMENT_HELD, claim=claim)
+    taken = b.claims.take(order.id)
+    assert taken is not None and taken.generation == claim.generation + 1
+    a.claims.close()

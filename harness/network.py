@@ -536,12 +536,12 @@ class Network:
                 log.exception("[%s] stop failed; killing", process.name)
                 with contextlib.suppress(Exception):
                     process.kill()
+        for process in self.processes:
+            process.discard()
         if failed or self.keep_run_dir or unclean:
             log.warning("run directory kept for inspection: %s", self.run_dir)
         else:
             shutil.rmtree(self.run_dir, ignore_errors=True)
-            for process in self.processes:
-                process.discard()
         if not unclean:
             return
         report = "\n".join(unclean) + f"\n(logs in {self.run_dir})"

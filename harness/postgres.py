@@ -4,9 +4,10 @@ port, with one database for the service. The system of record whenever more than
 The server is Debian's `postgresql` package (`make postgres`), started as `postgres` itself (not through
 pg_ctl), so the harness holds its pid, its log and its exit code like any other process. PostgreSQL refuses to
 run as root: when we are root it runs as the `postgres` account, and its cluster (data and socket) lives in a
-directory of that account's own under /tmp, linked from the run directory as `cluster`. The run directory may
-sit where no other account can enter and we cannot reliably open it up: pytest's /tmp/pytest-of-root is put
-back to mode 0700 by every pytest session that starts, a server already running there included.
+directory of that account's own under /tmp, linked from the run directory as `cluster` and removed when the
+network stops (`discard`; the server's log stays in the run directory). The run directory may sit where no
+other account can enter and we cannot reliably open it up: pytest's /tmp/pytest-of-root is put back to mode
+0700 by every pytest session that starts, under a server already running there too.
 """
 
 from __future__ import annotations
@@ -138,8 +139,8 @@ class Postgres(ManagedProcess):
         return True
 
     def discard(self) -> None:
-        """Remove the cluster when it lives outside the run directory (the run directory is being removed)."""
-        if self.cluster_dir.parent != self.workdir:
+        """Remove the cluster when it lives outside the run directory; the server must have stopped."""
+        if self.cluster_dir.parent != self.workdir and not self.is_running():
             shutil.rmtree(self.cluster_dir, ignore_errors=True)
 
     def state(self) -> dict[str, str | int | None]:

@@ -187,7 +187,8 @@ class ManagedProcess:
         self._popen.wait(timeout=Timeouts.PROCESS_STOP)
 
     def discard(self) -> None:
-        """Remove whatever the process keeps outside its directory; called when the run directory is removed."""
+        """Remove whatever the process keeps outside its directory, once it has stopped for good (the network
+        calls it at teardown, whether the run directory is kept or not: what is kept is what is in it)."""
 
     def log_tail(self, lines: int = 30) -> str:
         return tail(self.log_path, lines)

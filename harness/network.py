@@ -355,9 +355,11 @@ class Network:
         assert database_url is not None, "a scaled-out service runs on PostgreSQL (ServiceScale checks)"
         migrate(database_url)
         inbound_webhook_secret = secrets.token_hex(16)  # a notice may reach any instance
+        # nginx appends the client to X-Forwarded-For: one hop back is the client, for limits per IP.
+        behind_nginx = {**shared_env, "VOLTA_PROXY_HOPS": "1"}
         for name in self.scale.api_names:
             api = VoltaService(self.run_dir / name, state_file, name, run_worker=False, database_url=database_url,
-                               shared_env=shared_env, inbound_webhook_secret=inbound_webhook_secret)
+                               shared_env=behind_nginx, inbound_webhook_secret=inbound_webhook_secret)
             self.api_services.append(api)
         for name in self.scale.worker_names:
             worker = VoltaWorker(self.run_dir / name, state_file, name, database_url=database_url,

@@ -44,6 +44,7 @@ class ServiceProcess(ManagedProcess):
             "VOLTA_RATE_LIMIT_ORDERS_PER_ADDRESS": "100000/minute",
             "VOLTA_RATE_LIMIT_READS_PER_IP": "100000/minute",
             "VOLTA_RATE_LIMIT_HISTORY_PER_IP": "100000/minute",
+            "VOLTA_MAX_EVENT_STREAMS_PER_IP": "100000",  # benchmarks follow hundreds of orders at once
             "VOLTA_MAX_VUSD_PER_ADDRESS_PER_DAY": "100000000",
             # The regtest oracle is set by hand, not by a publisher every few seconds: its price is as old as
             # the last scenario step that moved it. A test of staleness lowers this again.

@@ -73,21 +73,33 @@ def test_the_real_programs_stop_cleanly(tmp_path: Path) -> None:
         "btcd": 0, "lnd": 0, "devnet": -signal.SIGTERM, "toxiproxy": 0}
 
 
-class Upstream(ManagedProcess):
-    """Python's http.server serving `api/v1/health`, as an API instance would, for nginx to stand in front of."""
+# An API instance's stand-in for nginx: answers every GET with 200 and the request's headers as JSON.
+ECHO_SERVER = """
+import json, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+class Echo(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps(dict(self.headers.items())).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+HTTPServer(("127.0.0.1", int(sys.argv[1])), Echo).serve_forever()
+"""
 
+
+class Upstream(ManagedProcess):
     def __init__(self, workdir: Path) -> None:
         super().__init__("upstream", workdir)
         self.port = free_port()
-        (workdir / "api" / "v1").mkdir(parents=True)
-        (workdir / "api" / "v1" / "health").write_text("ok")
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "http.server", str(self.port), "--bind", "127.0.0.1"]
+        return [sys.executable, "-c", ECHO_SERVER, str(self.port)]
 
     def wait_ready(self, *, timeout: float = Timeouts.PROCESS_START) -> None:
-        self.wait_answering(lambda: httpx.get(f"http://127.0.0.1:{self.port}/api/v1/health").status_code == 200,
-                            "its health file", transient=(httpx.TransportError,), timeout=timeout)
+        self.wait_answering(lambda: httpx.get(f"http://127.0.0.1:{self.port}/").status_code == 200,
+                            "its first answer", transient=(httpx.TransportError,), timeout=timeout)
 
 
 def test_postgres_redis_and_nginx_stop_cleanly(tmp_path: Path) -> None:
@@ -106,6 +118,10 @@ def test_postgres_redis_and_nginx_stop_cleanly(tmp_path: Path) -> None:
         assert client.execute("SELECT current_user").fetchone() == ("volta",)
         with redis.client() as redis_client:
             assert redis_client.ping()
+        # nginx passes the client on: appended to what a proxy before it said (the service trusts one hop).
+        seen = httpx.get(f"{nginx.url}/api/v1/rate", headers={"X-Forwarded-For": "203.0.113.7"}).json()
+        assert seen["X-Forwarded-For"] == "203.0.113.7, 127.0.0.1" and seen["X-Real-IP"] == "127.0.0.1"
+        assert httpx.get(f"{nginx.url}/api/v1/rate").json()["X-Forwarded-For"] == "127.0.0.1"
         for process in reversed(processes):
             process.stop()  # raises if the exit is not a clean one
         client.close()

@@ -16,15 +16,18 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import track
+from rich.table import Table
 
 from harness.contracts.deploy import deploy_all_sync, make_account
 from harness.devnet import Devnet
 from harness.lnd_client import HarnessLndClient
 from harness.network import Network
 from harness.purchase import Buyer
+from harness.scale import Database
 from harness.tools import locate
 from service.domain.pricing import vusd_base_units
 from service.starknet.client import StarknetClient, StarknetConfig
@@ -219,3 +222,63 @@ def run_starknet_bench(mints: int = 100, concurrent: int = 100, senders: int = 8
         devnet.stop()
         shutil.rmtree(run_dir, ignore_errors=True)
     return 0
+
+
+# -- throughput of a service topology against raw lnd hold payments (issue #12) ----------------------
+
+
+def run_scaled_purchase_bench(purchases: int = 24, concurrency: int = 8, api_instances: int = 1, workers: int = 0,
+                              database: Database = "sqlite", payers: int = 1) -> int:
+    """One run, one topology: raw lnd hold payments settled at once at `concurrency`, then as many purchases
+    through `network.service_url` (nginx when scaled out) at the same concurrency. The payer nodes take turns.
+    Prints a table against issue #12's goals (purchases/s >= 0.8 x hold payments/s, p99 < 5 s); asserts nothing."""
+    started = time.perf_counter()
+    with Network(payers=payers, api_instances=api_instances, workers=workers, database=database) as network:
+        scale = (f"{network.scale.describe()}, {database}" if network.scale.scaled
+                 else f"one process (API and worker), {database}")
+        console.print(f"network bring-up: {time.perf_counter() - started:.1f}s; service: {scale}; "
+                      f"{payers} payer node(s); {purchases} each at concurrency {concurrency}")
+        merchant = network.merchant.client()
+        payer_clients = [node.client() for node in network.payers]
+        buyers = [Buyer(network.service_url, client) for client in payer_clients]
+        address = network.users[0]["address"]
+        try:
+            holds, holds_s = _concurrently(
+                lambda i: pay_hold_settled_at_once(merchant, payer_clients[i % payers]), purchases, concurrency)
+            for i in range(2):  # warm-up, not counted: the first orders pay for caches and connections
+                buyers[i % payers].timed_purchase(address)
+            legs, legs_s = _concurrently(
+                lambda i: buyers[i % payers].timed_purchase(address), purchases, concurrency)
+        finally:
+            for buyer in buyers:
+                buyer.close()
+    end_to_end = [leg["end_to_end"] for leg in legs]
+    _print_scaled_table(scale, concurrency, purchases, holds, purchases / holds_s, end_to_end, purchases / legs_s)
+    return 0
+
+
+def _concurrently(job: Callable[[int], Any], count: int, concurrency: int) -> tuple[list[Any], float]:
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        results = list(pool.map(job, range(count)))
+    return results, time.perf_counter() - started
+
+
+def _print_scaled_table(scale: str, concurrency: int, count: int, holds: list[float], holds_per_s: float,
+                        end_to_end: list[float], purchases_per_s: float) -> None:
+    def ms(samples: list[float], fraction: float) -> str:
+        return f"{percentile(samples, fraction) * 1000:,.0f} ms"
+
+    table = Table(title=f"{scale}: {count} at concurrency {concurrency}")
+    for column in ("what", "per second", "p50", "p95", "p99"):
+        table.add_column(column, justify="left" if column == "what" else "right")
+    table.add_row("raw lnd hold payment, settled at once", f"{holds_per_s:.2f}",
+                  ms(holds, 0.5), ms(holds, 0.95), ms(holds, 0.99))
+    table.add_row("purchase through the service, end to end", f"{purchases_per_s:.2f}",
+                  ms(end_to_end, 0.5), ms(end_to_end, 0.95), ms(end_to_end, 0.99))
+    console.print(table)
+    ratio = purchases_per_s / holds_per_s
+    p99 = percentile(end_to_end, 0.99)
+    console.print(f"issue #12 goals: purchases/s = {ratio:.2f} x raw hold payments/s (goal >= 0.8: "
+                  f"{'met' if ratio >= 0.8 else 'not met'}); purchase p99 {p99:.2f} s (goal < 5 s: "
+                  f"{'met' if p99 < 5 else 'not met'})")

@@ -211,8 +211,13 @@ def cmd_scenario(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from harness.bench import run_lightning_bench, run_purchase_bench, run_starknet_bench
+    from harness.bench import run_lightning_bench, run_purchase_bench, run_scaled_purchase_bench, run_starknet_bench
 
+    topology = (args.api, args.workers, args.db, args.payers)
+    if args.what == "purchase" and any(option is not None for option in topology):
+        return run_scaled_purchase_bench(purchases=args.payments, concurrency=args.senders, api_instances=args.api or 1,
+                                         workers=args.workers or 0, database=args.db or "sqlite",
+                                         payers=args.payers or 1)
     if args.what == "starknet":
         return run_starknet_bench(mints=args.payments, concurrent=args.concurrent, senders=args.senders)
     if args.what == "lightning":
@@ -310,6 +315,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--senders", type=int, default=8)
     bench.add_argument("--starknet-block-time", type=float, default=None, metavar="SECONDS",
                        help="purchase bench only: devnet blocks every SECONDS, as on Starknet (e.g. 6)")
+    # Any of these makes the purchase bench one topology's throughput: --payments raw hold payments, then
+    # --payments purchases, both --senders at once (issue #12).
+    bench.add_argument("--api", type=int, default=None, metavar="N", help="purchase bench: API instances")
+    bench.add_argument("--workers", type=int, default=None, metavar="M", help="purchase bench: workers")
+    bench.add_argument("--db", choices=DATABASES, default=None, help="purchase bench: the service's database")
+    bench.add_argument("--payers", type=int, default=None, metavar="K",
+                       help="purchase bench: paying lnd nodes, taking turns (default 1)")
     chaos = verb("chaos", cmd_chaos, "buy from two payers while SIGKILLing the service at random; judge every order")
     chaos.add_argument("--minutes", type=float, default=3)
     chaos.add_argument("--starknet-block-time", type=float, default=2, metavar="SECONDS")

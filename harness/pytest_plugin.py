@@ -85,8 +85,8 @@ def realistic_network(request: pytest.FixtureRequest, tmp_path_factory: pytest.T
 @pytest.fixture(scope="module")
 def scaled_network(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
     """A network of this module's own with the service scaled out: two API instances behind nginx and one
-    worker, on the network's PostgreSQL and Redis (`network.service_url` is nginx). No toxiproxy, one worker:
-    workers do not share out orders yet."""
+    worker, on the network's PostgreSQL and Redis (`network.service_url` is nginx). No toxiproxy; several
+    workers are tested in tests/atomicity/test_several_workers.py."""
     run_dir: Path = tmp_path_factory.mktemp("regtest-scaled")
     keep = bool(request.config.getoption("--keep-run-dir"))
     with Network(run_dir, keep_run_dir=keep, api_instances=2, workers=1, database="postgres") as started:

@@ -201,8 +201,14 @@ OPENAPI: dict[str, Any] = {
         "/api/v1/orders/{order_id}/events": {"get": {
             "operationId": "orderEvents", "parameters": [ORDER_ID],
             "responses": {"200": {"description": "Server-Sent Events, one `order` event per state change",
-                                  "content": {"text/event-stream": {"schema": {"type": "string"}}}},
-                          "404": _error("no such order")},
+                                  "content": {"text/event-stream": {"schema": {
+                                      "type": "object", "required": ["event", "id", "data"],
+                                      "properties": {"event": {"type": "string", "enum": ["order"]},
+                                                     "id": {"type": "string", "pattern": "^[0-9]+$"},
+                                                     "data": {"type": "string", "contentMediaType": "application/json",
+                                                              "contentSchema": _ref("Order")}}}}}},
+                          "404": _error("no such order"),
+                          "429": _error("too many live streams from this client")},
         }},
         "/api/v1/orders/{order_id}/qr.svg": {"get": {
             "operationId": "orderQr", "parameters": [ORDER_ID],

@@ -120,3 +120,4 @@ def start_again_prefills(page: Page, restart: Locator, amount: str, address: str
     page.wait_for_url(re.compile(r"/\?amount=" + re.escape(amount) + "&address="))
     expect(page.get_by_label("Amount", exact=True)).to_have_value(amount)
     expect(page.get_by_label("Your Starknet address")).to_have_value(address)
+    page.wait_for_load_state("networkidle")  # the form's own checks (the address's account) have answered

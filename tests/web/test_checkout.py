@@ -326,7 +326,8 @@ def test_history_pages_through_many_orders(page: Page, base: str, network: Netwo
             client.post("/api/v1/orders", json={"starknet_address": address, "vusd_amount": "1.00"}).raise_for_status()
     listed = proven_history(base, account, limit=100)
     newest_first, total = [order["order_id"] for order in listed["orders"]], listed["total"]
-    assert 12 <= total <= 20, total  # two pages of ten
+    assert total >= 12, total  # at least two pages of ten (other tests may have bought for this account too)
+    second_page = min(10, total - 10)
 
     sign_in_on_history_page(page, base, account)
     items = page.locator("#purchases .purchase")
@@ -338,11 +339,15 @@ def test_history_pages_through_many_orders(page: Page, base: str, network: Netwo
 
     page.get_by_role("link", name="Older").click()  # a new page load: the session lives on in this tab
     page.wait_for_url(re.compile(r"offset=10"))
-    expect(items).to_have_count(total - 10)
+    expect(items).to_have_count(second_page)
     expect(page.locator("#results-summary")).to_have_text(
-        f"{total} purchases, newest first; showing 11\u2013{total}.")
-    expect(items.last).to_have_attribute("data-order-id", newest_first[-1])
-    expect(page.get_by_role("link", name="Older")).to_be_hidden()
+        f"{total} purchases, newest first; showing 11\u2013{10 + second_page}.")
+    expect(items.last).to_have_attribute("data-order-id", newest_first[10 + second_page - 1])
+    older = page.get_by_role("link", name="Older")
+    if total <= 20:
+        expect(older).to_be_hidden()
+    else:
+        expect(older).to_be_visible()
 
     page.get_by_role("link", name="Newer").click()
     expect(items).to_have_count(10)

@@ -7,8 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.orm import Session, sessionmaker
 
 from harness.postgres import Postgres
+from service.storage.database import make_engine, make_session_factory, migrate
 
 
 @pytest.fixture(scope="session")
@@ -27,3 +29,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'volta.sqlite'}"
     return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
+    """Sessions on a migrated database of each kind."""
+    migrate(database_url)
+    engine = make_engine(database_url)
+    yield make_session_factory(engine)
+    engine.dispose()

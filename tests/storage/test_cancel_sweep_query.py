@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.domain.states import OrderStatus
-from service.storage.database import make_engine, make_session_factory, migrate
 from service.storage.models import OrderRow
 from service.storage.orders import OrderRepository
 
 NOW = datetime(2031, 1, 1, 12, 0, tzinfo=UTC)  # later than other tests' orders in the shared PostgreSQL
-
-
-@pytest.fixture
-def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
-    migrate(database_url)
-    engine = make_engine(database_url)
-    yield make_session_factory(engine)
-    engine.dispose()
 
 
 def ended(repository: OrderRepository, status: OrderStatus, ago: timedelta) -> str:

@@ -7,7 +7,6 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,7 +14,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.domain.ports import ClaimLost
 from service.domain.states import OrderStatus
-from service.storage.database import make_engine, make_session_factory, migrate
 from service.storage.orders import OrderRepository
 from tests.storage.test_repository import NOW, new_order
 
@@ -31,14 +29,6 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
-    migrate(database_url)
-    engine = make_engine(database_url)
-    yield make_session_factory(engine)
-    engine.dispose()
 
 
 def worker(sessions: sessionmaker[Session], clock: Clock) -> OrderRepository:

@@ -9,7 +9,6 @@ from decimal import Decimal
 import pytest
 
 from service.domain.states import IllegalTransition, OrderStatus
-from service.storage.database import make_engine, make_session_factory, migrate
 from service.storage.idempotency import IdempotencyConflict, IdempotencyStore
 from service.storage.models import OrderRow
 from service.storage.orders import OrderRepository
@@ -24,14 +23,6 @@ def new_order(address: str, vusd: str = "25.00") -> OrderRow:
         preimage="00" * 32, bolt11="lnbcrt1…", status=OrderStatus.AWAITING_PAYMENT.value, created_at=NOW,
         updated_at=NOW, expires_at=NOW + timedelta(minutes=10),
     )
-
-
-@pytest.fixture
-def sessions(database_url: str):  # type: ignore[no-untyped-def]
-    migrate(database_url)
-    engine = make_engine(database_url)
-    yield make_session_factory(engine)
-    engine.dispose()
 
 
 def test_transitions_are_stored_with_their_history(sessions) -> None:  # type: ignore[no-untyped-def]

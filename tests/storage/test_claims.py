@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
@@ -15,20 +15,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.domain.ports import ClaimLost
 from service.domain.states import OrderStatus
 from service.storage.orders import OrderRepository
+from tests.clock import Clock
 from tests.storage.test_repository import NOW, new_order
 
 LEASE_S = 15
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 def worker(sessions: sessionmaker[Session], clock: Clock) -> OrderRepository:
@@ -37,7 +27,7 @@ def worker(sessions: sessionmaker[Session], clock: Clock) -> OrderRepository:
 
 
 def test_one_live_claim_per_order_until_released(sessions: sessionmaker[Session]) -> None:
-    clock = Clock()
+    clock = Clock(NOW)
     a, b = worker(sessions, clock), worker(sessions, clock)
     order = a.add(new_order(f"0x{uuid.uuid4().hex}"))
     assert a.claims.worker_id != b.claims.worker_id
@@ -54,7 +44,7 @@ def test_one_live_claim_per_order_until_released(sessions: sessionmaker[Session]
 def test_an_expired_claim_is_taken_over_and_the_old_holder_can_write_nothing(
     sessions: sessionmaker[Session], caplog: pytest.LogCaptureFixture,
 ) -> None:
-    clock = Clock()
+    clock = Clock(NOW)
     a, b = worker(sessions, clock), worker(sessions, clock)
     order = a.add(new_order(f"0x{uuid.uuid4().hex}"))
     old = a.claims.take(order.id)
@@ -85,7 +75,7 @@ def test_an_expired_claim_is_taken_over_and_the_old_holder_can_write_nothing(
 
 
 def test_a_claim_past_its_lease_is_lost_even_if_nobody_took_it(sessions: sessionmaker[Session]) -> None:
-    clock = Clock()
+    clock = Clock(NOW)
     a = worker(sessions, clock)
     order = a.add(new_order(f"0x{uuid.uuid4().hex}"))
     claim = a.claims.take(order.id)
@@ -96,7 +86,7 @@ def test_a_claim_past_its_lease_is_lost_even_if_nobody_took_it(sessions: session
 
 
 def test_renewal_keeps_a_claim_and_reports_one_taken_over(sessions: sessionmaker[Session]) -> None:
-    clock = Clock()
+    clock = Clock(NOW)
     a, b = worker(sessions, clock), worker(sessions, clock)
     order = a.add(new_order(f"0x{uuid.uuid4().hex}"))
     with a.claims.holding(order.id) as claim:
@@ -117,7 +107,7 @@ def test_renewal_keeps_a_claim_and_reports_one_taken_over(sessions: sessionmaker
 
 
 def test_workers_taking_one_order_at_once_get_exactly_one_claim(sessions: sessionmaker[Session]) -> None:
-    clock = Clock()
+    clock = Clock(NOW)
     workers = [worker(sessions, clock) for _ in range(6)]
     order = workers[0].add(new_order(f"0x{uuid.uuid4().hex}"))
     start = threading.Barrier(len(workers))

@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -25,21 +25,11 @@ from service.storage.database import make_engine, make_session_factory, migrate
 from service.storage.models import OrderRow
 from service.storage.orders import OrderRepository
 from service.worker import Worker
+from tests.clock import Clock
 from tests.unit.test_settlement import AMOUNT_MSAT, KEYS, NOW, PAYMENT_HASH, PREIMAGE, FakeNode, FakeVault
 
 LEASE_S = 15
 STALL_TIMEOUT_S = 30
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 class Vault(FakeVault):
@@ -99,7 +89,7 @@ ORDER_ID = f"ord_{uuid.uuid4().hex}"  # each test has its own database file
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(NOW)
 
 
 @pytest.fixture

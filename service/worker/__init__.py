@@ -160,12 +160,13 @@ class Worker:
         self._claimed(order.id, partial(self.settlement.enforce_refund, order))
 
     def _poll(self, order_id: str) -> None:
-        invoice = self.lightning.invoice_status(bytes.fromhex(self.orders.get(order_id).payment_hash))
-        self._on_invoice(order_id, invoice)
+        order = self.orders.get(order_id)
+        self._on_invoice(order_id, self.lightning.invoice_status(bytes.fromhex(order.payment_hash)), order)
 
-    def _on_invoice(self, order_id: str, invoice: InvoiceStatus) -> None:
-        """What lnd said about the invoice; claimed only when it changes something (an open invoice does not)."""
-        if self.settlement.acts_on(self.orders.get(order_id), invoice):
+    def _on_invoice(self, order_id: str, invoice: InvoiceStatus, order: OrderRow | None = None) -> None:
+        """What lnd said about the invoice; claimed only when it changes something (an open invoice does not).
+        `order` as read just before lnd was asked, if it was (one read per poll of every open invoice)."""
+        if self.settlement.acts_on(order or self.orders.get(order_id), invoice):
             self._claimed(order_id, partial(self.settlement.on_invoice_status, order_id, invoice))
 
     def _claimed(self, order_id: str, work: Callable[[OrderClaim], None]) -> None:

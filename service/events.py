@@ -55,7 +55,9 @@ class RedisOrderChanges(OrderChanges):
         super().__init__()
         import redis  # only where Redis is configured: the one-process default does not need the package
 
-        self._redis = redis.Redis.from_url(redis_url, socket_timeout=5, health_check_interval=30)
+        # Publishing runs in the thread that just committed a transition: a stalled Redis may cost it 1 s, no more.
+        self._redis = redis.Redis.from_url(redis_url, socket_timeout=1, socket_connect_timeout=1,
+                                           health_check_interval=30)
         self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         self._pubsub.subscribe(**{CHANNEL: lambda _message: self._wake()})
         self._listener = self._pubsub.run_in_thread(sleep_time=1.0, daemon=True,
@@ -75,6 +77,7 @@ class RedisOrderChanges(OrderChanges):
 
     def close(self) -> None:
         self._listener.stop()
+        self._listener.join(timeout=2)  # its pending read ends within a second; then the connection can close
         self._pubsub.close()
         self._redis.close()
 

@@ -25,7 +25,11 @@ def fresh_address() -> str:
 
 @pytest.fixture
 def restarted(network: Network) -> Iterator[Callable[[dict[str, str]], str]]:
-    """Restarts the service with extra environment; plain again afterwards."""
+    """Restarts the service with extra environment; plain again afterwards.
+
+    Tests name this fixture before `page` and `desktop`: fixtures are torn down in reverse order, so their
+    pages close before the service restarts (a page still open would log the restart's dropped connection,
+    net::ERR_CONNECTION_RESET, as a console error)."""
     assert network.service is not None
     used: list[bool] = []
 
@@ -39,7 +43,7 @@ def restarted(network: Network) -> Iterator[Callable[[dict[str, str]], str]]:
         network.service.restart()
 
 
-def test_expired_quote_says_no_money_moved(page: Page, restarted: Callable[[dict[str, str]], str],
+def test_expired_quote_says_no_money_moved(restarted: Callable[[dict[str, str]], str], page: Page,
                                            desktop: Callable[[str], Page]) -> None:
     base = restarted({"VOLTA_QUOTE_LIFETIME_S": "5"})
     address = fresh_address()
@@ -69,8 +73,8 @@ def test_expired_quote_says_no_money_moved(page: Page, restarted: Callable[[dict
     start_again_prefills(page, restart, "25.00", address)
 
 
-def test_the_services_refusal_appears_next_to_the_form(page: Page, network: Network, buyer: Buyer,
-                                                       restarted: Callable[[dict[str, str]], str]) -> None:
+def test_the_services_refusal_appears_next_to_the_form(restarted: Callable[[dict[str, str]], str], page: Page,
+                                                       network: Network, buyer: Buyer) -> None:
     # A devnet account whose history the test can prove; no other test pays for it (its daily total is ours).
     account = network.users[2]
     address = f"0x{int(account['address'], 16):064x}"

@@ -103,23 +103,26 @@ class PlaceOrder:
     clock: Callable[[], datetime]
     preimages: PreimageKeys
 
-    def place(self, request: OrderRequest) -> OrderRecord:
+    def place(self, request: OrderRequest, description_hash: bytes | None = None) -> OrderRecord:
+        """`description_hash`: the invoice commits to this hash instead of carrying the memo (LNURL-pay's
+        sha256 of its metadata, service/api/lnurl.py)."""
         slippage_bps = self._slippage(request)
         quote = self._quote(request)
         # Limits count orders that exist: a request refused for any reason costs the address nothing, so
         # nobody can lock a buyer out by sending bad requests in the buyer's name.
         with self.repository.admitting(request.starknet_address):
             self._check_limits(request.starknet_address, quote.vusd_amount)
-            return self._create(request, quote, slippage_bps)
+            return self._create(request, quote, slippage_bps, description_hash)
 
-    def _create(self, request: OrderRequest, quote: Quote, slippage_bps: int) -> OrderRecord:
+    def _create(self, request: OrderRequest, quote: Quote, slippage_bps: int,
+                description_hash: bytes | None = None) -> OrderRecord:
         order_id = f"ord_{uuid.uuid4().hex}"
         preimage = self.preimages.new_preimage(order_id)
         payment_hash = hashlib.sha256(preimage).digest()
         try:
             invoice = self.lightning.create_hold_invoice(
                 preimage, payment_hash, quote.amount_msat, f"VOLTA: {quote.vusd_amount} VUSD ({order_id})",
-                self.settings.quote_lifetime_s,
+                self.settings.quote_lifetime_s, description_hash=description_hash,
             )
         except LightningError as exc:
             raise OrderRejected("lightning_unavailable", "The Lightning node could not create an invoice.",

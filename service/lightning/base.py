@@ -56,10 +56,14 @@ class LightningBackend(ABC):
 
     @abstractmethod
     def create_hold_invoice(
-        self, preimage: bytes, payment_hash: bytes, amount_msat: int, memo: str, expiry_s: int
+        self, preimage: bytes, payment_hash: bytes, amount_msat: int, memo: str, expiry_s: int,
+        description_hash: bytes | None = None,
     ) -> HoldInvoice:
         """An invoice whose HTLCs are held until we settle or cancel. lnd is given only the hash; CLN's
-        holdinvoice plugin needs the preimage up front (it stays on our own node either way)."""
+        holdinvoice plugin needs the preimage up front (it stays on our own node either way).
+
+        `description_hash` (32 bytes): the invoice commits to it (BOLT 11 `h`) instead of carrying `memo`
+        (`d`), as LNURL-pay requires (the sha256 of its metadata); the memo then stays on our own node."""
 
     @abstractmethod
     def settle_hold_invoice(self, preimage: bytes) -> None: ...

@@ -35,11 +35,13 @@ class LndBackend(LightningBackend):
         self.client = client
 
     def create_hold_invoice(
-        self, preimage: bytes, payment_hash: bytes, amount_msat: int, memo: str, expiry_s: int
+        self, preimage: bytes, payment_hash: bytes, amount_msat: int, memo: str, expiry_s: int,
+        description_hash: bytes | None = None,
     ) -> HoldInvoice:
         del preimage  # lnd holds by hash; the preimage goes to lnd only when we settle
         try:
-            bolt11 = self.client.add_hold_invoice(payment_hash, amount_msat, memo=memo, expiry_s=expiry_s)
+            bolt11 = self.client.add_hold_invoice(payment_hash, amount_msat, memo=memo, expiry_s=expiry_s,
+                                                  description_hash=description_hash)
         except (LndError, httpx.TransportError) as exc:
             raise LightningError(f"lnd could not create the hold invoice: {exc}") from exc
         return HoldInvoice(payment_hash.hex(), bolt11)

@@ -94,9 +94,13 @@ class LndRestClient:
         return self._request("GET", "/v1/getinfo")
 
     def add_hold_invoice(
-        self, payment_hash: bytes, value_msat: int, memo: str = "", expiry_s: int = 600, cltv_expiry: int = 144
+        self, payment_hash: bytes, value_msat: int, memo: str = "", expiry_s: int = 600, cltv_expiry: int = 144,
+        description_hash: bytes | None = None,
     ) -> str:
-        """A hold invoice: lnd accepts the HTLC but only we can settle it, with the preimage."""
+        """A hold invoice: lnd accepts the HTLC but only we can settle it, with the preimage.
+
+        With `description_hash` (32 bytes) the invoice carries that hash (BOLT 11 `h`) instead of the memo
+        (`d`); lnd keeps the memo on the invoice for its own listings."""
         body = {
             "hash": b64(payment_hash),
             "value_msat": str(value_msat),
@@ -104,6 +108,10 @@ class LndRestClient:
             "expiry": str(expiry_s),
             "cltv_expiry": str(cltv_expiry),
         }
+        if description_hash is not None:
+            if len(description_hash) != 32:
+                raise ValueError(f"a description hash is 32 bytes (sha256), not {len(description_hash)}")
+            body["description_hash"] = b64(description_hash)
         return self._request("POST", "/v2/invoices/hodl", json=body)["payment_request"]
 
     def settle_invoice(self, preimage: bytes) -> None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url, pool, text
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -31,12 +35,48 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+# The advisory lock every process takes around Alembic's upgrade (a 64-bit key of our own, from a fixed name).
+MIGRATION_LOCK_KEY = zlib.crc32(b"volta:migrate")
+
+
 def migrate(database_url: str) -> None:
-    """Bring the schema to the newest Alembic revision."""
+    """Bring the schema to the newest Alembic revision. Several processes starting at once (API instances and
+    workers on a fresh PostgreSQL) take turns: each upgrades under one lock, and those after the first find the
+    schema at head already. Without it two of them create the same tables at once and one fails to start."""
     from alembic import command
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", database_url)
-    command.upgrade(config, "head")
+    with _migration_lock(database_url):
+        command.upgrade(config, "head")
+
+
+@contextmanager
+def _migration_lock(database_url: str) -> Iterator[None]:
+    """PostgreSQL: a session advisory lock, held on a connection of its own while Alembic upgrades on another
+    (released when that connection closes, so a process that dies mid-upgrade frees it). SQLite: an exclusive
+    lock on a file beside the database. Other databases, or SQLite in memory: no lock (one process only)."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "postgresql":
+        engine = create_engine(database_url, poolclass=pool.NullPool)
+        try:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+                connection.commit()  # a session lock: it outlives this transaction, not the connection
+                try:
+                    yield
+                finally:
+                    connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+                    connection.commit()
+        finally:
+            engine.dispose()
+        return
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        lock_path = Path(url.database).with_name(Path(url.database).name + ".migrate-lock")
+        with lock_path.open("a") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+            yield
+        return
+    yield

@@ -31,13 +31,13 @@ def create_app(settings: Settings | None = None, overrides: dict[str, Any] | Non
     app.extensions["volta"] = container
 
     from service import web
-    from service.api import accounts, bodies, errors, history, limits, meta, orders, webhooks
+    from service.api import accounts, bodies, errors, history, limits, lnurl, meta, orders, webhooks
 
     errors.init_app(app)
     bodies.init_app(app)  # before the limiter, whose key functions may read the body
     limits.init_app(app, settings)
     for blueprint in (orders.blueprint, history.blueprint, accounts.blueprint, meta.blueprint, meta.operations,
-                      webhooks.blueprint, web.blueprint):
+                      webhooks.blueprint, web.blueprint, lnurl.blueprint):
         app.register_blueprint(blueprint)
 
     if container.worker is not None:

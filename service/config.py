@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import tomllib
 from decimal import Decimal
@@ -127,6 +128,13 @@ class Settings(BaseModel):
     rate_limit_history_per_ip: str = "30/minute"  # per route; a sign-in takes one challenge and one session
     # Test-only fault injection: pause this many seconds at a settlement checkpoint (e.g. "mint_signed:30").
     fault_pause_after: str = ""
+    # Lightning Address (LUD-16) and LNURL-pay (LUD-06), service/api/lnurl.py. The public base URL wallets reach
+    # the service at ("https://pay.example.com"): callbacks and the identifier in the metadata are made from it.
+    # Empty: the URL the request came to (enough on loopback; behind a TLS proxy, set it).
+    lnurl_public_url: str = ""
+    # Optional usernames for Starknet addresses, a JSON object {"alice": "0x…"}; a Starknet address always works
+    # as the username itself. Usernames as LUD-16 allows them: a-z 0-9 - _ . (and not 0x + hex: that is an address).
+    lnurl_aliases: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("webhook_urls", mode="before")
     @classmethod
@@ -182,6 +190,29 @@ class Settings(BaseModel):
         if self.default_max_slippage_bps > self.max_allowed_slippage_bps:
             raise ValueError("default_max_slippage_bps must not exceed max_allowed_slippage_bps")
         return self
+
+    @field_validator("lnurl_public_url")
+    @classmethod
+    def _lnurl_public_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not re.fullmatch(r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?", value):
+            raise ValueError('must be a scheme and host without a path, such as "https://pay.example.com"')
+        return value
+
+    @field_validator("lnurl_aliases", mode="before")
+    @classmethod
+    def _lnurl_aliases_from_json(cls, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
+
+    @field_validator("lnurl_aliases")
+    @classmethod
+    def _lnurl_aliases(cls, value: dict[str, str]) -> dict[str, str]:
+        for username, address in value.items():
+            if not re.fullmatch(r"[a-z0-9\-_.]{1,64}", username) or re.fullmatch(r"0x[0-9a-f]*", username):
+                raise ValueError("each username must be 1 to 64 of a-z 0-9 - _ . and not look like a 0x address")
+            if not re.fullmatch(r"0x[0-9a-fA-F]{1,64}", address.strip()):
+                raise ValueError("each alias must map to a Starknet address, 0x followed by 1 to 64 hex digits")
+        return value
 
     def operator_key(self) -> int:
         if self.operator_private_key:

@@ -30,6 +30,12 @@ DAY = timedelta(days=1)
 MAX_VUSD_AMOUNT = Decimal(10) ** 12  # far above any order limit; keeps the arithmetic finite
 
 
+def invoice_memo(vusd_amount: Decimal) -> str:
+    """What the payer's wallet shows. Short on purpose: every character of it is in the invoice, and so in
+    the QR code; the order id is on the checkout page and in the API, not here."""
+    return f"VOLTA {vusd_amount} VUSD"
+
+
 class OrderRejected(Exception):
     """A request we will not turn into an order; carries what the API shows the client."""
 
@@ -121,7 +127,7 @@ class PlaceOrder:
         payment_hash = hashlib.sha256(preimage).digest()
         try:
             invoice = self.lightning.create_hold_invoice(
-                preimage, payment_hash, quote.amount_msat, f"VOLTA: {quote.vusd_amount} VUSD ({order_id})",
+                preimage, payment_hash, quote.amount_msat, invoice_memo(quote.vusd_amount),
                 self.settings.quote_lifetime_s, description_hash=description_hash,
             )
         except LightningError as exc:

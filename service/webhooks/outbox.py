@@ -18,7 +18,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.order_view import iso, order_data
 from service.storage.models import OrderRow, WebhookAttemptRow, WebhookDeliveryRow
-from service.webhooks.signing import DELIVERY_HEADER, SIGNATURE_HEADER, sign
+from service.webhooks.signing import (
+    DELIVERY_HEADER,
+    SIGNATURE_HEADER,
+    STANDARD_ID_HEADER,
+    STANDARD_SIGNATURE_HEADER,
+    STANDARD_TIMESTAMP_HEADER,
+    sign,
+    sign_standard,
+    signing_key,
+    standard_key,
+)
 
 log = logging.getLogger("volta.webhooks")
 RETRYABLE_STATUS = frozenset({408, 429})
@@ -40,11 +50,22 @@ class WebhookOutbox:
     max_attempts: int = 10
     on_outcome: Callable[[str], None] = lambda outcome: None
 
+    def __post_init__(self) -> None:
+        self._standard_key = signing_key(self.secret)
+        if self.urls and standard_key(self.secret) is None:
+            log.warning("VOLTA_WEBHOOK_SECRET is not in the Standard Webhooks form (whsec_ + base64 of 24 to 64 "
+                        "random bytes): webhook-signature is keyed with the secret's own bytes, so receivers "
+                        "must pass whsec_ + base64(secret) to their library. Make a new one with "
+                        "`python -m service.webhooks.signing`.")
+
     # -- writing (inside the order's transaction) -----------------------------------------------------
 
     def write(self, session: Session, order: OrderRow) -> None:
         now = self.clock()
-        body = json.dumps({"type": f"order.{order.status}", "created_at": iso(now), "data": order_data(order)})
+        # type, timestamp and data as Standard Webhooks recommends; created_at (the same moment) stays for the
+        # receivers written before.
+        body = json.dumps({"type": f"order.{order.status}", "timestamp": iso(now), "created_at": iso(now),
+                           "data": order_data(order)})
         for url in self.urls:
             session.add(WebhookDeliveryRow(
                 id=f"whd_{uuid.uuid4().hex}", url=url, order_id=order.id, event=f"order.{order.status}", body=body,
@@ -83,8 +104,13 @@ class WebhookOutbox:
 
     def attempt(self, delivery: WebhookDeliveryRow, http: httpx.Client) -> None:
         body = delivery.body.encode()
-        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(self.secret, body),
-                   DELIVERY_HEADER: delivery.id}
+        # The delivery id names this event for this receiver, the same on every retry and redelivery: the
+        # receiver's idempotency key. The timestamp is this attempt's, as the spec asks.
+        timestamp = int(self.clock().timestamp())
+        headers = {"Content-Type": "application/json",
+                   STANDARD_ID_HEADER: delivery.id, STANDARD_TIMESTAMP_HEADER: str(timestamp),
+                   STANDARD_SIGNATURE_HEADER: sign_standard(self._standard_key, delivery.id, timestamp, body),
+                   SIGNATURE_HEADER: sign(self.secret, body, timestamp), DELIVERY_HEADER: delivery.id}
         started = time.monotonic()
         status_code, error = None, None
         try:

@@ -1,12 +1,15 @@
 """Webhooks out and the operator's delivery log, against the running service and receivers on loopback.
 
-Signatures are checked as the README words them (tests/service/readme_signing.py). A receiver's 4xx stops the
+Standard Webhooks signatures are checked with the `standardwebhooks` library (PyPI), Volta-Signature as the README
+words it (tests/service/readme_signing.py), never with the service's helper. A receiver's 4xx stops the
 retries, a 5xx is retried up to VOLTA_WEBHOOK_MAX_ATTEMPTS and no more, the log and redelivery need the
 operator's token (and are closed while none is set), and the log survives a restart of the service.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import secrets
 import threading
 import time
@@ -16,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from harness.network import Network
 from harness.service_process import VoltaService
@@ -24,7 +28,7 @@ from tests.service.readme_signing import signed_by_readme
 
 pytestmark = pytest.mark.regtest
 
-RECEIVER_SECRET = "whsec_outbound_tests"
+RECEIVER_SECRET = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()  # the spec's form
 ADMIN_TOKEN = f"admin_{secrets.token_hex(16)}"
 MAX_ATTEMPTS = 3
 BACKOFF_S = 0.2
@@ -151,6 +155,27 @@ def test_every_delivery_carries_a_signature_as_the_readme_words_it(
         assert signed_by_readme(RECEIVER_SECRET, headers["Volta-Signature"], body), headers["Volta-Signature"]
         assert not signed_by_readme("whsec_other", headers["Volta-Signature"], body)
         assert headers["Volta-Delivery"].startswith("whd_")
+
+
+def test_every_delivery_verifies_as_standard_webhooks(
+    service: VoltaService, order_id: str, receivers: Receivers,
+) -> None:
+    settled_log(service, order_id)
+    ours = [(headers, body) for _, headers, body in receivers.seen if order_id.encode() in body]
+    assert ours
+    other = Webhook("whsec_" + base64.b64encode(secrets.token_bytes(32)).decode())
+    for headers, body in ours:
+        payload = Webhook(RECEIVER_SECRET).verify(body, headers)
+        assert payload == json.loads(body)
+        assert payload["type"] == f"order.{payload['data']['status']}" and payload["timestamp"]
+        assert headers["webhook-id"] == headers["Volta-Delivery"]
+        with pytest.raises(WebhookVerificationError):
+            other.verify(body, headers)
+    # the id is the event's for that receiver: the same on every retry, so receivers can de-duplicate
+    down = settled_log(service, order_id)["/down"]
+    retried = [headers for path, headers, _ in receivers.seen
+               if path == "/down" and headers.get("webhook-id") == down["delivery_id"]]
+    assert len(retried) == MAX_ATTEMPTS
 
 
 def test_a_4xx_answer_stops_the_retries(service: VoltaService, order_id: str, receivers: Receivers) -> None:

@@ -1,27 +1,39 @@
-"""Every notebook runs top to bottom from a fresh kernel, small (VOLTA_NOTEBOOK_N), and draws its plot."""
+"""Every notebook runs top to bottom from a fresh kernel, small (VOLTA_NOTEBOOK_N), into its own output folder;
+the figures it reports (results.json) are checked, with the provenance that says how they were made."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
 from harness.network import Network
+from scenarios.provenance import REQUIRED_FIELDS
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+README_PLOTS = NOTEBOOKS.parent / "docs" / "plots"
 CELL_TIMEOUT_S = 900  # other engineers' suites share these two cores
 
 
-def execute(name: str, n: int, plots: Path, monkeypatch: pytest.MonkeyPatch) -> nbformat.NotebookNode:
+def execute(name: str, n: int, out: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Run the notebook; return its results.json after checking its provenance."""
     monkeypatch.setenv("VOLTA_NOTEBOOK_N", str(n))
-    monkeypatch.setenv("VOLTA_PLOTS_DIR", str(plots))  # the README's plots come from full runs, not tests
+    monkeypatch.setenv("VOLTA_NOTEBOOK_OUT", str(out))
+    monkeypatch.delenv("VOLTA_REFRESH_README_PLOTS", raising=False)  # tests never touch the README's plots
     notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
     NotebookClient(notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3",
                    resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
-    return notebook
+    report = json.loads((out / "results.json").read_text())
+    provenance = report["provenance"]
+    assert set(REQUIRED_FIELDS) <= set(provenance) and provenance["n"] == n
+    assert provenance["notebook"] == Path(name).stem and len(provenance["commit"]) >= 7
+    for figure in report["results"]["figures"]:
+        assert (out / figure).stat().st_size > 10_000
+    return report["results"]
 
 
 def test_outputs_are_not_committed() -> None:
@@ -30,28 +42,41 @@ def test_outputs_are_not_committed() -> None:
         assert not any(cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code"), path.name
 
 
-@pytest.mark.parametrize(("name", "n", "plot"), [
-    ("02_timeouts_slippage.ipynb", 300, "timeouts_slippage.png"),
-    ("04_bridge_options.ipynb", 2_000, "bridge_options.png"),
-])
-def test_model_notebook(name: str, n: int, plot: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    execute(name, n, tmp_path, monkeypatch)
-    assert (tmp_path / plot).stat().st_size > 10_000
+def test_bridge_options_answer_matches_its_figures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    readme_plot = README_PLOTS / "bridge_options.png"
+    before = readme_plot.stat().st_mtime_ns if readme_plot.exists() else None
+    results = execute("04_bridge_options.ipynb", 2_000, tmp_path, monkeypatch)
+    summary, answer = results["summary"], results["answer"]
+    means = {name: row["latency_mean_s"][0] for name, row in summary.items()}
+    assert answer["ranking_by_mean"] == sorted(means, key=means.__getitem__)
+    assert answer["ranking_by_mean"][-1] == "atomiq_swap"  # two Starknet transactions and a watchtower wait
+    assert "atomiq_swap" not in answer["mean_under_5s"]
+    assert summary["hold_invoice"]["refund_bound_s"] > 0 and summary["custodial"]["refund_bound_s"] is None
+    assert (readme_plot.stat().st_mtime_ns if readme_plot.exists() else None) == before  # README untouched
 
 
 @pytest.mark.regtest
-@pytest.mark.parametrize(("name", "n", "plot"), [
-    ("01_payment_latency.ipynb", 4, "latency.png"),
-    ("03_double_pay_replay.ipynb", 1, "attacks.png"),
-])
-def test_regtest_notebook(network: Network, name: str, n: int, plot: str, tmp_path: Path,
-                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_payment_latency_notebook(network: Network, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     state = tmp_path / "state.json"
     state.write_text(json.dumps(network.state()))
     monkeypatch.setenv("VOLTA_REGTEST_STATE", str(state))
-    notebook = execute(name, n, tmp_path, monkeypatch)
-    assert (tmp_path / plot).stat().st_size > 10_000
-    # Latency is shown, never asserted (shared machine); the attack table must show nothing minted twice.
-    text = "".join(output.get("text", "") for cell in notebook.cells for output in cell.get("outputs", []))
-    if name == "03_double_pay_replay.ipynb":
-        assert "| NO" not in text and "refused: PAYMENT_ALREADY_USED" in text
+    results = execute("01_payment_latency.ipynb", 4, tmp_path / "out", monkeypatch)
+    assert results["failed"] == []  # every purchase in the sample completed
+    assert results["one at a time"]["n"] == 4 and results["one at a time"]["end_to_end_mean_s"] > 0
+
+
+@pytest.mark.regtest
+def test_attacks_notebook(network: Network, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps(network.state()))
+    monkeypatch.setenv("VOLTA_REGTEST_STATE", str(state))
+    results = execute("03_double_pay_replay.ipynb", 1, tmp_path / "out", monkeypatch)
+    assert all(row[-1] == "yes" for row in results["rows"])  # every invariant held
+    assert all(r["outcome"].startswith("refused: PAYMENT_ALREADY_USED") for r in results["replays"])
+
+
+def test_timeouts_slippage_notebook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    results = execute("02_timeouts_slippage.ipynb", 300, tmp_path, monkeypatch)
+    assert results["recommended"]["quote_lifetime_s"] in results["lifetimes_s"]
+    completion = results["grids"]["completion"]
+    assert all(0 <= rate <= 1 for row in completion for rate in row)

@@ -111,7 +111,9 @@ def resolve_username(username: str, aliases: dict[str, str]) -> PayTarget:
 
 
 def short_address(address: str) -> str:
-    return f"{address[:6]}…{address[-4:]}"
+    """0x1234…abcd, from the address without its leading zeros (as wallets show it)."""
+    text = f"0x{int(address, 16):x}"
+    return text if len(text) <= 12 else f"{text[:6]}…{text[-4:]}"
 
 
 def pay_metadata(target: PayTarget, host: str, spread_bps: int) -> str:

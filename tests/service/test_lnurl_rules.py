@@ -87,7 +87,8 @@ def test_the_range_shrinks_to_what_is_left_of_the_daily_allowance() -> None:
 def test_the_success_message_says_the_vusd_and_fits_lud09() -> None:
     message = success_message("1000.00", ADDRESS, "ord_" + "f" * 32)
     assert len(message) <= MAX_MESSAGE_CHARS
-    assert message.startswith("1000.00 VUSD minted to 0x0000…0abc")
+    assert message.startswith("1000.00 VUSD minted to 0xabc on Starknet")
+    assert "0x1234…cdef" in success_message("5.00", "0x" + "1234" + "0" * 56 + "cdef", "ord_1")
     MessageAction(message=message)  # the lnurl library's model: at most 144 characters
 
 

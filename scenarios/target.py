@@ -40,7 +40,8 @@ from harness.util import Timeouts, wait_until
 from scenarios.schema import Fault, FaultKind
 from service.domain.settlement import Checkpoint
 from service.lightning.lnd_rest import LndError
-from service.starknet.client import StarknetClient, StarknetConfig, is_nonce_error
+from service.starknet.client import StarknetClient, StarknetConfig
+from service.starknet.lanes import is_nonce_error
 
 T = TypeVar("T")
 # What the service logs when it reaches its fault pause (service.domain.settlement.pause_checkpoint).

@@ -27,6 +27,16 @@ class SettingsError(ValueError):
     """Settings that do not validate, named by field and rule; never carries a value (it may be a secret)."""
 
 
+class MintLaneAccount(BaseModel):
+    """One more operator account the vault accepts mints from: a mint lane with its own nonce."""
+
+    address: str = Field(pattern=r"^0x[0-9a-fA-F]{1,64}$")
+    private_key_file: str
+
+    def private_key(self) -> int:
+        return _parse_key(Path(self.private_key_file).read_text().strip(), f"the file {self.private_key_file}")
+
+
 class Settings(BaseModel):
     database_url: str = "sqlite:///volta.sqlite"
 
@@ -44,6 +54,13 @@ class Settings(BaseModel):
     operator_address: str = ""
     operator_private_key: str = Field(default="", repr=False)
     operator_private_key_file: str = ""
+    # Mint lanes: the operator above is the first; these accounts (added to the vault with `add_operator`) are
+    # the others. Each lane is leased to one worker at a time and sends its own batches with its own nonce.
+    # VOLTA_MINT_LANE_ACCOUNTS is JSON: [{"address": "0x…", "private_key_file": "/…"}, …].
+    mint_lane_accounts: list[MintLaneAccount] = []
+    mint_lane_lease_s: float = Field(default=15, gt=0)
+    mint_lane_idle_release_s: float = Field(default=10, gt=0)  # an idle lane is given back for other workers
+    mint_lanes_per_worker: int = Field(default=0, ge=0)  # 0: as many as it finds free when its lanes are busy
     # Preimages are HMACs of the order id under these keys (service.domain.preimages), never stored. Hex keys,
     # newest first, in a file (default: beside a SQLite database, created on first start) or in the variable.
     preimage_key_file: str = ""
@@ -191,6 +208,11 @@ class Settings(BaseModel):
             raise ValueError("default_max_slippage_bps must not exceed max_allowed_slippage_bps")
         return self
 
+    @field_validator("mint_lane_accounts", mode="before")
+    @classmethod
+    def _lane_accounts_from_json(cls, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
+
     @field_validator("lnurl_public_url")
     @classmethod
     def _lnurl_public_url(cls, value: str) -> str:
@@ -279,6 +301,7 @@ def settings_from_regtest_state(state: dict[str, Any]) -> dict[str, Any]:
             "oracle_address": starknet["contracts"]["oracle"],
             "operator_address": starknet["operator"]["address"],
             "operator_private_key_file": starknet["operator"]["private_key_file"],
+            "mint_lane_accounts": starknet.get("mint_lanes", []),
         }
     return values
 

@@ -24,6 +24,7 @@ from service.metrics import Metrics
 from service.starknet.client import StarknetClient, StarknetConfig
 from service.storage.database import make_engine, make_session_factory, migrate
 from service.storage.idempotency import IdempotencyStore
+from service.storage.lanes import LaneLeaseStore
 from service.storage.orders import OrderRepository
 from service.webhooks.inbound import InboundWebhooks
 from service.webhooks.outbox import WebhookDispatcher, WebhookOutbox
@@ -53,6 +54,7 @@ class Container:
     idempotency: IdempotencyStore
     preimages: PreimageKeys
     stream_slots: StreamSlots
+    lanes: LaneLeaseStore | None = None  # a worker's mint lane leases
 
     def start_background(self) -> None:
         if self.worker:
@@ -67,6 +69,8 @@ class Container:
         if self.dispatcher:
             self.dispatcher.stop()
         self.repository.claims.close()  # claims still held expire: a step may still act until the process ends
+        if self.lanes:
+            self.lanes.close()
         self.starknet.close()
 
 
@@ -82,8 +86,9 @@ def make_lightning(settings: Settings) -> LightningBackend:
     return LndBackend(client)
 
 
-def make_starknet(settings: Settings, checkpoint: Callable[[str], None] = no_checkpoint) -> StarknetClient:
-    return StarknetClient(StarknetConfig.from_settings(settings), checkpoint=checkpoint)
+def make_starknet(settings: Settings, checkpoint: Callable[[str], None] = no_checkpoint,
+                  lanes: LaneLeaseStore | None = None) -> StarknetClient:
+    return StarknetClient(StarknetConfig.from_settings(settings), checkpoint=checkpoint, leases=lanes)
 
 
 def make_checkpoint(settings: Settings) -> Callable[[str], None]:
@@ -117,7 +122,10 @@ def build_container(settings: Settings, with_worker: bool, clock: Callable[[], d
     if settings.webhook_urls:
         repository.add_outbox_writer(outbox.write)
     checkpoint = make_checkpoint(settings)  # one for the settlement and its Starknet client (mint_sent)
-    lightning, starknet = make_lightning(settings), make_starknet(settings, checkpoint)
+    # A worker sends mints only from the operator accounts (mint lanes) it leases; an API instance never mints.
+    lanes = LaneLeaseStore(sessions, clock, lambda: repository.claims.worker_id,
+                           settings.mint_lane_lease_s) if with_worker else None
+    lightning, starknet = make_lightning(settings), make_starknet(settings, checkpoint, lanes)
     settlement = Settlement(settings, repository, lightning, starknet, starknet, clock, preimages,
                             on_double_mint_refused=metrics.double_mint_refusals.inc, checkpoint=checkpoint)
     reconciliation = Reconciliation(repository, lightning, starknet, preimages, on_finding=metrics.observe_finding)
@@ -130,4 +138,4 @@ def build_container(settings: Settings, with_worker: bool, clock: Callable[[], d
     inbound = InboundWebhooks(sessions, settings.inbound_webhook_secret, repository, clock)
     return Container(settings, repository, lightning, starknet, place_order, settlement, worker, changes, metrics,
                     outbox, dispatcher, inbound, IdempotencyStore(sessions, clock), preimages,
-                    StreamSlots(settings.max_event_streams_per_ip))
+                    StreamSlots(settings.max_event_streams_per_ip), lanes)

@@ -40,6 +40,7 @@ class OrderRecord(Protocol):
     preimage_key_id: str | None
     mint_tx_hash: str | None
     mint_nonce: int | None
+    mint_account: str | None
     htlc_expiry_height: int | None
     expires_at: datetime
     hold_deadline: datetime | None
@@ -93,7 +94,8 @@ class OrderStore(Protocol):
                    **fields: Any) -> OrderRecord: ...
 
     def record_mint_tx(self, order_id: str, tx_hash: str, nonce: int, replacing: str | None,
-                       while_status: OrderStatus = ..., claim: OrderClaim | None = None) -> bool: ...
+                       while_status: OrderStatus = ..., claim: OrderClaim | None = None,
+                       account: str | None = None) -> bool: ...
 
     def vusd_committed_since(self, address: str, since: datetime, excluding: str | None = None) -> Decimal: ...
 
@@ -114,12 +116,14 @@ class MintReceipt:
 
 @dataclass(frozen=True)
 class SignedMint:
-    """A mint transaction signed by the operator account: its hash, and the account nonce it uses.
+    """A mint transaction signed by an operator account: its hash, the account (hex; None for the vault's first
+    operator, which signed every mint before mint lanes) and the account nonce it uses.
 
     Starknet transactions never expire: a signed invoke can land until its nonce is used by another one."""
 
     tx_hash: str
     nonce: int
+    account: str | None = None
 
 
 class MintRejected(RuntimeError):
@@ -132,6 +136,11 @@ class MintRejected(RuntimeError):
 
 class MintUncertain(RuntimeError):
     """The mint may have been sent but its fate is unknown (timeout, lost connection): ask `mint_fate`."""
+
+
+class MintDeferred(RuntimeError):
+    """Nothing was signed: no mint lane (operator account) is free for this process now, every one is leased to
+    another worker. The order stays where it is; the next pass tries again."""
 
 
 class MintAbandoned(RuntimeError):
@@ -191,9 +200,10 @@ class VaultGateway(ABC):
         """Whether this signed mint landed, may still land, or never can."""
 
     @abstractmethod
-    def void_nonce(self, nonce: int) -> None:
-        """Send a harmless transaction with this nonce, so a signed mint that uses it can never land. If the
-        mint gets there first, the void is refused and the mint is what `mint_status` then finds."""
+    def void_nonce(self, nonce: int, account: str | None = None) -> None:
+        """Send a harmless transaction with this nonce from `account` (None: the first operator), so a signed mint
+        that uses it can never land. If the mint gets there first, the void is refused and the mint is what
+        `mint_status` then finds."""
 
     @abstractmethod
     def is_payment_used(self, payment_hash: bytes) -> bool: ...

@@ -118,13 +118,13 @@ class Reconciliation:
         if self.vault.is_payment_used(bytes.fromhex(order.payment_hash)):
             return None
         if order.mint_tx_hash and order.mint_nonce is not None:
-            status = self.vault.mint_status(SignedMint(order.mint_tx_hash, order.mint_nonce))
+            status = self.vault.mint_status(SignedMint(order.mint_tx_hash, order.mint_nonce, order.mint_account))
             if status.fate is MintFate.PENDING and status.known_to_node:  # back in a mempool: it may land again
                 return self._found(order, FindingKind.MINT_PENDING_AGAIN, f"mint {status.detail}", False)
             if status.fate is MintFate.PENDING:
                 # Lost with its block and unknown to the node: make sure it can never land, then mint again.
                 self.repository.claims.check(claim, f"void nonce {order.mint_nonce}")
-                self.vault.void_nonce(order.mint_nonce)
+                self.vault.void_nonce(order.mint_nonce, order.mint_account)
         return self._mint_again(order, claim)
 
     def _mint_again(self, order: OrderRecord, claim: OrderClaim) -> Finding:

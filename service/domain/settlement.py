@@ -34,6 +34,7 @@ from service.domain.orders import DAY
 from service.domain.ports import (
     ClaimLost,
     MintAbandoned,
+    MintDeferred,
     MintFate,
     MintRejected,
     MintStatus,
@@ -81,7 +82,8 @@ def mint_recorder(store: OrderStore, order: OrderRecord, while_status: OrderStat
     latest = {"tx_hash": order.mint_tx_hash}
 
     def record(signed: SignedMint) -> None:
-        if not store.record_mint_tx(order.id, signed.tx_hash, signed.nonce, latest["tx_hash"], while_status, claim):
+        if not store.record_mint_tx(order.id, signed.tx_hash, signed.nonce, latest["tx_hash"], while_status, claim,
+                                    account=signed.account):
             raise MintAbandoned(f"order {order.id} is no longer {while_status} with attempt {latest['tx_hash']}")
         latest["tx_hash"] = signed.tx_hash
         after()
@@ -215,6 +217,9 @@ class Settlement:
         except MintAbandoned as exc:
             log.info("order %s: mint not sent: %s", order.id, exc)
             return
+        except MintDeferred as exc:  # nothing signed: stays `minting` without an attempt; the re-check mints
+            log.info("order %s: mint deferred: %s", order.id, exc)
+            return
         except MintRejected as exc:
             if exc.reason == "PAYMENT_ALREADY_USED":  # our own earlier attempt landed
                 self.on_double_mint_refused()
@@ -253,7 +258,7 @@ class Settlement:
             log.warning("order %s: mint %s undecided (%s, %s blocks left); voiding nonce %s", order.id,
                         order.mint_tx_hash, status.detail, blocks_left, order.mint_nonce)
             self.repository.claims.check(claim, f"void nonce {order.mint_nonce}")
-            self.vault.void_nonce(order.mint_nonce)
+            self.vault.void_nonce(order.mint_nonce, order.mint_account)
             return
         log.warning("order %s: mint %s may still land (%s); holding the HTLC", order.id, order.mint_tx_hash,
                     status.detail)
@@ -304,7 +309,7 @@ class Settlement:
         assert order.mint_tx_hash is not None
         if order.mint_nonce is None:  # recorded before nonces were: only its own status can tell
             return self.vault.mint_status(SignedMint(order.mint_tx_hash, 2**64))
-        return self.vault.mint_status(SignedMint(order.mint_tx_hash, order.mint_nonce))
+        return self.vault.mint_status(SignedMint(order.mint_tx_hash, order.mint_nonce, order.mint_account))
 
     def _hash_used(self, order: OrderRecord) -> bool:
         return self.vault.is_payment_used(bytes.fromhex(order.payment_hash))

@@ -1,22 +1,20 @@
 """The vault, VUSD and price oracle on Starknet, through starknet-py.
 
-One operator account sends every mint, so this client owns that account's nonce: one task sends, in
-order (concurrent mints never collide) and waiting for acceptance happens outside the lock
-(one slow mint does not hold the others back). Mints that queue up while a transaction is being sent
-go out together as one multicall transaction.
-
-A mint goes out only if its `on_signed` callback accepts the signed transaction (the caller records it
-under its order's lock); a mint whose caller gave up, or whose callback refuses, is dropped from its batch
-and the rest is signed again with the same nonce, so the dropped one can never land.
+Mints go out through mint lanes (service.starknet.lanes): one per operator account the vault accepts, each with
+its own nonce and batches. With lane leases (several workers on one database), this process sends only from the
+lanes it has leased: a mint goes to an idle lane it holds, else to a free lane it leases now, else to its least
+loaded lane; holding none and finding none free, the mint is deferred before anything is signed. Idle lanes are
+given back so other workers can take them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from starknet_py.cairo.felt import encode_shortstring
 from starknet_py.hash.selector import get_selector_from_name
@@ -26,15 +24,13 @@ from starknet_py.net.client_models import Call
 from starknet_py.net.full_node_client import FullNodeClient
 from starknet_py.net.models import StarknetChainId
 from starknet_py.net.signer.key_pair import KeyPair
-from starknet_py.transaction_errors import TransactionRevertedError
 
 from service.config import Settings
 from service.domain.ports import (
     AccountSignatures,
-    MintAbandoned,
+    MintDeferred,
     MintFate,
     MintReceipt,
-    MintRejected,
     MintStatus,
     MintUncertain,
     PriceSource,
@@ -43,18 +39,19 @@ from service.domain.ports import (
     VaultGateway,
 )
 from service.domain.pricing import Price, price_from_oracle
+from service.starknet.lanes import MintLane
 from service.starknet.loop import LoopThread
 
 BTC_USD_PAIR = encode_shortstring("BTC/USD")
 LIGHTNING_MINT_SELECTOR = get_selector_from_name("LightningMint")
 _U128 = 2**128
-MAX_BATCH = 20
 TXN_HASH_NOT_FOUND = 29  # Starknet JSON-RPC error code
 CONTRACT_NOT_FOUND = 20  # Starknet JSON-RPC error codes of starknet_call
 ENTRYPOINT_NOT_FOUND = 21
 CONTRACT_ERROR = 40
 VALIDATED = encode_shortstring("VALID")  # what SNIP-6's is_valid_signature answers for a good signature
 POLL_INTERVAL_S = 0.1
+LANE_IDLE_CHECK_S = 1.0
 
 
 def split_u256(value: int) -> list[int]:
@@ -63,6 +60,22 @@ def split_u256(value: int) -> list[int]:
 
 def join_u256(low: int, high: int) -> int:
     return low + high * _U128
+
+
+@dataclass(frozen=True)
+class OperatorKey:
+    address: int
+    private_key: int = field(repr=False)
+
+
+class LaneLeases(Protocol):
+    """Which mint lanes this process may send from (service.storage.lanes); blocking calls."""
+
+    def take(self, account: str) -> bool: ...
+
+    def holds(self, account: str) -> bool: ...
+
+    def release(self, account: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -76,10 +89,17 @@ class StarknetConfig:
     chain_id: int = StarknetChainId.SEPOLIA
     mint_timeout_s: float = 60.0
     answer_margin_s: float = 30.0  # signing, fee estimation, sending: with mint_timeout_s, one attempt's budget
+    lane_accounts: tuple[OperatorKey, ...] = ()  # operators beyond the first: one more mint lane each
+    lane_idle_release_s: float = 10.0
+    lanes_per_worker: int = 0  # 0: no cap
 
     @property
     def mint_budget_s(self) -> float:
         return self.mint_timeout_s + self.answer_margin_s
+
+    @property
+    def operators(self) -> tuple[OperatorKey, ...]:
+        return (OperatorKey(self.operator_address, self.operator_private_key), *self.lane_accounts)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> StarknetConfig:
@@ -96,26 +116,34 @@ class StarknetConfig:
             chain_id=int(settings.starknet_chain_id, 16),
             mint_timeout_s=settings.mint_timeout_s,
             answer_margin_s=settings.mint_answer_margin_s,
+            lane_accounts=tuple(OperatorKey(int(lane.address, 16), lane.private_key())
+                                for lane in settings.mint_lane_accounts),
+            lane_idle_release_s=settings.mint_lane_idle_release_s,
+            lanes_per_worker=settings.mint_lanes_per_worker,
         )
 
 
 class StarknetClient(VaultGateway, PriceSource, AccountSignatures):
-    def __init__(self, config: StarknetConfig, checkpoint: Callable[[str], None] | None = None) -> None:
+    def __init__(self, config: StarknetConfig, checkpoint: Callable[[str], None] | None = None,
+                 leases: LaneLeases | None = None) -> None:
+        """Without `leases` this process sends from every lane (one worker, or a test)."""
         self.config = config
-        self._checkpoint = checkpoint or (lambda point: None)  # test-only pauses (settlement.Checkpoint)
+        checkpoint = checkpoint or (lambda point: None)  # test-only pauses (settlement.Checkpoint)
         self._loop = LoopThread()
         self._client = FullNodeClient(node_url=config.rpc_url)
-        self._operator = Account(
-            address=config.operator_address,
-            client=self._client,
-            key_pair=KeyPair.from_private_key(config.operator_private_key),
-            chain=config.chain_id,
-        )
-        self._nonce_lock = asyncio.Lock()  # only the batch task sends today; the lock keeps that an invariant
-        self._next_nonce: int | None = None
-        self._queue: list[_PendingMint] = []
-        self._batcher: asyncio.Task[None] | None = None
-        self._waiting: set[asyncio.Task[None]] = set()
+        self._leases = leases
+        self._lanes = [
+            MintLane(Account(address=operator.address, client=self._client,
+                             key_pair=KeyPair.from_private_key(operator.private_key), chain=config.chain_id),
+                     self._client, config.chain_id, config.mint_timeout_s,
+                     self._lease_check(hex(operator.address)), checkpoint)
+            for operator in config.operators]
+        self._choosing = asyncio.Lock()  # one mint at a time picks (and maybe leases) a lane
+        self._idle_releaser: concurrent.futures.Future[None] | None = None
+
+    @property
+    def lanes(self) -> list[MintLane]:
+        return list(self._lanes)
 
     def close(self) -> None:
         self._loop.close()
@@ -133,119 +161,58 @@ class StarknetClient(VaultGateway, PriceSource, AccountSignatures):
             calldata=[recipient, *split_u256(amount_base_units), *split_u256(hash_int)],
         )
         try:
-            receipt = self._loop.run(self._enqueue(call, on_signed), timeout=self.config.mint_budget_s)
+            receipt = self._loop.run(self._mint(call, on_signed), timeout=self.config.mint_budget_s)
         except concurrent.futures.TimeoutError as exc:
             raise MintUncertain(f"no answer about the mint within {self.config.mint_budget_s:.0f}s") from exc
         self._verify_mint_event(receipt, recipient, amount_base_units, hash_int)
         return MintReceipt(hex(receipt.transaction_hash), getattr(receipt, "block_number", None))
 
-    # Mints that arrive while the operator's previous transaction is being signed and sent go out
-    # together as one multicall: one nonce, one fee estimate, one transaction for up to MAX_BATCH mints.
+    # -- choosing a lane -------------------------------------------------------------------------------
 
-    async def _enqueue(self, call: Call, on_signed: Callable[[SignedMint], None] | None) -> Any:
-        pending = _PendingMint(call, asyncio.get_running_loop().create_future(), on_signed)
-        self._queue.append(pending)
-        if self._batcher is None or self._batcher.done():
-            self._batcher = asyncio.create_task(self._send_batches())
-        try:
-            return await pending.result
-        except asyncio.CancelledError:
-            # The caller gave up: a mint still in the queue must never go out after the order was refunded.
-            pending.result.cancel()
-            raise
+    async def _mint(self, call: Call, on_signed: Callable[[SignedMint], None] | None) -> Any:
+        lane = await self._lane_for_mint()
+        return await lane.mint(call, on_signed)
 
-    async def _send_batches(self) -> None:
-        while self._queue:
-            batch = self._next_batch()
-            if not batch:
-                break
-            try:
-                batch, tx_hash = await self._send_batch(batch)
-            except MintRejected as exc:
-                self._retry_alone_or_fail(batch, exc)
-                continue
-            except Exception as exc:  # the node refused or is unreachable: maybe sent, maybe not
-                _fail(batch, MintUncertain(f"sending the mint failed: {exc!r}"))
-                continue
-            if not batch:
-                continue  # every caller gave up or refused before anything was sent
-            waiting = asyncio.create_task(self._await_batch(tx_hash, batch))  # off the send path
-            self._waiting.add(waiting)  # the loop keeps only weak references to tasks
-            waiting.add_done_callback(self._waiting.discard)
+    async def _lane_for_mint(self) -> MintLane:
+        async with self._choosing:
+            held = [lane for lane in self._lanes if self._holds(lane)]
+            idle = [lane for lane in held if not lane.busy]
+            if idle:
+                return idle[0]
+            if self.config.lanes_per_worker == 0 or len(held) < self.config.lanes_per_worker:
+                for lane in self._lanes:  # every lane we hold is busy: spread onto a free one, if any
+                    if lane not in held and await asyncio.to_thread(self._take, lane):
+                        return lane
+            if held:
+                return min(held, key=lambda lane: lane.load)
+        raise MintDeferred(f"every mint lane ({len(self._lanes)}) is leased to another worker")
 
-    def _next_batch(self) -> list[_PendingMint]:
-        self._queue = [pending for pending in self._queue if not pending.result.done()]  # callers that gave up
-        if not self._queue:
-            return []
-        if self._queue[0].solo:
-            return [self._queue.pop(0)]
-        batch: list[_PendingMint] = []
-        while self._queue and not self._queue[0].solo and len(batch) < MAX_BATCH:
-            batch.append(self._queue.pop(0))
-        return batch
+    def _holds(self, lane: MintLane) -> bool:
+        return self._leases is None or self._leases.holds(lane.address)
 
-    async def _await_batch(self, tx_hash: int, batch: list[_PendingMint]) -> None:
-        retries = max(1, int(self.config.mint_timeout_s / POLL_INTERVAL_S))
-        try:
-            receipt = await asyncio.wait_for(
-                self._client.wait_for_tx(tx_hash, check_interval=POLL_INTERVAL_S, retries=retries),
-                timeout=self.config.mint_timeout_s,
-            )
-        except TransactionRevertedError as exc:
-            self._retry_alone_or_fail(batch, MintRejected(_revert_reason(str(exc))))
-        except Exception as exc:  # sent, fate unknown (timeout, not received, connection): never "rejected"
-            _fail(batch, MintUncertain(f"mint {hex(tx_hash)} not confirmed: {exc}"))
-        else:
-            for pending in batch:
-                if not pending.result.done():
-                    pending.result.set_result(receipt)
+    def _take(self, lane: MintLane) -> bool:
+        assert self._leases is not None
+        taken = self._leases.take(lane.address)
+        if taken and self._idle_releaser is None:
+            self._idle_releaser = asyncio.run_coroutine_threadsafe(self._release_idle_lanes(), self._loop.loop)
+        return taken
 
-    def _retry_alone_or_fail(self, batch: list[_PendingMint], exc: MintRejected) -> None:
-        """One refused mint spoils its whole multicall: send each of a batch on its own to find which."""
-        if len(batch) == 1:
-            _fail(batch, exc)
-            return
-        for pending in batch:
-            pending.solo = True
-        self._queue[:0] = batch
-        if self._batcher is None or self._batcher.done():
-            self._batcher = asyncio.create_task(self._send_batches())
+    def _lease_check(self, account: str) -> Callable[[], Any]:
+        async def still_ours() -> bool:
+            return self._leases is None or self._leases.holds(account)
+        return still_ours
 
-    async def _send_batch(self, batch: list[_PendingMint]) -> tuple[list[_PendingMint], int]:
-        """Sign, let every caller record (or refuse) the signed mint, then send what is left."""
-        async with self._nonce_lock:
-            for attempt in range(2):
-                nonce = await self._nonce()
-                try:
-                    while batch:
-                        # Fee estimation simulates the calls first: a mint the vault would refuse (paused, hash
-                        # already used, not the operator) fails here, before it costs a nonce.
-                        signed = await self._operator.sign_invoke_v3(
-                            [pending.call for pending in batch], nonce=nonce, auto_estimate=True)
-                        mint = SignedMint(hex(signed.calculate_hash(self.config.chain_id)), nonce)
-                        kept = _accepted_by_callers(batch, mint)
-                        if len(kept) == len(batch):
-                            break
-                        batch = kept  # signed again without the dropped calls: same nonce, so only one can land
-                    if not batch:
-                        return [], 0
-                    sent = await self._client.send_transaction(signed)
-                except ClientError as exc:
-                    self._next_nonce = None  # re-read from the chain: someone else may have used the account
-                    if is_nonce_error(str(exc)) and attempt == 0:
-                        continue
-                    if _is_revert(str(exc)):
-                        raise MintRejected(_revert_reason(str(exc))) from exc
-                    raise
-                self._next_nonce = nonce + 1
-                self._checkpoint("mint_sent")
-                return batch, sent.transaction_hash
-        raise AssertionError("unreachable: the loop returns or raises")
-
-    async def _nonce(self) -> int:
-        if self._next_nonce is None:
-            self._next_nonce = await self._operator.get_nonce(block_number="latest")
-        return self._next_nonce
+    async def _release_idle_lanes(self) -> None:
+        """Give back lanes idle for a while, so a worker with more mints to send can lease them."""
+        assert self._leases is not None
+        while True:
+            await asyncio.sleep(LANE_IDLE_CHECK_S)
+            async with self._choosing:
+                now = time.monotonic()
+                for lane in self._lanes:
+                    if (self._leases.holds(lane.address) and not lane.busy
+                            and now - lane.last_active > self.config.lane_idle_release_s):
+                        await asyncio.to_thread(self._leases.release, lane.address)
 
     # -- what a signed mint can still do ------------------------------------------------------------
 
@@ -258,7 +225,8 @@ class StarknetClient(VaultGateway, PriceSource, AccountSignatures):
             return status
         # Unknown to this node: still travelling, sitting in a slow provider, or never sent. It is dead only
         # once the account's nonce (as of the latest accepted block) has moved past the one it was signed with.
-        nonce_now = await self._operator.get_nonce(block_number="latest")
+        account = int(signed.account, 16) if signed.account else self.config.operator_address
+        nonce_now = await self._client.get_contract_nonce(account, block_number="latest")
         if nonce_now <= signed.nonce:
             return MintStatus(MintFate.PENDING, f"not found; account nonce {nonce_now} <= {signed.nonce}",
                               known_to_node=False)
@@ -282,27 +250,21 @@ class StarknetClient(VaultGateway, PriceSource, AccountSignatures):
             return MintStatus(MintFate.DEAD if reverted else MintFate.LANDED, f"{finality}{' REVERTED' * reverted}")
         return MintStatus(MintFate.PENDING, f"{finality}{' REVERTED' * reverted}")
 
-    def void_nonce(self, nonce: int) -> None:
-        self._loop.run(self._void_up_to(nonce), timeout=self.config.mint_budget_s)
-
-    async def _void_up_to(self, nonce: int) -> None:
-        """Use every nonce from the account's current one up to `nonce` with a read-only call, so no signed
-        transaction at those nonces can land later; a nonce already used is skipped."""
+    def void_nonce(self, nonce: int, account: str | None = None) -> None:
+        lane = self._lane_of(account)
         harmless = Call(to_addr=self.config.vusd_address, selector=get_selector_from_name("balance_of"),
-                        calldata=[self.config.operator_address])
-        async with self._nonce_lock:
-            self._next_nonce = None
-            current = await self._operator.get_nonce(block_number="latest")
-            for free_nonce in range(current, nonce + 1):
-                try:
-                    signed = await self._operator.sign_invoke_v3([harmless], nonce=free_nonce, auto_estimate=True)
-                    sent = await self._client.send_transaction(signed)
-                except ClientError as exc:
-                    if is_nonce_error(str(exc)):
-                        continue  # used meanwhile: by the mint itself, or another transaction
-                    raise
-                await self._client.wait_for_tx(sent.transaction_hash, check_interval=POLL_INTERVAL_S,
-                                               retries=max(1, int(self.config.mint_timeout_s / POLL_INTERVAL_S)))
+                        calldata=[lane.account.address])
+        self._loop.run(lane.void_up_to(nonce, harmless), timeout=self.config.mint_budget_s)
+
+    def _lane_of(self, account: str | None) -> MintLane:
+        """The lane of a recorded mint's account (None: the first operator). A void may use a lane another
+        worker leases: its next send then meets a used nonce and reads the nonce again."""
+        address = int(account, 16) if account else self.config.operator_address
+        for lane in self._lanes:
+            if lane.account.address == address:
+                return lane
+        raise RuntimeError(f"operator account {hex(address)} is not configured here (VOLTA_MINT_LANE_ACCOUNTS): "
+                           "its nonce cannot be voided")
 
     def _verify_mint_event(self, receipt: Any, recipient: int, amount: int, payment_hash: int) -> None:
         for event in receipt.events:
@@ -367,51 +329,3 @@ class StarknetClient(VaultGateway, PriceSource, AccountSignatures):
         except Exception:  # any failure to answer means "down" for the health endpoint
             return False
         return True
-
-
-@dataclass
-class _PendingMint:
-    call: Call
-    result: asyncio.Future[Any]
-    on_signed: Callable[[SignedMint], None] | None = None
-    solo: bool = False
-
-
-def _accepted_by_callers(batch: list[_PendingMint], mint: SignedMint) -> list[_PendingMint]:
-    """The mints of the batch whose callers still wait and recorded `mint`; the others are told why."""
-    kept = []
-    for pending in batch:
-        if pending.result.done():  # its caller gave up waiting: it must not go out any more
-            continue
-        try:
-            if pending.on_signed is not None:
-                pending.on_signed(mint)
-        except MintAbandoned as exc:
-            pending.result.set_exception(exc)
-            continue
-        kept.append(pending)
-    return kept
-
-
-def _fail(batch: list[_PendingMint], exc: BaseException) -> None:
-    for pending in batch:
-        if not pending.result.done():
-            pending.result.set_exception(exc)
-
-
-def is_nonce_error(message: str) -> bool:
-    """The node refused a transaction for its nonce (already used, or ahead of the account's): read the
-    account's nonce again and retry."""
-    return "nonce" in message.lower()
-
-
-def _is_revert(message: str) -> bool:
-    return any(marker in message for marker in ("revert", "Revert", "execution", "Execution", "Failure reason"))
-
-
-def _revert_reason(message: str) -> str:
-    """The vault's short-string reason ('PAUSED', 'PAYMENT_ALREADY_USED', …) if the message has one."""
-    for reason in ("PAYMENT_ALREADY_USED", "ONLY_OPERATOR", "PAUSED", "ZERO_RECIPIENT", "ZERO_AMOUNT"):
-        if reason in message or reason.encode().hex() in message:
-            return reason
-    return message[:300]

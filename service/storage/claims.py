@@ -65,7 +65,7 @@ class ClaimStore:
         me, now = self.worker_id, self._clock()
         try:
             with self._sessions() as session, session.begin():
-                taken = _rowcount(session.execute(
+                taken = rowcount(session.execute(
                     update(OrderClaimRow)
                     .where(OrderClaimRow.order_id == order_id,
                            or_(OrderClaimRow.worker_id.is_(None), OrderClaimRow.expires_at <= now))
@@ -121,7 +121,7 @@ class ClaimStore:
         """Inside a write's transaction, before anything else: go on only if `claim` is still live, and hold
         the claim row until the commit, so no takeover can slip in between. Refreshes the lease too."""
         now = self._clock()
-        live = _rowcount(session.execute(
+        live = rowcount(session.execute(
             update(OrderClaimRow).where(*_is(claim), OrderClaimRow.expires_at > now)
             .values(expires_at=now + self.lease)
             .execution_options(synchronize_session=False)))
@@ -197,5 +197,5 @@ def _is(claim: OrderClaim) -> tuple[Any, ...]:
             OrderClaimRow.generation == claim.generation)
 
 
-def _rowcount(result: Any) -> int:
+def rowcount(result: Any) -> int:
     return cast(CursorResult[Any], result).rowcount

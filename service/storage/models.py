@@ -47,9 +47,11 @@ class OrderRow(Base):
     status: Mapped[str] = mapped_column(String(20), index=True)
     refund_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
     amount_paid_msat: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    # The latest signed mint and the operator nonce it uses: it may land until that nonce is used elsewhere.
+    # The latest signed mint, the operator account that signed it and that account's nonce it uses: it may
+    # land until that nonce is used elsewhere. No account: signed before mint lanes, by the one operator.
     mint_tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
     mint_nonce: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    mint_account: Mapped[str | None] = mapped_column(String(66), nullable=True)
     htlc_expiry_height: Mapped[int | None] = mapped_column(Integer, nullable=True)
     failure_detail: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -94,6 +96,18 @@ class OrderClaimRow(Base):
     __tablename__ = "order_claims"
 
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), primary_key=True)
+    worker_id: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    generation: Mapped[int] = mapped_column(Integer)
+
+
+class MintLaneRow(Base):
+    """Which worker sends from an operator account until when (service.storage.lanes): one sender per account
+    keeps its nonces in order. `worker_id` is NULL once released; `generation` grows with every lease taken."""
+
+    __tablename__ = "mint_lanes"
+
+    account: Mapped[str] = mapped_column(String(66), primary_key=True)
     worker_id: Mapped[str | None] = mapped_column(String(300), nullable=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     generation: Mapped[int] = mapped_column(Integer)

@@ -124,7 +124,8 @@ class OrderRepository:
         return order
 
     def record_mint_tx(self, order_id: str, tx_hash: str, nonce: int, replacing: str | None,
-                       while_status: OrderStatus = OrderStatus.MINTING, claim: OrderClaim | None = None) -> bool:
+                       while_status: OrderStatus = OrderStatus.MINTING, claim: OrderClaim | None = None,
+                       account: str | None = None) -> bool:
         """Write the signed mint before it is sent, under the order's lock, only if the order is still in
         `while_status` and its latest attempt is still `replacing` (proved dead by the caller). False: do not
         send it. With `claim`, fenced as `transition` is (ClaimLost: do not send it either)."""
@@ -135,7 +136,7 @@ class OrderRepository:
                 order = self._locked(session, order_id)
                 if order.status != while_status.value or order.mint_tx_hash != replacing:
                     return False
-                order.mint_tx_hash, order.mint_nonce = tx_hash, nonce
+                order.mint_tx_hash, order.mint_nonce, order.mint_account = tx_hash, nonce, account
                 order.updated_at = self._clock()
         except StaleDataError:
             return False

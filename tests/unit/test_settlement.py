@@ -16,6 +16,7 @@ import pytest
 
 from service.config import Settings
 from service.domain.ports import (
+    MintDeferred,
     MintFate,
     MintReceipt,
     MintStatus,
@@ -85,14 +86,18 @@ class FakeVault(VaultGateway, PriceSource):
         self.uncertain = False
         self.fate = MintStatus(MintFate.PENDING, "not found", known_to_node=False)
         self.fate_sequence: list[MintStatus] = []
-        self.voided: list[int] = []
+        self.voided: list[tuple[int, str | None]] = []
+        self.lanes_free = True
+        self.account = "0xa11ce"
         self.signed: list[SignedMint] = []
         self.before_sending: Callable[[], None] = lambda: None
         self.sent: list[SignedMint] = []
 
     def mint_for_payment(self, recipient: int, amount_base_units: int, payment_hash: bytes,
                          on_signed: Callable[[SignedMint], None] | None = None) -> MintReceipt:
-        signed = SignedMint(f"0xfeed{len(self.signed)}", len(self.signed))
+        if not self.lanes_free:
+            raise MintDeferred("every mint lane is leased to another worker")
+        signed = SignedMint(f"0xfeed{len(self.signed)}", len(self.signed), self.account)
         self.signed.append(signed)
         self.before_sending()
         if on_signed:
@@ -106,8 +111,8 @@ class FakeVault(VaultGateway, PriceSource):
     def mint_status(self, signed: SignedMint) -> MintStatus:
         return self.fate_sequence.pop(0) if self.fate_sequence else self.fate
 
-    def void_nonce(self, nonce: int) -> None:
-        self.voided.append(nonce)
+    def void_nonce(self, nonce: int, account: str | None = None) -> None:
+        self.voided.append((nonce, account))
 
     def is_payment_used(self, payment_hash: bytes) -> bool:
         return payment_hash in self.used
@@ -164,11 +169,13 @@ def test_uncertain_mint_never_seen_is_voided_past_the_bound_then_refunded_once_d
     vault.uncertain = True
     accept(settlement, order)
     stored = repository.get(order.id)
-    assert (stored.status, stored.mint_tx_hash, stored.mint_nonce) == ("minting", "0xfeed0", 0)
+    assert (stored.status, stored.mint_tx_hash, stored.mint_nonce, stored.mint_account) == (
+        "minting", "0xfeed0", 0, "0xa11ce")
 
     past_hold_bound(settlement, clock)
     resume(settlement, order.id)  # not found, nonce unused: it may still land
-    assert (repository.get(order.id).status, node.calls, vault.voided) == ("minting", [], [0])
+    # The nonce voided is the one of the account (mint lane) that signed the attempt.
+    assert (repository.get(order.id).status, node.calls, vault.voided) == ("minting", [], [(0, "0xa11ce")])
 
     vault.fate = MintStatus(MintFate.DEAD, "nonce 0 used by another transaction", known_to_node=False)
     resume(settlement, order.id)
@@ -239,6 +246,19 @@ def test_a_refund_decided_on_an_old_attempt_is_refused_once_a_new_one_is_recorde
     assert repository.get(order.id).status == "minting"
 
 
+def test_a_mint_deferred_for_want_of_a_free_lane_signs_nothing_and_the_next_pass_mints(world) -> None:  # type: ignore[no-untyped-def]
+    settlement, repository, node, vault, _clock, order = world
+    vault.lanes_free = False
+    accept(settlement, order)
+    stored = repository.get(order.id)
+    assert (stored.status, stored.mint_tx_hash, vault.signed, node.calls) == ("minting", None, [], [])
+
+    vault.lanes_free = True
+    resume(settlement, order.id)
+    assert repository.get(order.id).status == "completed"
+    assert node.calls == ["settle"] and len(vault.sent) == 1
+
+
 def test_lnd_answering_unknown_is_not_a_cancelled_htlc(world) -> None:  # type: ignore[no-untyped-def]
     settlement, repository, node, vault, _clock, order = world
     repository.transition(order.id, OrderStatus.PAYMENT_HELD, amount_paid_msat=AMOUNT_MSAT,
@@ -263,7 +283,7 @@ def test_an_undecided_mint_is_voided_as_the_htlc_nears_expiry_even_if_the_node_k
     vault.fate = MintStatus(MintFate.PENDING, "RECEIVED")
     node.height = TIP_HEIGHT + 144 - settlement.settings.void_mint_blocks_before_expiry
     resume(settlement, order.id)
-    assert (repository.get(order.id).status, vault.voided, node.calls) == ("minting", [0], [])
+    assert (repository.get(order.id).status, vault.voided, node.calls) == ("minting", [(0, "0xa11ce")], [])
 
 
 def test_the_hold_bound_counts_from_when_lnd_accepted_the_htlc(world) -> None:  # type: ignore[no-untyped-def]

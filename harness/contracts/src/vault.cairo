@@ -1,5 +1,6 @@
-//! Vault: the Lightning minter. The off-chain operator account calls `mint_for_payment` once a
-//! Lightning invoice is settled; each payment hash can mint only once.
+//! Vault: the Lightning minter. An operator account calls `mint_for_payment` while the payer's HTLC
+//! is held; each payment hash can mint only once, whichever operator sends it. The owner keeps a set of
+//! operators (one per mint lane of the service: each has its own nonce), adding and removing them.
 //! Written for the Cairo 2.1.0 compiler (see README.md).
 
 use starknet::ContractAddress;
@@ -13,8 +14,10 @@ trait IVault<TContractState> {
     fn pause(ref self: TContractState);
     fn unpause(ref self: TContractState);
     fn is_paused(self: @TContractState) -> bool;
-    fn set_operator(ref self: TContractState, new_operator: ContractAddress);
-    fn get_operator(self: @TContractState) -> ContractAddress;
+    fn add_operator(ref self: TContractState, operator: ContractAddress);
+    fn remove_operator(ref self: TContractState, operator: ContractAddress);
+    fn is_operator(self: @TContractState, account: ContractAddress) -> bool;
+    fn operator_count(self: @TContractState) -> u32;
     fn get_owner(self: @TContractState) -> ContractAddress;
     fn get_vusd(self: @TContractState) -> ContractAddress;
 }
@@ -30,7 +33,8 @@ mod Vault {
     #[storage]
     struct Storage {
         owner: ContractAddress,
-        operator: ContractAddress,
+        operators: LegacyMap<ContractAddress, bool>,
+        operator_count: u32,
         vusd: ContractAddress,
         paused: bool,
         used_payments: LegacyMap<u256, bool>,
@@ -42,7 +46,8 @@ mod Vault {
         LightningMint: LightningMint,
         Paused: Paused,
         Unpaused: Unpaused,
-        OperatorChanged: OperatorChanged,
+        OperatorAdded: OperatorAdded,
+        OperatorRemoved: OperatorRemoved,
     }
 
     #[derive(Drop, starknet::Event)]
@@ -64,9 +69,17 @@ mod Vault {
     }
 
     #[derive(Drop, starknet::Event)]
-    struct OperatorChanged {
-        previous_operator: ContractAddress,
-        new_operator: ContractAddress,
+    struct OperatorAdded {
+        #[key]
+        operator: ContractAddress,
+        by: ContractAddress,
+    }
+
+    #[derive(Drop, starknet::Event)]
+    struct OperatorRemoved {
+        #[key]
+        operator: ContractAddress,
+        by: ContractAddress,
     }
 
     #[constructor]
@@ -77,8 +90,8 @@ mod Vault {
         assert(!operator.is_zero(), 'ZERO_OPERATOR');
         assert(!vusd.is_zero(), 'ZERO_VUSD');
         self.owner.write(owner);
-        self.operator.write(operator);
         self.vusd.write(vusd);
+        self._add_operator(operator, owner);
     }
 
     #[external(v0)]
@@ -86,7 +99,7 @@ mod Vault {
         fn mint_for_payment(
             ref self: ContractState, recipient: ContractAddress, amount: u256, payment_hash: u256
         ) {
-            assert(get_caller_address() == self.operator.read(), 'ONLY_OPERATOR');
+            assert(self.operators.read(get_caller_address()), 'ONLY_OPERATOR');
             assert(!self.paused.read(), 'PAUSED');
             assert(!self.used_payments.read(payment_hash), 'PAYMENT_ALREADY_USED');
             assert(!recipient.is_zero(), 'ZERO_RECIPIENT');
@@ -116,16 +129,25 @@ mod Vault {
             self.paused.read()
         }
 
-        fn set_operator(ref self: ContractState, new_operator: ContractAddress) {
+        fn add_operator(ref self: ContractState, operator: ContractAddress) {
             self._assert_owner();
-            assert(!new_operator.is_zero(), 'ZERO_OPERATOR');
-            let previous_operator = self.operator.read();
-            self.operator.write(new_operator);
-            self.emit(Event::OperatorChanged(OperatorChanged { previous_operator, new_operator }));
+            self._add_operator(operator, get_caller_address());
         }
 
-        fn get_operator(self: @ContractState) -> ContractAddress {
-            self.operator.read()
+        fn remove_operator(ref self: ContractState, operator: ContractAddress) {
+            self._assert_owner();
+            assert(self.operators.read(operator), 'NOT_AN_OPERATOR');
+            self.operators.write(operator, false);
+            self.operator_count.write(self.operator_count.read() - 1);
+            self.emit(Event::OperatorRemoved(OperatorRemoved { operator, by: get_caller_address() }));
+        }
+
+        fn is_operator(self: @ContractState, account: ContractAddress) -> bool {
+            self.operators.read(account)
+        }
+
+        fn operator_count(self: @ContractState) -> u32 {
+            self.operator_count.read()
         }
 
         fn get_owner(self: @ContractState) -> ContractAddress {
@@ -141,6 +163,14 @@ mod Vault {
     impl InternalImpl of InternalTrait {
         fn _assert_owner(self: @ContractState) {
             assert(get_caller_address() == self.owner.read(), 'ONLY_OWNER');
+        }
+
+        fn _add_operator(ref self: ContractState, operator: ContractAddress, by: ContractAddress) {
+            assert(!operator.is_zero(), 'ZERO_OPERATOR');
+            assert(!self.operators.read(operator), 'ALREADY_OPERATOR');
+            self.operators.write(operator, true);
+            self.operator_count.write(self.operator_count.read() + 1);
+            self.emit(Event::OperatorAdded(OperatorAdded { operator, by }));
         }
     }
 }

@@ -1,0 +1,125 @@
+"""Mint lane leases: one worker at a time sends from each operator account.
+
+A lane is a row of `mint_lanes`, taken as an order claim is (service.storage.claims): a conditional UPDATE when
+free or expired, an INSERT the first time, so the same statements work on SQLite and PostgreSQL. A heartbeat
+renews the lanes this process holds; a crashed worker's lanes are free once their lease runs out.
+
+The lease is about throughput, not safety: two senders on one account only collide on nonces (the node refuses
+the second transaction at a nonce, and the client re-reads the nonce), and every signed mint is recorded before
+it is sent, so a mint is never lost track of whoever sends it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.storage.claims import rowcount
+from service.storage.models import MintLaneRow
+
+log = logging.getLogger("volta.lanes")
+
+
+class LaneLeaseStore:
+    def __init__(self, sessions: sessionmaker[Session], clock: Callable[[], datetime], worker_id: Callable[[], str],
+                 lease_s: float) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._worker_id = worker_id
+        self.lease = timedelta(seconds=lease_s)
+        self._held: set[str] = set()
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._heartbeat: threading.Thread | None = None
+
+    def take(self, account: str) -> bool:
+        """Lease the lane if it is free or its holder's lease ran out; False while another worker holds it."""
+        me, now = self._worker_id(), self._clock()
+        try:
+            with self._sessions() as session, session.begin():
+                taken = rowcount(session.execute(
+                    update(MintLaneRow)
+                    .where(MintLaneRow.account == account,
+                           or_(MintLaneRow.worker_id.is_(None), MintLaneRow.worker_id == me,
+                               MintLaneRow.expires_at <= now))
+                    .values(worker_id=me, expires_at=now + self.lease, generation=MintLaneRow.generation + 1)
+                    .execution_options(synchronize_session=False)))
+                if not taken:
+                    if session.get(MintLaneRow, account) is not None:
+                        return False
+                    session.add(MintLaneRow(account=account, worker_id=me, expires_at=now + self.lease, generation=1))
+        except IntegrityError:  # another worker inserted the first lease at the same moment
+            return False
+        with self._lock:
+            self._held.add(account)
+        log.info("mint lane %s leased by worker %s", account, me)
+        self._start_heartbeat()
+        return True
+
+    def holds(self, account: str) -> bool:
+        """Whether this process holds the lane, as of its last renewal (a lost lease is dropped there)."""
+        with self._lock:
+            return account in self._held
+
+    def release(self, account: str) -> None:
+        with self._lock:
+            self._held.discard(account)
+        with self._sessions() as session, session.begin():
+            session.execute(update(MintLaneRow)
+                            .where(MintLaneRow.account == account, MintLaneRow.worker_id == self._worker_id())
+                            .values(worker_id=None, expires_at=self._clock())
+                            .execution_options(synchronize_session=False))
+        log.info("mint lane %s released", account)
+
+    def renew(self) -> list[str]:
+        """Extend every lane this process holds; returns (and forgets) the ones found taken or expired."""
+        with self._lock:
+            held = set(self._held)
+        lost = []
+        now = self._clock()
+        with self._sessions() as session, session.begin():
+            for account in sorted(held):
+                renewed = rowcount(session.execute(
+                    update(MintLaneRow)
+                    .where(MintLaneRow.account == account, MintLaneRow.worker_id == self._worker_id(),
+                           MintLaneRow.expires_at > now)
+                    .values(expires_at=now + self.lease).execution_options(synchronize_session=False)))
+                if not renewed:
+                    lost.append(account)
+        for account in lost:
+            log.warning("mint lane %s lost (lease ran out or taken over); this worker stops sending from it", account)
+            with self._lock:
+                self._held.discard(account)
+        return lost
+
+    def close(self) -> None:
+        """Stop renewing and give every lane back (a worker stopping cleanly need not make others wait)."""
+        self._closed.set()
+        with self._lock:
+            held = sorted(self._held)
+        for account in held:
+            try:
+                self.release(account)
+            except Exception:  # the database is away: the lease runs out instead
+                log.warning("could not release mint lane %s; it expires within %ss", account,
+                            self.lease.total_seconds(), exc_info=True)
+
+    def _start_heartbeat(self) -> None:
+        with self._lock:
+            if (self._heartbeat is not None and self._heartbeat.is_alive()) or self._closed.is_set():
+                return
+            self._heartbeat = threading.Thread(target=self._renew_loop, name="lanes-heartbeat", daemon=True)
+        self._heartbeat.start()
+
+    def _renew_loop(self) -> None:
+        while not self._closed.wait(self.lease.total_seconds() / 3):
+            try:
+                self.renew()
+            except Exception:  # the database is away: the next beat tries again
+                log.warning("renewing mint lanes failed", exc_info=True)

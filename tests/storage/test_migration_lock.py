@@ -3,6 +3,7 @@ of a scaled-out service do): they take turns under one lock, every one of them s
 
 from __future__ import annotations
 
+import itertools
 import secrets
 import subprocess
 import sys
@@ -16,14 +17,22 @@ from sqlalchemy import create_engine, inspect, make_url, text
 from service.storage.database import MIGRATIONS_DIR
 
 PROCESSES = 6
-# Each process imports the service, then waits for the same moment before migrating, so the upgrades overlap.
+# Each process imports the service, then waits for the same moment before migrating, so the upgrades would
+# overlap. Alembic's upgrade is timed, and made 0.3 s slower, so that overlapping upgrades cannot go unseen.
 MIGRATE_AT = """
 import sys, time
+from alembic import command
 from service.storage.database import migrate
+upgrade = command.upgrade
+def timed_upgrade(*args, **kwargs):
+    started = time.time()
+    time.sleep(0.3)
+    upgrade(*args, **kwargs)
+    print(f"upgrade {started} {time.time()}")
+command.upgrade = timed_upgrade
 start_at = float(sys.argv[2])
 time.sleep(max(0.0, start_at - time.time()))
 migrate(sys.argv[1])
-print("migrated")
 """
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,6 +56,11 @@ def _migrate_all_at_once(database_url: str) -> None:
               if process.returncode != 0]
     assert not failed, f"{len(failed)} of {PROCESSES} processes failed to migrate; first: {failed[0]}"
     assert time.time() > start_at, "the processes did not wait for the common start"
+    spans = sorted(tuple(float(number) for number in line.split()[1:]) for output in outputs
+                   for line in output.splitlines() if line.startswith("upgrade "))
+    assert len(spans) == PROCESSES
+    overlapping = [(earlier, later) for earlier, later in itertools.pairwise(spans) if later[0] < earlier[1]]
+    assert not overlapping, f"upgrades ran at the same time: {overlapping}"
 
 
 def _assert_schema_at_head(database_url: str) -> None:

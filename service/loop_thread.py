@@ -1,5 +1,5 @@
-"""One asyncio loop on its own thread, so synchronous code (Flask, worker threads) can share one
-starknet-py client and its connection pool."""
+"""One asyncio loop on its own thread, so synchronous code (Flask, worker threads) can share async clients:
+the Starknet client's connection pool, and the worker's invoice streams (thousands of them on one thread)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,10 @@ class LoopThread:
         except concurrent.futures.TimeoutError:
             future.cancel()  # stop the coroutine too, not only our wait for it
             raise
+
+    def submit(self, coroutine: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Start the coroutine on the loop and return at once."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
 
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)

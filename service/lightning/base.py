@@ -6,8 +6,9 @@ treats it as still pending.
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -77,6 +78,16 @@ class LightningBackend(ABC):
     @abstractmethod
     def watch_invoice(self, payment_hash: bytes) -> Iterator[InvoiceStatus]:
         """Yield the invoice's state now and on every change, until it is final or the stream drops."""
+
+    async def watch_invoice_async(self, payment_hash: bytes) -> AsyncIterator[InvoiceStatus]:
+        """`watch_invoice` on an event loop, so one thread can follow thousands of invoices. lnd overrides it
+        with its stream; this default runs the blocking iterator a step at a time on the loop's executor (a
+        thread is busy only while a step waits: fine for fakes, costly for a backend that polls by sleeping)."""
+        loop, finished = asyncio.get_running_loop(), object()
+        statuses = iter(self.watch_invoice(payment_hash))
+        while (status := await loop.run_in_executor(None, next, statuses, finished)) is not finished:
+            assert isinstance(status, InvoiceStatus)
+            yield status
 
     @abstractmethod
     def block_height(self) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -67,6 +67,13 @@ class LndBackend(LightningBackend):
     def watch_invoice(self, payment_hash: bytes) -> Iterator[InvoiceStatus]:
         try:
             for invoice in self.client.subscribe_invoice(payment_hash):
+                yield _status(payment_hash, invoice)
+        except (LndError, httpx.TransportError) as exc:
+            raise LightningError(f"invoice stream for {payment_hash.hex()} dropped: {exc}") from exc
+
+    async def watch_invoice_async(self, payment_hash: bytes) -> AsyncIterator[InvoiceStatus]:
+        try:
+            async for invoice in self.client.subscribe_invoice_async(payment_hash):
                 yield _status(payment_hash, invoice)
         except (LndError, httpx.TransportError) as exc:
             raise LightningError(f"invoice stream for {payment_hash.hex()} dropped: {exc}") from exc

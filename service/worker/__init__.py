@@ -5,10 +5,16 @@ Runs inside the API process by default; `python -m service.worker` runs it alone
 database, none special: a worker acts on an order only under its claim on it (service.storage.claims), taken
 when there is something to do and released when the step ends; an order another worker holds is left alone.
 Within one worker, an order is also worked on by one thread at a time.
+
+Open invoices are followed on lnd's per-invoice streams, all of them as async streams on one event-loop thread
+(service.loop_thread): thousands of open invoices cost a connection each, not a thread each. Each update is
+handed to a small pool of its own (an accepted HTLC is waiting: it does not queue behind a re-check pass).
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import logging
 import threading
 from collections.abc import Callable
@@ -20,7 +26,8 @@ from service.domain.ports import ClaimLost, OrderClaim
 from service.domain.reconciliation import Reconciliation
 from service.domain.settlement import Settlement
 from service.domain.states import OrderStatus
-from service.lightning.base import InvoiceStatus, LightningBackend, LightningError
+from service.lightning.base import InvoiceState, InvoiceStatus, LightningBackend, LightningError
+from service.loop_thread import LoopThread
 from service.storage.models import OrderRow
 from service.storage.orders import OrderRepository
 
@@ -55,6 +62,9 @@ class Worker:
         self.reconcile_interval_s = reconcile_interval_s
         self.reconcile_window = reconcile_window
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="settle")
+        self._stream_pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="invoice")
+        self._streams: LoopThread | None = None  # started with the first watch
+        self._stream_tasks: dict[str, concurrent.futures.Future[None]] = {}
         self._busy: set[str] = set()
         self._scheduled: set[str] = set()
         self._watched: set[str] = set()
@@ -76,37 +86,65 @@ class Worker:
         be acting until the process ends)."""
         self._stop.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._stream_pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            streams, tasks = self._streams, list(self._stream_tasks.values())
+        for task in tasks:
+            task.cancel()  # ends the coroutine on the loop too
+        if streams is not None:
+            streams.close()
 
     def is_alive(self) -> bool:
         return self._recheck_thread.is_alive() and not self._stop.is_set()
 
     def watch(self, order: OrderRow) -> None:
-        """Follow this order's invoice on the node's stream (called for every new order)."""
+        """Follow this order's invoice on the node's stream (called for every new order). Returns at once."""
         with self._lock:
-            if order.id in self._watched:
+            if order.id in self._watched or self._stop.is_set():
                 return
             self._watched.add(order.id)
-        payment_hash = bytes.fromhex(order.payment_hash)
-        threading.Thread(target=self._watch_invoice, args=(order.id, payment_hash), name=f"watch-{order.id[-8:]}",
-                         daemon=True).start()
+            if self._streams is None:
+                self._streams = LoopThread(name="invoice-streams")
+            streams = self._streams
+        task = streams.submit(self._follow_invoice(order.id, bytes.fromhex(order.payment_hash)))
+        with self._lock:
+            if order.id in self._watched:  # not already over
+                self._stream_tasks[order.id] = task
 
-    # -- the invoice stream ---------------------------------------------------------------------------
+    def watched_count(self) -> int:
+        with self._lock:
+            return len(self._watched)
 
-    def _watch_invoice(self, order_id: str, payment_hash: bytes) -> None:
+    # -- the invoice streams (coroutines on the streams' loop) ---------------------------------------------
+
+    async def _follow_invoice(self, order_id: str, payment_hash: bytes) -> None:
         try:
             while not self._stop.is_set():
                 try:
-                    for invoice in self.lightning.watch_invoice(payment_hash):
-                        # Settle right here on the watcher's own thread: the HTLC is waiting.
-                        self._run_exclusive(order_id, partial(self._on_invoice, order_id, invoice), wait=True)
-                        if invoice.state.value in ("accepted", "settled", "canceled"):
+                    async for invoice in self.lightning.watch_invoice_async(payment_hash):
+                        if not await self._hand_over(order_id, invoice):
+                            return
+                        if invoice.state in (InvoiceState.ACCEPTED, InvoiceState.SETTLED, InvoiceState.CANCELED):
                             return  # from here on the settlement and the re-check own the order
                 except LightningError as exc:
                     log.info("invoice stream for %s dropped (%s); re-subscribing", order_id, exc)
-                self._stop.wait(RESUBSCRIBE_DELAY_S)
+                await asyncio.sleep(RESUBSCRIBE_DELAY_S)
+        except Exception:  # the re-check subscribes again on its next pass
+            log.exception("order %s: invoice stream failed", order_id)
         finally:
             with self._lock:
                 self._watched.discard(order_id)
+                self._stream_tasks.pop(order_id, None)
+
+    async def _hand_over(self, order_id: str, invoice: InvoiceStatus) -> bool:
+        """Act on one update in the stream pool, waited for (updates of one invoice are handled in order).
+        False when the worker is stopping."""
+        work = partial(self._run_exclusive, order_id, partial(self._on_invoice, order_id, invoice), True)
+        try:
+            await asyncio.wrap_future(self._stream_pool.submit(work))
+        except RuntimeError:  # the pool is shut down: we are stopping
+            return False
+        return True
 
     # -- the safety net ---------------------------------------------------------------------------------
 

@@ -233,7 +233,7 @@ def pay_callback(username: str) -> ResponseReturnValue:
 
 
 def _amount_msat(text: str) -> int:
-    if not text.isascii() or not text.isdigit():
+    if not text.isascii() or not text.isdigit() or len(text) > 25:  # 21e6 BTC is 22 digits of msat
         raise LnurlRefusal("Give the amount in millisatoshis: ?amount=<whole number>.")
     amount_msat = int(text)
     if not 0 < amount_msat <= MAX_MSAT:

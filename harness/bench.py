@@ -228,14 +228,15 @@ def run_starknet_bench(mints: int = 100, concurrent: int = 100, senders: int = 8
 
 
 def run_scaled_purchase_bench(purchases: int = 24, concurrency: int = 8, api_instances: int = 1, workers: int = 0,
-                              database: Database = "sqlite", payers: int = 1) -> int:
+                              database: Database = "sqlite", payers: int = 1, mint_lanes: int = 1) -> int:
     """One run, one topology: raw lnd hold payments settled at once at `concurrency`, then as many purchases
     through `network.service_url` (nginx when scaled out) at the same concurrency. The payer nodes take turns.
     Prints a table against issue #12's goals (purchases/s >= 0.8 x hold payments/s, p99 < 5 s); asserts nothing."""
     started = time.perf_counter()
-    with Network(payers=payers, api_instances=api_instances, workers=workers, database=database) as network:
+    with Network(payers=payers, api_instances=api_instances, workers=workers, database=database,
+                 mint_lanes=mint_lanes) as network:
         scale = (f"{network.scale.describe()}, {database}" if network.scale.scaled
-                 else f"one process (API and worker), {database}")
+                 else f"one process (API and worker), {database}") + f", {mint_lanes} mint lane(s)"
         console.print(f"network bring-up: {time.perf_counter() - started:.1f}s; service: {scale}; "
                       f"{payers} payer node(s); {purchases} each at concurrency {concurrency}")
         merchant = network.merchant.client()

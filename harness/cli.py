@@ -66,7 +66,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     except ValueError as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 2
-    return bring_up(args.starknet_block_time, args.faults, args.foreground, topology, scale)
+    return bring_up(args.starknet_block_time, args.faults, args.foreground, topology, scale, args.lanes)
 
 
 def cmd_down(args: argparse.Namespace) -> int:
@@ -213,11 +213,11 @@ def cmd_scenario(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from harness.bench import run_lightning_bench, run_purchase_bench, run_scaled_purchase_bench, run_starknet_bench
 
-    topology = (args.api, args.workers, args.db, args.payers)
+    topology = (args.api, args.workers, args.db, args.payers, args.lanes)
     if args.what == "purchase" and any(option is not None for option in topology):
         return run_scaled_purchase_bench(purchases=args.payments, concurrency=args.senders, api_instances=args.api or 1,
                                          workers=args.workers or 0, database=args.db or "sqlite",
-                                         payers=args.payers or 1)
+                                         payers=args.payers or 1, mint_lanes=args.lanes or 1)
     if args.what == "starknet":
         return run_starknet_bench(mints=args.payments, concurrent=args.concurrent, senders=args.senders)
     if args.what == "lightning":
@@ -285,6 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="worker processes (`python -m service.worker`) beside the API instances (default 0)")
     up.add_argument("--db", choices=DATABASES, default="sqlite",
                     help="the service's database; postgres also starts a Redis (default sqlite)")
+    up.add_argument("--lanes", type=int, default=1, metavar="L",
+                    help="mint lanes: operator accounts the vault accepts mints from, each with its own nonce, "
+                         "leased to one worker at a time (default 1)")
     verb("down", cmd_down, "tear the network down")
     verb("status", cmd_status, "show chain height and each node's channels and balances")
     invoice = verb("invoice", cmd_invoice, "create a plain invoice")
@@ -320,6 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--api", type=int, default=None, metavar="N", help="purchase bench: API instances")
     bench.add_argument("--workers", type=int, default=None, metavar="M", help="purchase bench: workers")
     bench.add_argument("--db", choices=DATABASES, default=None, help="purchase bench: the service's database")
+    bench.add_argument("--lanes", type=int, default=None, metavar="L", help="purchase bench: mint lanes")
     bench.add_argument("--payers", type=int, default=None, metavar="K",
                        help="purchase bench: paying lnd nodes, taking turns (default 1)")
     chaos = verb("chaos", cmd_chaos, "buy from two payers while SIGKILLing the service at random; judge every order")

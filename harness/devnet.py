@@ -21,7 +21,10 @@ from harness.process import ManagedProcess
 from harness.util import Timeouts, free_port
 
 DEVNET_SEED = 42
-DEVNET_ACCOUNTS = 6  # owner, operator, then users
+USER_ACCOUNTS = 4
+MAX_MINT_LANES = 8
+# owner, operator, users, then the operators of mint lanes beyond the first
+DEVNET_ACCOUNTS = 2 + USER_ACCOUNTS + MAX_MINT_LANES - 1
 # How often `blocks_closing()` closes a block while the harness waits on its own transactions.
 PUMP_INTERVAL_S = 0.2
 

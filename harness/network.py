@@ -35,7 +35,7 @@ from starknet_py.net.account.account import Account
 
 from harness.btcd import Btcd
 from harness.contracts.deploy import DeployedContracts, deploy_all_sync, make_account
-from harness.devnet import Devnet, block_generation
+from harness.devnet import MAX_MINT_LANES, USER_ACCOUNTS, Devnet, block_generation
 from harness.faults import FaultClient, Proxy, Toxiproxy
 from harness.lnd import Lnd
 from harness.nginx import Nginx
@@ -81,12 +81,17 @@ class Network:
         api_instances: int = 1,
         workers: int = 0,
         database: Database = "sqlite",
+        mint_lanes: int = 1,
     ) -> None:
         """`starknet_block_time`: None closes a block per transaction, 0 only on demand
         (`devnet.create_block()`), N > 0 every N seconds. `fault_proxy`: route the service through toxiproxy.
         `payers`, `routers`, `topology`: the Lightning nodes and how they are joined (harness/topology.py).
         `api_instances`, `workers`, `database`: the service's processes and their database (harness/scale.py);
-        by default one process on SQLite."""
+        by default one process on SQLite. `mint_lanes`: operator accounts the vault accepts mints from, each a
+        lane with its own nonce, leased to one worker at a time."""
+        if not 1 <= mint_lanes <= MAX_MINT_LANES:
+            raise ValueError(f"mint_lanes must be 1 to {MAX_MINT_LANES}, not {mint_lanes}")
+        self.mint_lanes = mint_lanes
         self.topology = Topology(payers, routers, topology)  # an impossible one fails before anything starts
         self.scale = ServiceScale(api_instances, workers, database)  # so does an impossible scale
         self.run_dir = run_dir or Path(tempfile.mkdtemp(prefix="volta-regtest-"))
@@ -281,7 +286,8 @@ class Network:
         # starknet-py waits for ACCEPTED_ON_L2: in demand mode that needs blocks, in interval mode it
         # would take a block time per transaction. Close blocks quickly while the harness deploys.
         with self.devnet.blocks_closing():
-            self.contracts = deploy_all_sync(owner, int(self.operator["address"], 16), INITIAL_BTC_USD)
+            self.contracts = deploy_all_sync(owner, int(self.operator["address"], 16), INITIAL_BTC_USD,
+                                             [int(lane["address"], 16) for lane in self.lane_operators])
         self.timings["declare_deploy_s"] = time.monotonic() - started
 
     def _start_fault_proxy(self) -> None:
@@ -361,9 +367,12 @@ class Network:
             api = VoltaService(self.run_dir / name, state_file, name, run_worker=False, database_url=database_url,
                                shared_env=behind_nginx, inbound_webhook_secret=inbound_webhook_secret)
             self.api_services.append(api)
+        # Each worker leases its share of the mint lanes, so every worker has one to send from.
+        lanes_each = -(-self.mint_lanes // max(1, len(self.scale.worker_names)))
+        worker_env = {**shared_env, "VOLTA_MINT_LANES_PER_WORKER": str(lanes_each)}
         for name in self.scale.worker_names:
             worker = VoltaWorker(self.run_dir / name, state_file, name, database_url=database_url,
-                                 shared_env=shared_env, inbound_webhook_secret=inbound_webhook_secret)
+                                 shared_env=worker_env, inbound_webhook_secret=inbound_webhook_secret)
             self.workers.append(worker)
         processes: list[ServiceProcess] = [*self.api_services, *self.workers]
         for process in processes:
@@ -406,7 +415,13 @@ class Network:
 
     @property
     def users(self) -> list[dict[str, str]]:
-        return self.starknet_accounts[2:]
+        return self.starknet_accounts[2:2 + USER_ACCOUNTS]
+
+    @property
+    def lane_operators(self) -> list[dict[str, str]]:
+        """The operators of the mint lanes beyond the first (whose operator is `operator`)."""
+        first = 2 + USER_ACCOUNTS
+        return self.starknet_accounts[first:first + self.mint_lanes - 1]
 
     def starknet_config(self, operator: dict[str, str] | None = None) -> StarknetConfig:
         """How the service reaches the devnet's contracts (built as the service builds it, from this network's
@@ -510,6 +525,8 @@ class Network:
                 "address": self.operator["address"],
                 "private_key_file": str(self._key_file("operator", self.operator)),
             },
+            "mint_lanes": [{"address": lane["address"], "private_key_file": str(self._key_file(f"lane{i}", lane))}
+                           for i, lane in enumerate(self.lane_operators, start=2)],
             "users": [{"address": user["address"], "private_key": user["private_key"]} for user in self.users],
         }
 

@@ -84,12 +84,13 @@ def realistic_network(request: pytest.FixtureRequest, tmp_path_factory: pytest.T
 
 @pytest.fixture(scope="module")
 def scaled_network(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
-    """A network of this module's own with the service scaled out: two API instances behind nginx and one
-    worker, on the network's PostgreSQL and Redis (`network.service_url` is nginx). No toxiproxy; several
-    workers are tested in tests/atomicity/test_several_workers.py."""
+    """A network of this module's own with the service scaled out: two API instances behind nginx and two
+    workers sharing two mint lanes, on the network's PostgreSQL and Redis (`network.service_url` is nginx). No
+    toxiproxy; workers taking over each other's orders are tested in tests/atomicity/test_several_workers.py."""
     run_dir: Path = tmp_path_factory.mktemp("regtest-scaled")
     keep = bool(request.config.getoption("--keep-run-dir"))
-    with Network(run_dir, keep_run_dir=keep, api_instances=2, workers=1, database="postgres") as started:
+    with Network(run_dir, keep_run_dir=keep, api_instances=2, workers=2, database="postgres",
+                 mint_lanes=2) as started:
         yield started
         failed = orders_in_failed_state(started)
         started.keep_run_dir = started.keep_run_dir or bool(failed)

@@ -25,7 +25,7 @@ console = Console()
 
 
 def bring_up(starknet_block_time: float | None = None, faults: bool = False, foreground: bool = False,
-             topology: Topology | None = None, scale: ServiceScale | None = None) -> int:
+             topology: Topology | None = None, scale: ServiceScale | None = None, mint_lanes: int = 1) -> int:
     """Start the network unless one is up: in this process with `foreground`, else in a supervisor.
     `topology`: its Lightning nodes (default: payer -> router -> merchant). `scale`: the service's processes
     and database (default: one process on SQLite)."""
@@ -43,8 +43,9 @@ def bring_up(starknet_block_time: float | None = None, faults: bool = False, for
         tools.locate(name)  # build now, in the foreground, with progress
     scale.programs()  # postgres, redis-server, nginx if wanted: a missing one is named here, with its make target
     if foreground:
-        return _run_foreground(starknet_block_time, faults, topology, scale)
-    return _spawn_background(_network_options(starknet_block_time, faults, topology, scale), topology, scale)
+        return _run_foreground(starknet_block_time, faults, topology, scale, mint_lanes)
+    return _spawn_background(_network_options(starknet_block_time, faults, topology, scale, mint_lanes), topology,
+                             scale)
 
 
 def network_is_up() -> bool:
@@ -52,7 +53,7 @@ def network_is_up() -> bool:
 
 
 def _network_options(starknet_block_time: float | None, faults: bool, topology: Topology,
-                     scale: ServiceScale | None = None) -> list[str]:
+                     scale: ServiceScale | None = None, mint_lanes: int = 1) -> list[str]:
     """The `up` options, handed on to the background supervisor."""
     scale = scale or ServiceScale()
     options = ["--faults"] if faults else []
@@ -60,11 +61,12 @@ def _network_options(starknet_block_time: float | None, faults: bool, topology: 
         options += ["--starknet-block-time", str(starknet_block_time)]
     options += ["--payers", str(topology.payers), "--routers", str(topology.routers), "--topology", topology.shape]
     options += ["--api", str(scale.api_instances), "--workers", str(scale.workers), "--db", scale.database]
+    options += ["--lanes", str(mint_lanes)]
     return options
 
 
 def _run_foreground(starknet_block_time: float | None = None, faults: bool = False,
-                    topology: Topology | None = None, scale: ServiceScale | None = None) -> int:
+                    topology: Topology | None = None, scale: ServiceScale | None = None, mint_lanes: int = 1) -> int:
     topology = topology or Topology()
     scale = scale or ServiceScale()
 
@@ -77,7 +79,8 @@ def _run_foreground(starknet_block_time: float | None = None, faults: bool = Fal
     try:
         with Network(run_dir, keep_run_dir=True, starknet_block_time=starknet_block_time, fault_proxy=faults,
                      payers=topology.payers, routers=topology.routers, topology=topology.shape,
-                     api_instances=scale.api_instances, workers=scale.workers, database=scale.database) as network:
+                     api_instances=scale.api_instances, workers=scale.workers, database=scale.database,
+                     mint_lanes=mint_lanes) as network:
             state = {**network.state(), "supervisor_pid": os.getpid(), "ready": True, **network.timings}
             write_state(state)
             print(f"regtest network up in {network.timings['bring_up_s']:.1f}s; state in {state_path()}", flush=True)

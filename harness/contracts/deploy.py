@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -64,8 +65,10 @@ async def invoke(account: Account, to_addr: int, function: str, calldata: list[i
     return sent.transaction_hash
 
 
-async def deploy_all(owner: Account, operator_address: int, btc_usd: Decimal) -> DeployedContracts:
-    """VUSD, then the Vault that mints it, then the oracle with an initial BTC/USD price."""
+async def deploy_all(owner: Account, operator_address: int, btc_usd: Decimal,
+                     more_operators: Sequence[int] = ()) -> DeployedContracts:
+    """VUSD, then the Vault that mints it (its first operator, then `more_operators`: one per mint lane), then
+    the oracle with an initial BTC/USD price."""
     vusd_class, vault_class, oracle_class = [
         await _declare(owner, name) for name in ("VUSD", "Vault", "PriceOracle")
     ]
@@ -73,6 +76,8 @@ async def deploy_all(owner: Account, operator_address: int, btc_usd: Decimal) ->
     vusd = await _deploy(owner, vusd_class, [name, symbol, owner.address])
     vault = await _deploy(owner, vault_class, [owner.address, operator_address, vusd])
     await invoke(owner, vusd, "set_minter", [vault])
+    for operator in more_operators:
+        await invoke(owner, vault, "add_operator", [operator])
     oracle = await _deploy(owner, oracle_class, [owner.address])
     await set_price(owner, oracle, btc_usd)
     return DeployedContracts(vusd=vusd, vault=vault, oracle=oracle)
@@ -83,5 +88,6 @@ async def set_price(owner: Account, oracle: int, btc_usd: Decimal) -> int:
     return await invoke(owner, oracle, "set_price", [BTC_USD_PAIR, raw, ORACLE_DECIMALS])
 
 
-def deploy_all_sync(owner: Account, operator_address: int, btc_usd: Decimal) -> DeployedContracts:
-    return asyncio.run(deploy_all(owner, operator_address, btc_usd))
+def deploy_all_sync(owner: Account, operator_address: int, btc_usd: Decimal,
+                    more_operators: Sequence[int] = ()) -> DeployedContracts:
+    return asyncio.run(deploy_all(owner, operator_address, btc_usd, more_operators))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ from service.domain.pricing import Price, price_from_oracle
 from service.starknet.lanes import MintLane
 from service.starknet.loop import LoopThread
 
+log = logging.getLogger("volta.starknet")
 BTC_USD_PAIR = encode_shortstring("BTC/USD")
 LIGHTNING_MINT_SELECTOR = get_selector_from_name("LightningMint")
 _U128 = 2**128
@@ -139,14 +141,21 @@ class StarknetClient(VaultGateway, PriceSource, AccountSignatures):
                      self._lease_check(hex(operator.address)), checkpoint)
             for operator in config.operators]
         self._choosing = asyncio.Lock()  # one mint at a time picks (and maybe leases) a lane
-        self._idle_releaser: concurrent.futures.Future[None] | None = None
+        self._idle_releaser: asyncio.Task[None] | None = None
 
     @property
     def lanes(self) -> list[MintLane]:
         return list(self._lanes)
 
     def close(self) -> None:
+        if self._idle_releaser is not None:
+            self._loop.run(self._stop_idle_releaser(), timeout=5)
         self._loop.close()
+
+    async def _stop_idle_releaser(self) -> None:
+        if self._idle_releaser is not None:
+            self._idle_releaser.cancel()
+            await asyncio.gather(self._idle_releaser, return_exceptions=True)
 
     # -- minting ------------------------------------------------------------------------------------
 
@@ -182,6 +191,8 @@ class StarknetClient(VaultGateway, PriceSource, AccountSignatures):
             if self.config.lanes_per_worker == 0 or len(held) < self.config.lanes_per_worker:
                 for lane in self._lanes:  # every lane we hold is busy: spread onto a free one, if any
                     if lane not in held and await asyncio.to_thread(self._take, lane):
+                        if self._idle_releaser is None:
+                            self._idle_releaser = asyncio.create_task(self._release_idle_lanes())
                         return lane
             if held:
                 return min(held, key=lambda lane: lane.load)
@@ -192,10 +203,7 @@ class StarknetClient(VaultGateway, PriceSource, AccountSignatures):
 
     def _take(self, lane: MintLane) -> bool:
         assert self._leases is not None
-        taken = self._leases.take(lane.address)
-        if taken and self._idle_releaser is None:
-            self._idle_releaser = asyncio.run_coroutine_threadsafe(self._release_idle_lanes(), self._loop.loop)
-        return taken
+        return self._leases.take(lane.address)
 
     def _lease_check(self, account: str) -> Callable[[], Any]:
         async def still_ours() -> bool:
@@ -212,7 +220,10 @@ class StarknetClient(VaultGateway, PriceSource, AccountSignatures):
                 for lane in self._lanes:
                     if (self._leases.holds(lane.address) and not lane.busy
                             and now - lane.last_active > self.config.lane_idle_release_s):
-                        await asyncio.to_thread(self._leases.release, lane.address)
+                        try:
+                            await asyncio.to_thread(self._leases.release, lane.address)
+                        except Exception:  # the database is away: the lease runs out, or the next check releases
+                            log.warning("could not give back idle mint lane %s", lane.address, exc_info=True)
 
     # -- what a signed mint can still do ------------------------------------------------------------
 

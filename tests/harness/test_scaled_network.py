@@ -1,7 +1,7 @@
-"""The service scaled out: two API instances behind nginx and one worker, on the network's own PostgreSQL and
-Redis. A purchase through nginx is judged from lnd and the vault; an order's events come through nginx as the
-service writes them; a SIGKILLed API instance costs no request. One worker only: workers do not share out
-orders yet."""
+"""The service scaled out: two API instances behind nginx and two workers with two mint lanes, on the network's
+own PostgreSQL and Redis. A purchase through nginx is judged from lnd and the vault; purchases at once are minted
+only by the vault's operators, each lane leased to one worker; an order's events come through nginx as the
+service writes them; a SIGKILLed API instance costs no request."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 
@@ -162,8 +163,34 @@ def test_order_events_pass_through_nginx_unbuffered(scaled_network: Network, buy
 
 
 @pytest.mark.regtest
+def test_purchases_at_once_are_minted_by_the_vaults_operators_each_lane_leased_to_one_worker(
+        scaled_network: Network) -> None:
+    """Which account sent each mint is read from the devnet's transaction; which worker leased which lane from the
+    workers' own logs (a lane idle for a while is given back, so over a run one lane may pass between workers)."""
+    assert scaled_network.devnet is not None
+    operators = {int(account["address"], 16) for account in [scaled_network.operator, *scaled_network.lane_operators]}
+    buyers = [Buyer(scaled_network.service_url, scaled_network.payer.client()) for _ in range(6)]
+    try:
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            purchases = list(pool.map(lambda buyer: buyer.buy(scaled_network.users[2]["address"], "2.00"), buyers))
+    finally:
+        for buyer in buyers:
+            buyer.close()
+    senders = set()
+    for purchase in purchases:
+        assert purchase.order["status"] == "completed", purchase.order
+        transaction = scaled_network.devnet.rpc("starknet_getTransactionByHash",
+                                                {"transaction_hash": purchase.order["mint_tx_hash"]})
+        senders.add(int(transaction["sender_address"], 16))
+    assert senders <= operators, f"a mint from an account that is no lane: {senders - operators}"
+    leased = {int(account, 16) for worker in scaled_network.workers
+              for account in re.findall(r"mint lane (0x[0-9a-f]+) leased by worker", worker.log_path.read_text())}
+    assert senders <= leased, f"mints from lanes no worker said it leased: {senders - leased}"
+
+
+@pytest.mark.regtest
 def test_the_worker_stops_cleanly_and_comes_back(scaled_network: Network) -> None:
-    (worker,) = scaled_network.workers
+    worker = scaled_network.workers[0]
     worker.stop()
     assert worker.exit_code == -signal.SIGTERM  # Python's default action on SIGTERM, like `python -m service`
     worker.start()  # ready again once its log says so, in this run's lines

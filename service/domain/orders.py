@@ -69,10 +69,13 @@ class OrderRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     # Strict types: JSON `true` is not 1 sat, "5" is not an integer and 25.5 is not a decimal string.
-    starknet_address: StrictStr = Field(max_length=80)
-    vusd_amount: StrictStr | None = Field(default=None, max_length=40)
-    amount_sat: StrictInt | None = Field(default=None, gt=0, le=21_000_000 * 100_000_000)
-    max_slippage_bps: StrictInt | None = Field(default=None, ge=0, le=10_000)
+    starknet_address: StrictStr = Field(max_length=80, description="0x + up to 64 hex digits, below 2**251, not 0")
+    vusd_amount: StrictStr | None = Field(default=None, max_length=40,
+                                          description='e.g. "25.00"; exactly one of this or amount_sat')
+    amount_sat: StrictInt | None = Field(default=None, gt=0, le=21_000_000 * 100_000_000,
+                                         description="exactly one of this or vusd_amount")
+    max_slippage_bps: StrictInt | None = Field(default=None, ge=0, le=10_000,
+                                               description="price protection; the default is in GET /api/v1/rate")
 
     @field_validator("starknet_address")
     @classmethod

@@ -165,6 +165,12 @@ def checkout(order_id: str) -> ResponseReturnValue:
     )
 
 
+@blueprint.get("/api/v1/docs")
+def api_docs() -> ResponseReturnValue:
+    """The OpenAPI document rendered by Swagger UI, vendored from its npm package (scripts/vendor_swagger_ui.sh)."""
+    return render_template("docs.html")
+
+
 @blueprint.get("/history")
 def history() -> ResponseReturnValue:
     address = request.args.get("starknet_address", "")[:80]

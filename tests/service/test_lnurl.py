@@ -39,15 +39,18 @@ def fresh_address() -> str:
     return hex(secrets.randbits(248) | 1)
 
 
+# The service with a public URL, one alias, and a per-IP limit on lookups low enough to reach.
+SERVICE_ENV = {
+    "VOLTA_LNURL_PUBLIC_URL": f"https://{PUBLIC_HOST}",
+    "VOLTA_LNURL_ALIASES": json.dumps({"alice": ALIAS_ADDRESS}),
+    "VOLTA_RATE_LIMIT_READS_PER_IP": f"{LOOKUPS_PER_MINUTE}/minute",
+}
+
+
 @pytest.fixture(scope="module")
 def service_url(network: Network) -> Iterator[str]:
-    """The service with a public URL, one alias, and a per-IP limit on lookups low enough to reach."""
     assert network.service is not None
-    network.service.restart({
-        "VOLTA_LNURL_PUBLIC_URL": f"https://{PUBLIC_HOST}",
-        "VOLTA_LNURL_ALIASES": json.dumps({"alice": ALIAS_ADDRESS}),
-        "VOLTA_RATE_LIMIT_READS_PER_IP": f"{LOOKUPS_PER_MINUTE}/minute",
-    })
+    network.service.restart(SERVICE_ENV)
     yield network.service.url
     network.service.restart()
 
@@ -154,6 +157,20 @@ def test_an_alias_pays_the_address_the_operator_gave_it(
     assert_vusd_arrives(starknet, merchant, payer, ALIAS_ADDRESS, offer, amount_msat, action)
 
 
+def test_a_static_lnurl_of_the_same_url_resolves_to_the_same_offer(wallet: Callable[[str], None],
+                                                                  payer: HarnessLndClient) -> None:
+    """LUD-01: the lookup URL, bech32-encoded, is an LNURL for a printed QR code; it leads to the same invoice."""
+    wallet("127.0.2.9")
+    recipient = fresh_address()
+    bech32 = str(lnurl.encode(f"https://{PUBLIC_HOST}/.well-known/lnurlp/{recipient}").bech32)
+    assert bech32.startswith("LNURL1")
+    offer = asyncio.run(lnurl.handle(bech32))
+    assert isinstance(offer, lnurl.LnurlPayResponse), offer
+    action = asyncio.run(lnurl.execute_pay_request(offer, int(offer.minSendable)))
+    invoice = payer.decode(action.pr)  # not paid: the order expires with its quote
+    assert invoice["description_hash"] == hashlib.sha256(str(offer.metadata).encode("utf-8")).hexdigest()
+
+
 def test_an_unknown_alias_gets_lnurls_error_form_through_the_library(wallet: Callable[[str], None]) -> None:
     wallet("127.0.2.3")
     answer = asyncio.run(lnurl.handle(f"nobody@{PUBLIC_HOST}"))
@@ -219,3 +236,20 @@ def test_the_offered_range_is_the_order_limits_at_the_oracles_price(service_url:
     high_vusd = quote_for_sat(offer["maxSendable"] // 1000, btc_usd, settings.spread_bps).vusd_amount
     assert settings.min_order_vusd <= low_vusd <= settings.min_order_vusd * Decimal("1.02")
     assert settings.max_order_vusd * Decimal("0.98") <= high_vusd <= settings.max_order_vusd
+
+
+def test_a_stale_price_is_a_refusal_in_lnurls_form(network: Network, service_url: str,
+                                                   merchant: HarnessLndClient) -> None:
+    """The regtest oracle's price was set when the network started: older than one second."""
+    assert network.service is not None
+    network.service.restart(SERVICE_ENV | {"VOLTA_MAX_PRICE_AGE_S": "1"})
+    try:
+        invoices_before = merchant.last_invoice_index()
+        for answer in (lookup(service_url, fresh_address(), "127.0.2.10"),
+                       callback(service_url, fresh_address(), "5000000", "127.0.2.10")):
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["status"] == "ERROR"
+            assert "cannot quote right now" in answer.json()["reason"]
+        assert merchant.last_invoice_index() == invoices_before
+    finally:
+        network.service.restart(SERVICE_ENV)

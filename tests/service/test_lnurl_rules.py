@@ -109,3 +109,13 @@ def test_aliases_and_the_public_url_come_from_the_environment() -> None:
 def test_bad_lnurl_settings_are_refused(environ: dict[str, str]) -> None:
     with pytest.raises(SettingsError, match="lnurl_"):
         load_settings(environ=environ)
+
+
+def test_the_cln_backend_refuses_a_description_hash_rather_than_issue_a_wrong_invoice() -> None:
+    """CLN is untested here (no CLN on this machine): this only checks the refusal, before any RPC."""
+    from service.lightning.base import LightningError
+    from service.lightning.cln import ClnBackend
+
+    backend = object.__new__(ClnBackend)  # no lightningd to connect to
+    with pytest.raises(LightningError, match="use lnd"):
+        backend.create_hold_invoice(bytes(32), bytes(32), 1_000_000, "memo", 300, description_hash=bytes(32))

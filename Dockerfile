@@ -12,4 +12,6 @@ USER volta
 
 # Inside the container network only; the compose file publishes nothing of it on the host.
 EXPOSE 8000
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--threads", "16", "--timeout", "120", "service.wsgi:app"]
+# One gevent worker per core: each open checkout page's event stream is a greenlet, not a thread (README, scale-out).
+CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--worker-class", "gevent", "--workers", "2", \
+     "--worker-connections", "10000", "--graceful-timeout", "5", "service.wsgi:app"]

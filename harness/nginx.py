@@ -65,7 +65,8 @@ pid {self.workdir / "nginx.pid"};
 error_log stderr notice;
 
 events {{
-    worker_connections 1024;
+    # Each open checkout page holds two (the browser's, and ours to its instance): thousands of them at once.
+    worker_connections 10000;
 }}
 
 http {{

@@ -1,23 +1,51 @@
 """Order changes, told to the live event streams (SSE) of every process.
 
 In one process the repository's listener wakes the streams at once. When the worker or other API instances
-run in other processes, a change made there is published on Redis (`VOLTA_REDIS_URL`) and every instance
-wakes its own streams; without Redis, streams fall back to asking the database ten times a second.
+run in other processes, a change made there is published on Redis (`VOLTA_REDIS_URL`) with the order's id, and
+every instance wakes its own streams of that order (only those: thousands of open checkout pages must not all
+read the database on every change); without Redis, streams fall back to asking the database ten times a second.
+A stream also wakes the moment its client goes away (ClientWatch), so its slot is free at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import selectors
+import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 log = logging.getLogger("volta.events")
 
 CHANNEL = "volta:order-changes"
 POLL_WITHOUT_REDIS_S = 0.1  # a change made by a worker in another process is seen this late at most
-POLL_WITH_REDIS_S = 5.0  # only a safety net: a message lost while reconnecting is caught this late
+# Only a safety net with Redis: a message lost while the subscription reconnects is caught this late (and every
+# stream re-reads its order once the subscription is back). Each poll is a database read per open stream.
+POLL_WITH_REDIS_S = 15.0
+
+
+class Follower:
+    """One live stream's alarm: rung by a change of its order, by any change whose order is not known, or by
+    its client going away. `clear()` before reading the order, then `wait()`: a change in between is not lost."""
+
+    def __init__(self, order_id: str) -> None:
+        self.order_id = order_id
+        self.client_gone = False
+        self._rung = threading.Event()
+
+    def ring(self) -> None:
+        self._rung.set()
+
+    def clear(self) -> None:
+        self._rung.clear()
+
+    def wait(self, timeout: float) -> bool:
+        return self._rung.wait(timeout)
 
 
 class OrderChanges:
@@ -28,14 +56,41 @@ class OrderChanges:
     def __init__(self) -> None:
         self._condition = threading.Condition()
         self.version = 0
+        self._followers: dict[str, set[Follower]] = {}
 
-    def notify(self, _order: Any) -> None:
-        self._wake()
+    def notify(self, order: Any) -> None:
+        self._wake(getattr(order, "id", None))
 
-    def _wake(self) -> None:
+    @contextmanager
+    def follow(self, order_id: str) -> Iterator[Follower]:
+        """A stream's alarm for as long as the stream lasts."""
+        follower = Follower(order_id)
+        with self._condition:
+            self._followers.setdefault(order_id, set()).add(follower)
+        try:
+            yield follower
+        finally:
+            with self._condition:
+                followers = self._followers.get(order_id, set())
+                followers.discard(follower)
+                if not followers:
+                    self._followers.pop(order_id, None)
+
+    def followed_count(self) -> int:
+        with self._condition:
+            return sum(len(followers) for followers in self._followers.values())
+
+    def _wake(self, order_id: str | None) -> None:
+        """Wake the streams of `order_id`, or every stream when it is not known (None or empty)."""
         with self._condition:
             self.version += 1
             self._condition.notify_all()
+            if order_id:
+                followers = list(self._followers.get(order_id, ()))
+            else:
+                followers = [follower for group in self._followers.values() for follower in group]
+        for follower in followers:
+            follower.ring()
 
     def wait(self, seen_version: int, timeout: float) -> int:
         with self._condition:
@@ -59,12 +114,16 @@ class RedisOrderChanges(OrderChanges):
         self._redis = redis.Redis.from_url(redis_url, socket_timeout=1, socket_connect_timeout=1,
                                            health_check_interval=30)
         self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        self._pubsub.subscribe(**{CHANNEL: lambda _message: self._wake()})
+        self._pubsub.subscribe(**{CHANNEL: self._on_message})
         self._listener = self._pubsub.run_in_thread(sleep_time=1.0, daemon=True,
                                                     exception_handler=self._listener_failed)
 
+    def _on_message(self, message: dict[str, Any]) -> None:
+        data = message.get("data")
+        self._wake(data.decode(errors="replace") if isinstance(data, bytes) else str(data or ""))
+
     def notify(self, order: Any) -> None:
-        self._wake()
+        super().notify(order)
         try:
             self._redis.publish(CHANNEL, str(getattr(order, "id", "")))
         except Exception as exc:  # streams elsewhere then see it on their next poll; never fail the writer
@@ -74,6 +133,7 @@ class RedisOrderChanges(OrderChanges):
         # redis-py reconnects and subscribes again on the next read; meanwhile streams poll as a safety net.
         log.warning("Redis subscription dropped (%s); reconnecting", exc)
         time.sleep(1)
+        self._wake(None)  # a change told meanwhile was lost: every stream reads its order again
 
     def close(self) -> None:
         self._listener.stop()
@@ -104,6 +164,100 @@ class StreamSlots:
             self._open[client] -= 1
             if self._open[client] <= 0:
                 del self._open[client]
+
+
+class ClientWatch:
+    """Notices streams whose client went away while they wait, all of them on one thread: each stream's socket
+    is watched for the end of the connection (nginx closes its upstream connection when the browser goes), and
+    its follower rung, so the stream ends and frees its slot at once rather than at its next keepalive.
+
+    Works with any server that names the client socket in the WSGI environ (gunicorn, Werkzeug); under
+    gevent the thread and the selector are gevent's, so it is one greenlet. A socket is unregistered before
+    its stream returns, so never after the server has closed it."""
+
+    def __init__(self) -> None:
+        self._selector = selectors.DefaultSelector()
+        self._lock = threading.Lock()
+        self._wakeup_read, self._wakeup_write = socket.socketpair()
+        for end in (self._wakeup_read, self._wakeup_write):
+            end.setblocking(False)
+        self._selector.register(self._wakeup_read, selectors.EVENT_READ, None)
+        self._thread = threading.Thread(target=self._run, name="sse-client-watch", daemon=True)
+        self._thread.start()
+
+    @contextmanager
+    def watching(self, client_socket: Any, follower: Follower) -> Iterator[None]:
+        """While the block runs, ring `follower` (with `client_gone` set) if `client_socket` closes. No socket
+        (a server that does not say it): nothing is watched; the keepalive still finds a gone client."""
+        if client_socket is None:
+            yield
+            return
+        with self._lock:
+            try:
+                self._selector.register(client_socket, selectors.EVENT_READ, follower)
+            except (KeyError, ValueError, OSError) as exc:
+                log.debug("stream of %s: its client socket cannot be watched (%s)", follower.order_id, exc)
+                client_socket = None
+        self._poke()  # gevent's selector watches what was registered from its next select() on
+        try:
+            yield
+        finally:
+            if client_socket is not None:
+                self._forget(client_socket)
+
+    def _poke(self) -> None:
+        with contextlib.suppress(OSError):  # full: the watcher has wake-ups pending already
+            self._wakeup_write.send(b"\0")
+
+    def _forget(self, client_socket: Any) -> None:
+        with self._lock, contextlib.suppress(KeyError, ValueError):  # already forgotten by the watcher
+            self._selector.unregister(client_socket)
+
+    def _run(self) -> None:
+        while True:
+            for key, _events in self._selector.select():
+                if key.data is None:
+                    self._drain_wakeups()
+                else:
+                    self._check(key.fileobj, key.data)
+
+    def _drain_wakeups(self) -> None:
+        try:
+            while self._wakeup_read.recv(4096):
+                pass
+        except OSError:  # BlockingIOError: drained
+            pass
+
+    def _check(self, client_socket: Any, follower: Follower) -> None:
+        """Readable while the stream waits: the client closed (EOF, reset), or sent bytes (not expected)."""
+        try:
+            closed = client_socket.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            closed = True
+        self._forget(client_socket)  # either way: one answer is all it gives
+        if closed:
+            follower.client_gone = True
+            follower.ring()
+
+
+_client_watch: ClientWatch | None = None
+_client_watch_lock = threading.Lock()
+
+
+def client_watch() -> ClientWatch:
+    """This process's one ClientWatch, made on first use (after a fork, and after gevent's patching)."""
+    global _client_watch
+    with _client_watch_lock:
+        if _client_watch is None:
+            _client_watch = ClientWatch()
+        return _client_watch
+
+
+def client_socket_of(environ: dict[str, Any]) -> Any:
+    """The client connection's socket, where the WSGI server says it (gunicorn, Werkzeug's development server)."""
+    return environ.get("gunicorn.socket") or environ.get("werkzeug.socket")
 
 
 def make_order_changes(redis_url: str) -> OrderChanges:

@@ -19,6 +19,7 @@ from service.api.serializers import order_json
 from service.domain.orders import OrderRequest
 from service.domain.ports import OrderRecord
 from service.domain.states import OrderStatus
+from service.events import client_socket_of, client_watch
 from service.storage.idempotency import IdempotencyConflict, request_digest
 from service.storage.models import OrderRow
 from service.storage.orders import OrderNotFound
@@ -96,34 +97,43 @@ def order_events(order_id: str) -> ResponseReturnValue:
     if not slots.take(client):
         return error_response(429, "too_many_streams", f"This address already follows {slots.per_ip} orders live.",
                               "Close other checkout pages, or read the order with GET /api/v1/orders/<id>.")
-    response = Response(stream_with_context(_event_stream(order_id)), mimetype="text/event-stream",
+    stream = _event_stream(order_id, client_socket_of(request.environ))
+    response = Response(stream_with_context(stream), mimetype="text/event-stream",
                         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
     response.call_on_close(lambda: slots.give_back(client))
     return response
 
 
-def _event_stream(order_id: str) -> Iterator[str]:
+def _event_stream(order_id: str, client_socket: object = None) -> Iterator[str]:
     """One SSE event per state change, each carrying the order as it was then (its status and history up to
-    that change, the rest as now); ends after a final state. States reached in quick succession are each sent."""
+    that change, the rest as now); ends after a final state. States reached in quick succession are each sent.
+
+    It waits on an alarm of its own, rung by a change of this order (here or, through Redis, anywhere) or by
+    its client going away (`client_socket`, watched by this process's one ClientWatch): a client gone ends the
+    stream, and frees its slot, at once instead of at the next keepalive."""
     container_ = container()
-    last_sent, version = 0, container_.changes.version
-    keepalive_at = time.monotonic() + SSE_KEEPALIVE_S
-    while True:
-        if container_.repository.latest_event_id(order_id) != last_sent:
-            row = container_.repository.get(order_id)
-            order, ids = order_json(row), [event.id for event in row.events]
-            history = order["history"]
-            for index, event_id in enumerate(ids):
-                if event_id > last_sent:
-                    snapshot = order | {"status": history[index]["status"], "history": history[: index + 1]}
-                    yield f"id: {event_id}\nevent: order\ndata: {json.dumps(snapshot)}\n\n"
-                    last_sent = event_id
-            if OrderStatus(order["status"]).is_final:
-                return
-        if time.monotonic() > keepalive_at:
-            keepalive_at = time.monotonic() + SSE_KEEPALIVE_S
-            yield ": keepalive\n\n"
-        version = container_.changes.wait(version, timeout=container_.changes.poll_interval_s)
+    changes = container_.changes
+    with changes.follow(order_id) as follower, client_watch().watching(client_socket, follower):
+        last_sent = 0
+        keepalive_at = time.monotonic() + SSE_KEEPALIVE_S
+        while not follower.client_gone:
+            follower.clear()  # before reading: a change from here on rings again
+            if container_.repository.latest_event_id(order_id) != last_sent:
+                row = container_.repository.get(order_id)
+                order, ids = order_json(row), [event.id for event in row.events]
+                history = order["history"]
+                for index, event_id in enumerate(ids):
+                    if event_id > last_sent:
+                        snapshot = order | {"status": history[index]["status"], "history": history[: index + 1]}
+                        yield f"id: {event_id}\nevent: order\ndata: {json.dumps(snapshot)}\n\n"
+                        last_sent = event_id
+                if OrderStatus(order["status"]).is_final:
+                    return
+            now = time.monotonic()
+            if now >= keepalive_at:
+                keepalive_at = now + SSE_KEEPALIVE_S
+                yield ": keepalive\n\n"
+            follower.wait(min(changes.poll_interval_s, keepalive_at - now))
 
 
 def load_order(order_id: str) -> OrderRow:

@@ -213,6 +213,10 @@ def cmd_scenario(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from harness.bench import run_lightning_bench, run_purchase_bench, run_scaled_purchase_bench, run_starknet_bench
 
+    if args.what == "streams":
+        from harness.streams_bench import run_streams_bench
+
+        return run_streams_bench(count=args.streams)
     topology = (args.api, args.workers, args.db, args.payers, args.lanes)
     if args.what == "purchase" and any(option is not None for option in topology):
         return run_scaled_purchase_bench(purchases=args.payments, concurrency=args.senders, api_instances=args.api or 1,
@@ -311,9 +315,11 @@ def build_parser() -> argparse.ArgumentParser:
     verb("scenario", cmd_scenario, "run a scenario file against the network (see scenarios/)").add_argument(
         "scenario_args", nargs=argparse.REMAINDER, help="e.g. run scenarios/catalogue/happy_path.yaml")
     bench = verb("bench", cmd_bench, "measure bring-up, latency and throughput (prints figures, asserts nothing)")
-    bench.add_argument("what", choices=["lightning", "starknet", "purchase"],
+    bench.add_argument("what", choices=["lightning", "starknet", "purchase", "streams"],
                        help="plain Lightning payments, plain mints, or purchases through the service")
     bench.add_argument("--payments", type=int, default=100)
+    bench.add_argument("--streams", type=int, default=2000, metavar="N",
+                       help="streams bench: open orders, each followed live, on one API instance (default 2000)")
     bench.add_argument("--concurrent", type=int, default=300)
     bench.add_argument("--senders", type=int, default=8)
     bench.add_argument("--starknet-block-time", type=float, default=None, metavar="SECONDS",

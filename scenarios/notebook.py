@@ -9,7 +9,8 @@ provenance every output carries.
 - `VOLTA_REGTEST_STATE`: the `state.json` of the network to drive (default .regtest/state.json).
 
 `python -m scenarios.notebook [--n N] [--refresh-readme-plots] NOTEBOOK...` runs notebooks top to bottom in a
-fresh kernel (nbclient), as the test suite does, and prints where their outputs went.
+fresh kernel (nbclient), as the test suite does, keeps each executed notebook (with its printed output) beside
+its figures, and prints where they went.
 """
 
 from __future__ import annotations
@@ -101,7 +102,9 @@ def execute(path: Path, n: int | None = None, refresh: bool = False, timeout_s: 
     notebook = nbformat.read(path, as_version=4)
     NotebookClient(notebook, timeout=timeout_s, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()
-    return output_dir(path.stem)
+    out = output_dir(path.stem)
+    nbformat.write(notebook, out / f"{path.stem}.executed.ipynb")  # with its outputs, beside the figures
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -80,3 +80,16 @@ def test_timeouts_slippage_notebook(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert results["recommended"]["quote_lifetime_s"] in results["lifetimes_s"]
     completion = results["grids"]["completion"]
     assert all(0 <= rate <= 1 for row in completion for rate in row)
+
+
+def test_market_risk_notebook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    results = execute("05_market_risk.ipynb", 1_500, tmp_path, monkeypatch)
+    regimes = results["regimes"]
+    assert regimes["calm"] < regimes["typical"] < regimes["stressed"]
+    assert results["simulated_5min_excess_kurtosis"] > 2  # fat tails survive to the quote's horizon
+    assert results["optima"]["typical/stalled"]["interior"]
+    at_defaults = results["at_defaults"]
+    assert at_defaults["stressed/stalled"]["cvar99_bps"] >= at_defaults["calm/stalled"]["cvar99_bps"]
+    for key, rows in results["free_option_by_lifetime"].items():
+        assert all(row["hindsight_bps"] >= row["optimal_bps"] - 1e-9 for row in rows), key
+    assert {"market_risk.png", "free_option.png"} <= set(results["figures"])

@@ -7,6 +7,7 @@ reason are the enums of service/domain/states.py, the one place that vocabulary 
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -44,6 +45,9 @@ class OrderView(BaseModel):
     expires_at: DateTime
     refund_reason: RefundReason | None = Field(description="set when status is refunded")
     mint_tx_hash: str | None = Field(description="the Starknet mint transaction, once signed")
+    metadata: dict[str, Any] | None = Field(description="the JSON object the order was created with, as given")
+    reference: str | None = Field(description="the integrator's own id for the order, as given")
+    redirect_url: str | None = Field(description="where the checkout sends the buyer once the order is final")
 
 
 def order_view(order: OrderRecord) -> OrderView:
@@ -63,6 +67,9 @@ def order_view(order: OrderRecord) -> OrderView:
         expires_at=iso(order.expires_at) or "",
         refund_reason=RefundReason(order.refund_reason) if order.refund_reason else None,
         mint_tx_hash=order.mint_tx_hash,
+        metadata=json.loads(order.metadata_json) if order.metadata_json else None,
+        reference=order.reference,
+        redirect_url=order.redirect_url,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 import uuid
@@ -10,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit
 
 from limits import RateLimitItem, parse_many
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator, model_validator
@@ -28,6 +31,33 @@ STARKNET_ADDRESS = re.compile(r"0x[0-9a-fA-F]{1,64}")
 VUSD_AMOUNT = re.compile(r"(0|[1-9][0-9]*)(\.[0-9]{1,2})?")
 DAY = timedelta(days=1)
 MAX_VUSD_AMOUNT = Decimal(10) ** 12  # far above any order limit; keeps the arithmetic finite
+# What an integrator may attach to an order, returned with it everywhere (API, pages, webhooks).
+MAX_METADATA_BYTES = 4096  # as compact JSON, UTF-8
+MAX_METADATA_DEPTH = 5  # the object itself is level 1
+MAX_REFERENCE_CHARS = 128
+MAX_REDIRECT_URL_CHARS = 2048
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def redirect_hosts(settings: Settings) -> frozenset[str]:
+    """The hosts an order's redirect_url may name (`redirect_hosts`, VOLTA_REDIRECT_HOSTS); none when unset."""
+    return frozenset(host.strip().lower() for host in getattr(settings, "redirect_hosts", ()) if host.strip())
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(item) for item in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(item) for item in value), default=0)
+    return 0
 
 
 def invoice_memo(vusd_amount: Decimal) -> str:
@@ -76,6 +106,16 @@ class OrderRequest(BaseModel):
                                          description="exactly one of this or vusd_amount")
     max_slippage_bps: StrictInt | None = Field(default=None, ge=0, le=10_000,
                                                description="price protection; the default is in GET /api/v1/rate")
+    metadata: dict[str, Any] | None = Field(
+        default=None, description=f"any JSON object of yours, at most {MAX_METADATA_BYTES} bytes as compact JSON and "
+                                  f"{MAX_METADATA_DEPTH} levels deep; returned with the order and in webhooks")
+    reference: StrictStr | None = Field(
+        default=None, min_length=1, max_length=MAX_REFERENCE_CHARS,
+        description="your own id for this order (e.g. your invoice number); returned with the order and in webhooks")
+    redirect_url: StrictStr | None = Field(
+        default=None, max_length=MAX_REDIRECT_URL_CHARS,
+        description="where the checkout page sends the buyer back to once the order is final; http(s), only to "
+                    "hosts the operator allows (VOLTA_REDIRECT_HOSTS)")
 
     @field_validator("starknet_address")
     @classmethod
@@ -94,6 +134,46 @@ class OrderRequest(BaseModel):
             raise ValueError("must be a positive number")
         if amount >= MAX_VUSD_AMOUNT:
             raise ValueError(f"must be below {MAX_VUSD_AMOUNT}")
+        return value
+
+    @field_validator("metadata")
+    @classmethod
+    def _bounded_metadata(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        try:
+            size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode())
+        except ValueError as exc:  # NaN or Infinity (not JSON), or a lone surrogate (not Unicode text)
+            raise ValueError("must be plain JSON: no NaN or Infinity, and text without lone surrogates") from exc
+        if size > MAX_METADATA_BYTES:
+            raise ValueError(f"is {size} bytes as compact JSON; at most {MAX_METADATA_BYTES} are kept")
+        if _depth(value) > MAX_METADATA_DEPTH:
+            raise ValueError(f"nests deeper than {MAX_METADATA_DEPTH} levels")
+        return value
+
+    @field_validator("reference")
+    @classmethod
+    def _printable_reference(cls, value: str | None) -> str | None:
+        if value is not None and (_CONTROL.search(value) or not _is_unicode(value)):
+            raise ValueError("must be text without control characters or lone surrogates")
+        return value
+
+    @field_validator("redirect_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.isascii():
+            raise ValueError("must be ASCII (percent-encode the rest, and write the host in punycode)")
+        try:
+            parts = urlsplit(value)
+            host = parts.hostname
+        except ValueError as exc:
+            raise ValueError(f"is not a URL: {exc}") from exc
+        if parts.scheme not in ("https", "http") or not host:
+            raise ValueError("must be an absolute http(s) URL, e.g. https://shop.example/thanks")
+        if parts.username is not None or parts.password is not None or _CONTROL.search(value) or " " in value:
+            raise ValueError("must not carry credentials, spaces or control characters")
         return value
 
     @model_validator(mode="after")
@@ -116,6 +196,7 @@ class PlaceOrder:
         """`description_hash`: the invoice commits to this hash instead of carrying the memo (LNURL-pay's
         sha256 of its metadata, service/api/lnurl.py)."""
         slippage_bps = self._slippage(request)
+        self._check_redirect(request.redirect_url)
         quote = self._quote(request)
         # Limits count orders that exist: a request refused for any reason costs the address nothing, so
         # nobody can lock a buyer out by sending bad requests in the buyer's name.
@@ -144,7 +225,24 @@ class PlaceOrder:
             preimage=None, preimage_key_id=self.preimages.current_id,
             bolt11=invoice.bolt11, status=OrderStatus.AWAITING_PAYMENT.value, created_at=now, updated_at=now,
             expires_at=now + timedelta(seconds=self.settings.quote_lifetime_s),
+            metadata_json=None if request.metadata is None else json.dumps(request.metadata, separators=(",", ":")),
+            reference=request.reference, redirect_url=request.redirect_url,
         )
+
+    def _check_redirect(self, url: str | None) -> None:
+        """Only to a host the operator allows (exactly, or a subdomain of an entry written as `.shop.example`),
+        so the checkout never sends a buyer wherever a stranger's order asked."""
+        if url is None:
+            return
+        allowed = redirect_hosts(self.settings)
+        host = (urlsplit(url).hostname or "").lower()
+        if not allowed:
+            raise OrderRejected("redirect_not_allowed", "This service allows no redirect_url: the operator has "
+                                "named no hosts for it.", "Leave redirect_url out, or ask the operator to allow "
+                                "your host (VOLTA_REDIRECT_HOSTS).")
+        if not any(host == entry or (entry.startswith(".") and host.endswith(entry)) for entry in allowed):
+            raise OrderRejected("redirect_not_allowed", f"redirect_url's host {host!r} is not one this service "
+                                "sends buyers to.", f"Use a URL on one of: {', '.join(sorted(allowed))}.")
 
     def _slippage(self, request: OrderRequest) -> int:
         bps = self.settings.default_max_slippage_bps if request.max_slippage_bps is None else request.max_slippage_bps

@@ -49,6 +49,9 @@ class OrderRecord(Protocol):
     bolt11: str
     spread_bps: int
     refund_reason: str | None
+    metadata_json: str | None
+    reference: str | None
+    redirect_url: str | None
 
     @property
     def events(self) -> Sequence[OrderEventRecord]: ...

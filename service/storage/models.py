@@ -54,6 +54,11 @@ class OrderRow(Base):
     mint_account: Mapped[str | None] = mapped_column(String(66), nullable=True)
     htlc_expiry_height: Mapped[int | None] = mapped_column(Integer, nullable=True)
     failure_detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The integrator's own: a JSON object (compact, bounded by OrderRequest), their id for the order, and where
+    # the checkout sends the buyer back to (a host the operator allows). Returned with the order, never read.
+    metadata_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reference: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    redirect_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     hold_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from urllib.parse import urlsplit
 from typing import Any
 
 from flask import Blueprint, Response, render_template, request
@@ -162,6 +163,7 @@ def checkout(order_id: str) -> ResponseReturnValue:
         "checkout.html", order=order, order_data=order_json(order), copy=page_copy(), said=describe(order),
         step=STEP_OF_STATUS.get(order.status, -1), steps=STEPS, final=order.status in FINAL,
         server_now=iso(datetime.now(UTC)), page="checkout",
+        redirect_host=urlsplit(order.redirect_url).hostname if order.redirect_url else None,
     )
 
 

@@ -72,6 +72,7 @@
     if (order.mint_tx_hash) $("tx-hash").textContent = order.mint_tx_hash;
     if (status === "completed" && $("new-balance").hidden) showNewBalance();
     $("restart").hidden = !(status === "expired" || status === "refunded");
+    if ($("return")) $("return").hidden = !final; // back to the merchant (a host the operator allows) once final
     const payCard = $("pay-card");
     const focusWasInPayCard = payCard.contains(document.activeElement);
     payCard.hidden = status !== "awaiting_payment";

@@ -1,0 +1,114 @@
+"""Per-order metadata and reference against the running service: stored as given, returned by create and read,
+shown on the checkout page, and carried by webhooks (verified with the standardwebhooks library). A redirect_url to
+a host the operator has not allowed, and metadata over the bound, get a 400 JSON error saying what to do."""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+from harness.network import Network
+from harness.service_process import VoltaService
+from harness.util import wait_until
+
+pytestmark = pytest.mark.regtest
+
+SECRET = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+METADATA = {"cart": [{"sku": "VUSD-25", "qty": 1}], "customer": {"id": 7, "name": "Zoë"}, "campaign": None}
+REFERENCE = "INV-2026-11-0042"
+
+
+class Receiver(ThreadingHTTPServer):
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.seen: list[tuple[dict[str, str], bytes]] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/hook"
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: Receiver
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.server.seen.append((dict(self.headers), body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    server = Receiver()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def service(network: Network, receiver: Receiver) -> Iterator[VoltaService]:
+    assert network.service is not None
+    network.service.restart({"VOLTA_WEBHOOK_URLS": receiver.url, "VOLTA_WEBHOOK_SECRET": SECRET})
+    yield network.service
+    network.service.restart()
+
+
+@pytest.fixture(scope="module")
+def created(service: VoltaService, network: Network) -> dict[str, Any]:
+    response = httpx.post(f"{service.url}/api/v1/orders", timeout=30, json={
+        "starknet_address": network.users[2]["address"], "vusd_amount": "4.00",
+        "metadata": METADATA, "reference": REFERENCE})
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def test_create_and_read_return_them_as_given(service: VoltaService, created: dict[str, Any]) -> None:
+    assert (created["metadata"], created["reference"], created["redirect_url"]) == (METADATA, REFERENCE, None)
+    read = httpx.get(created["status_url"], timeout=30).json()
+    assert (read["metadata"], read["reference"], read["redirect_url"]) == (METADATA, REFERENCE, None)
+
+
+def test_the_checkout_page_shows_the_reference(created: dict[str, Any]) -> None:
+    page = httpx.get(created["checkout_url"], timeout=30)
+    assert page.status_code == 200 and REFERENCE in page.text
+
+
+def test_webhooks_carry_them(created: dict[str, Any], receiver: Receiver) -> None:
+    def delivered() -> tuple[dict[str, str], bytes] | None:
+        return next(((h, b) for h, b in receiver.seen if created["order_id"].encode() in b), None)
+
+    headers, body = wait_until(delivered, timeout=60, what="the order's first webhook")
+    event = Webhook(SECRET).verify(body, headers)
+    assert event["data"]["metadata"] == METADATA and event["data"]["reference"] == REFERENCE
+    assert json.loads(body)["data"]["redirect_url"] is None
+
+
+@pytest.mark.parametrize(("extra", "code", "words"), [
+    ({"redirect_url": "https://shop.example/thanks"}, "redirect_not_allowed", "VOLTA_REDIRECT_HOSTS"),
+    ({"metadata": {"blob": "x" * 5000}}, None, "metadata"),
+    ({"reference": "a\u0000b"}, None, "reference"),
+])
+def test_refusals_are_json_errors_that_say_what_to_do(
+    service: VoltaService, network: Network, extra: dict[str, Any], code: str | None, words: str,
+) -> None:
+    response = httpx.post(f"{service.url}/api/v1/orders", timeout=30, json={
+        "starknet_address": network.users[2]["address"], "vusd_amount": "4.00", **extra})
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert set(body) == {"error", "message", "hint"} and all(body.values()), body
+    if code:
+        assert body["error"] == code
+    assert words in body["message"] + body["hint"], body

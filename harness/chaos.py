@@ -1,13 +1,19 @@
-"""The chaos run: purchases from several payers while the service is SIGKILLed at random moments, then
-every order judged from lnd and the vault (the invariant), and 0 `failed`, 0 still open.
+"""The chaos run: purchases from several payers while the service's processes are SIGKILLed at random moments,
+then every order judged from lnd and the vault (the invariant), and 0 `failed`, 0 still open.
 
-`python -m harness chaos --minutes 3` runs it on a network of its own (`make chaos`); the test suite runs a
-short one on the atomicity tests' network.
+On one service process, that process is killed and restarted. Scaled out (API instances behind nginx, workers,
+mint lanes), each kill picks one of them at random, so buyers meet nginx passing over a dead instance and orders
+meet a worker dying with their claim or its mint lanes leased.
+
+`python -m harness chaos --minutes 3` runs it on a network of its own (`make chaos`; `--api 3 --workers 3 --db
+postgres --lanes 3` scaled out); the test suite runs a short one on the atomicity tests' network and another on
+the scaled network.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import random
 import threading
 import time
@@ -21,6 +27,7 @@ from harness.judge import Judge
 from harness.lnd_client import HarnessLndClient
 from harness.network import Network
 from harness.purchase import Buyer
+from harness.service_process import ServiceProcess
 from harness.util import Timeouts, WaitTimeout, wait_until
 from service.domain.states import FINAL_STATUSES, OrderStatus
 from service.starknet.client import StarknetClient
@@ -34,6 +41,7 @@ SETTLE_TIMEOUT_S = 300  # after the last kill, how long every order may take to 
 class ChaosReport:
     seconds: float
     kills: int = 0
+    killed: dict[str, int] = field(default_factory=dict)  # kills per process name
     orders: list[dict[str, Any]] = field(default_factory=list)
     statuses: dict[str, int] = field(default_factory=dict)
     violations: list[str] = field(default_factory=list)
@@ -45,7 +53,8 @@ class ChaosReport:
 
     def summary(self) -> str:
         counts = ", ".join(f"{status} {count}" for status, count in sorted(self.statuses.items()))
-        return (f"{len(self.orders)} orders in {self.seconds:.0f} s, {self.kills} SIGKILLs: {counts}; "
+        victims = ", ".join(f"{name} {count}" for name, count in sorted(self.killed.items()))
+        return (f"{len(self.orders)} orders in {self.seconds:.0f} s, {self.kills} SIGKILLs ({victims}): {counts}; "
                 f"violations: {len(self.violations)}")
 
 
@@ -76,8 +85,8 @@ class Shopper(threading.Thread):
 def run_chaos(network: Network, seconds: float, kill_every_s: tuple[float, float] = (2.0, 8.0),
               seed: int = 7, service_env: dict[str, str] | None = None) -> ChaosReport:
     """Call from the thread that owns the network: restarted processes die with the thread that started them."""
-    assert network.service is not None
     rng, stop, lock = random.Random(seed), threading.Event(), threading.Lock()
+    victims = kill_rotation(network, rng)
     report = ChaosReport(seconds)
     balances: dict[str, int] = {}
     vault = StarknetClient(network.starknet_config())
@@ -88,7 +97,7 @@ def run_chaos(network: Network, seconds: float, kill_every_s: tuple[float, float
             balances.setdefault(order["starknet_address"], balance)
 
     payers = [network.payer.client(), network.router.client()]
-    shoppers = [Shopper(f"shopper-{i}", network.service.url, payers[i % len(payers)], vault, stop, record,
+    shoppers = [Shopper(f"shopper-{i}", network.service_url, payers[i % len(payers)], vault, stop, record,
                         random.Random(seed + i)) for i in range(SHOPPERS_PER_PAYER * len(payers))]
     try:
         for shopper in shoppers:
@@ -96,11 +105,13 @@ def run_chaos(network: Network, seconds: float, kill_every_s: tuple[float, float
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             time.sleep(rng.uniform(*kill_every_s))
-            network.service.kill()
-            if network.service.is_running():
-                raise RuntimeError("the service survived SIGKILL")
+            victim = victims[report.kills % len(victims)]
+            victim.kill()
+            if victim.is_running():
+                raise RuntimeError(f"{victim.name} survived SIGKILL")
             report.kills += 1
-            network.service.restart(service_env)
+            report.killed[victim.name] = report.killed.get(victim.name, 0) + 1
+            victim.restart(service_env)
         stop.set()
         for shopper in shoppers:
             shopper.join(timeout=Timeouts.PAYMENT * 3)
@@ -111,9 +122,18 @@ def run_chaos(network: Network, seconds: float, kill_every_s: tuple[float, float
     return report
 
 
+def kill_rotation(network: Network, rng: random.Random) -> list[ServiceProcess]:
+    """The order processes are killed in, from a random start: API instances and workers take turns, so a short run
+    kills both kinds (a restart takes seconds, so few kills fit in a short run)."""
+    apis, workers = network.api_services or ([network.service] if network.service else []), network.workers
+    assert apis, "the network runs no service"
+    rotation = [process for pair in itertools.zip_longest(apis, workers) for process in pair if process is not None]
+    start = rng.randrange(len(rotation))
+    return rotation[start:] + rotation[:start]
+
+
 def judge_orders(network: Network, vault: StarknetClient, report: ChaosReport, balances: dict[str, int]) -> None:
-    assert network.service is not None
-    http = httpx.Client(base_url=network.service.url, timeout=30)
+    http = httpx.Client(base_url=network.service_url, timeout=30)
     try:
         def status(order: dict[str, Any]) -> str:
             return str(http.get(f"/api/v1/orders/{order['order_id']}").raise_for_status().json()["status"])

@@ -234,9 +234,16 @@ def cmd_chaos(args: argparse.Namespace) -> int:
     """On a network of its own: the service must be this process's child to be SIGKILLed and restarted."""
     from harness.chaos import run_chaos
 
+    try:
+        scale = ServiceScale(args.api, args.workers, args.db)
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        return 2
     with console.status("bringing up a network for the chaos run…"), \
-            Network(starknet_block_time=args.starknet_block_time) as network:
-        console.print(f"network up in {network.timings['bring_up_s']:.0f}s; buying while the service is "
+            Network(starknet_block_time=args.starknet_block_time, api_instances=scale.api_instances,
+                    workers=scale.workers, database=scale.database, mint_lanes=args.lanes) as network:
+        victims = ", ".join(process.name for process in network.service_processes)
+        console.print(f"network up in {network.timings['bring_up_s']:.0f}s; buying while one of {victims} is "
                       f"SIGKILLed every {args.kill_every[0]:g}-{args.kill_every[1]:g} s for {args.minutes:g} min")
         report = run_chaos(network, args.minutes * 60, kill_every_s=(args.kill_every[0], args.kill_every[1]),
                            seed=args.seed, service_env={"VOLTA_VOID_UNSEEN_MINT_AFTER_S": "6"})
@@ -337,6 +344,10 @@ def build_parser() -> argparse.ArgumentParser:
     chaos.add_argument("--starknet-block-time", type=float, default=2, metavar="SECONDS")
     chaos.add_argument("--kill-every", type=float, nargs=2, default=(2.0, 8.0), metavar=("MIN_S", "MAX_S"))
     chaos.add_argument("--seed", type=int, default=7)
+    chaos.add_argument("--api", type=int, default=1, metavar="N", help="API instances behind nginx (default 1)")
+    chaos.add_argument("--workers", type=int, default=0, metavar="M", help="worker processes (default 0)")
+    chaos.add_argument("--db", choices=DATABASES, default="sqlite", help="the service's database (default sqlite)")
+    chaos.add_argument("--lanes", type=int, default=1, metavar="L", help="mint lanes (default 1)")
     verb("reconcile", cmd_reconcile, "compare finished orders with lnd and the vault; repair what can be").add_argument(
         "--hours", type=float, default=24, help="orders finished this many hours back")
     return parser

@@ -6,6 +6,7 @@ service writes them; a SIGKILLed API instance costs no request."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -18,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.chaos import run_chaos
 from harness.cli import build_parser
 from harness.judge import Judge
 from harness.network import Network
@@ -36,6 +38,7 @@ FIRST_EVENT_WITHIN_S = 10
 # The service writes an event or a keepalive comment at least every SSE_KEEPALIVE_S: longer silence is a stream
 # held back on the way.
 SILENCE_LIMIT_S = 2 * SSE_KEEPALIVE_S
+CHAOS_SECONDS = float(os.environ.get("VOLTA_CHAOS_SECONDS", "45"))
 
 
 @pytest.fixture
@@ -82,9 +85,13 @@ def test_state_json_records_every_process_and_no_secret(scaled_network: Network)
     assert service["url"] == network.service_url == network.nginx.url
     assert service["database_url"] == f"postgresql+psycopg://volta@127.0.0.1:{network.postgres.port}/volta"
     assert service["redis_url"] == f"redis://127.0.0.1:{network.redis.port}/0"
-    assert service["scale"] == {"api_instances": 2, "workers": 1, "database": "postgres"}
-    assert list(service["api"]) == ["api", "api2"] and list(service["workers"]) == ["worker"]
-    assert {"postgres", "redis", "api", "api2", "worker", "nginx"} <= set(state["pids"])
+    assert service["scale"] == {"api_instances": 2, "workers": 2, "database": "postgres"}
+    assert list(service["api"]) == ["api", "api2"] and list(service["workers"]) == ["worker", "worker2"]
+    assert {"postgres", "redis", "api", "api2", "worker", "worker2", "nginx"} <= set(state["pids"])
+    [lane] = state["starknet"]["mint_lanes"]  # the second lane's operator: its key's file, never the key
+    assert lane["address"] == network.lane_operators[0]["address"]
+    assert network.lane_operators[0]["private_key"] not in json.dumps(state)
+    assert Path(lane["private_key_file"]).stat().st_mode & 0o777 == 0o600
     key_file = Path(service["preimage_key_file"])
     assert key_file.stat().st_mode & 0o777 == 0o600
     assert key_file.read_text().strip() not in json.dumps(state), "the key's path is recorded, never the key"
@@ -219,3 +226,18 @@ def test_requests_through_nginx_survive_a_sigkilled_api_instance(scaled_network:
     wait_until(lambda: httpx.get(f"{scaled_network.service_url}/api/v1/health", timeout=10).status_code == 200 and
                f"127.0.0.1:{dead.port}" in upstreams_in_access_log(scaled_network, log_lines)[-1],
                timeout=30, what=f"nginx to pass requests to the restarted {dead.name} again", interval=0.5)
+
+
+@pytest.mark.regtest
+def test_random_sigkills_of_api_instances_and_workers_leave_every_order_sound(scaled_network: Network) -> None:
+    """The scaled-out chaos run, short (VOLTA_CHAOS_SECONDS; `make chaos` runs 3 minutes with 3 of each): buyers
+    go through nginx while one API instance or worker at a time is SIGKILLed and restarted; every order is then
+    judged from lnd and the vault. Last in this module: it restarts every kind of process."""
+    report = run_chaos(scaled_network, CHAOS_SECONDS, kill_every_s=(2.0, 6.0))
+    print(report.summary())
+    assert report.kills >= 3, "the chaos run must actually kill processes"
+    assert any(name.startswith("api") for name in report.killed), f"no API instance was killed: {report.killed}"
+    assert any(name.startswith("worker") for name in report.killed), f"no worker was killed: {report.killed}"
+    assert report.orders, "no purchase was attempted"
+    assert report.violations == [], report.violations
+    assert report.sound, report.summary()

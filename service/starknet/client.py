@@ -203,7 +203,11 @@ class StarknetClient(VaultGateway, PriceSource, AccountSignatures):
 
     def _take(self, lane: MintLane) -> bool:
         assert self._leases is not None
-        return self._leases.take(lane.address)
+        try:
+            return self._leases.take(lane.address)
+        except Exception:  # the database is away: no lane is taken, and a mint with none is deferred
+            log.warning("could not lease mint lane %s", lane.address, exc_info=True)
+            return False
 
     def _lease_check(self, account: str) -> Callable[[], Any]:
         async def still_ours() -> bool:

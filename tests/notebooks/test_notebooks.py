@@ -80,6 +80,9 @@ def test_timeouts_slippage_notebook(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert results["recommended"]["quote_lifetime_s"] in results["lifetimes_s"]
     completion = results["grids"]["completion"]
     assert all(0 <= rate <= 1 for row in completion for rate in row)
+    answer = results["answer"]  # the printed answer: lifetimes move completion far more than the bound does
+    assert answer["completion_range_over_lifetimes"] > 2 * answer["largest_completion_range_over_bounds"]
+    assert set(results["by_regime"]) == {"calm", "typical", "stressed"} and "stable" in results
 
 
 def test_market_risk_notebook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

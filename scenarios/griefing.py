@@ -162,7 +162,8 @@ def flooding(limits: ServiceLimits, facts: LightningFacts, attacker: AttackerCos
     in_flight = capacity_per_s * 10.0  # purchases in flight at ~10 s each (assumption: one block + checks)
     return _costs("flooding", limits, attacker, hours, orders, in_flight, in_flight * order_sat,
                   routed_htlcs=orders, resends=0, fees_sat=orders * (fee_sat + spread_sat),
-                  denied_fraction=float("nan"), attacker_channels=max(1, math.ceil(in_flight / 483)))
+                  denied_fraction=1.0,  # at capacity an honest buyer's wait grows without bound
+                  attacker_channels=max(1, math.ceil(in_flight / facts.max_accepted_htlcs)))
 
 
 def _costs(attack: str, limits: ServiceLimits, attacker: AttackerCosts, hours: float, orders: float,

@@ -9,7 +9,9 @@ A closed system of `concurrency` buyers, each starting a new purchase as soon as
    place where buyers wait for each other. On this 2-core machine the service, lnd, btcd and devnet share the
    cores, so this is a fitted number, not a measured CPU time;
 3. **mint lane** — the lane with the fewest mints queued or waiting takes it. A lane that is not sending takes
-   everything queued (at most `MAX_BATCH`) as one multicall and is busy `send_s` (sign, fee estimate, send);
+   everything queued (at most `MAX_BATCH`) as one multicall and is busy until it is sent: `send_s +
+   send_per_mint_s x batch` of work on the Starknet node (the fee estimate simulates every call), which serves
+   one lane's request at a time when `shared_node` (one devnet, as here), so lanes share its time;
    mints that queue meanwhile go in the next batch (`service/starknet/lanes.py`). Waiting for acceptance is
    off the send path: a batch is accepted at the first block boundary after it was sent (blocks every
    `block_time_s`; `None` closes a block per transaction), seen after the receipt poll (uniform in
@@ -55,6 +57,7 @@ class QueueParams:
     after_s: NDArray[np.float64] = field(repr=False)  # samples: minted -> the buyer sees completed
     create_s: NDArray[np.float64] = field(repr=False)  # samples: creating the order (before send)
     max_batch: int = MAX_BATCH
+    shared_node: bool = True  # every lane's send work queues at one Starknet node (False: each lane has its own)
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,7 @@ def simulate(params: QueueParams, concurrency: int, purchases: int, seed: int = 
     ended_at: list[float] = []
     batch_sizes: list[int] = []
     cpu_free_at = 0.0
+    node_free_at = 0.0
     lane_queue: list[list[int]] = [[] for _ in range(params.lanes)]
     lane_busy = [False] * params.lanes
     lane_waiting = [0] * params.lanes  # mints sent, not yet accepted
@@ -135,7 +139,13 @@ def simulate(params: QueueParams, concurrency: int, purchases: int, seed: int = 
         lane_busy[lane] = True
         lane_waiting[lane] += len(batch)
         batch_sizes.append(len(batch))
-        sent_done = now + params.send_s + params.send_per_mint_s * len(batch)
+        nonlocal node_free_at
+        work = params.send_s + params.send_per_mint_s * len(batch)
+        if params.shared_node:
+            node_free_at = max(now, node_free_at) + work
+            sent_done = node_free_at
+        else:
+            sent_done = now + work
         push(sent_done, f"sent:{lane}", -1)
         accepted = next_block(sent_done) + float(rng.uniform(0, POLL_INTERVAL_S)) + params.accept_s
         for pid in batch:
@@ -345,8 +355,8 @@ def sweep(params: QueueParams, concurrencies: Sequence[int], lanes: Sequence[int
 
 
 def capacity_per_s(params: QueueParams) -> dict[str, float]:
-    """The stations' ceilings, in purchases per second: the serialised service work, and the lanes (a full
-    batch per send)."""
+    """The stations' ceilings, in purchases per second: the serialised service work, and the lanes (full
+    batches, sent one at a time by a shared node)."""
+    lanes = 1 if params.shared_node else params.lanes
     return {"service_cpu": 1.0 / params.cpu_s if params.cpu_s > 0 else math.inf,
-            "mint_lanes": params.lanes * params.max_batch
-            / (params.send_s + params.send_per_mint_s * params.max_batch)}
+            "mint_lanes": lanes * params.max_batch / (params.send_s + params.send_per_mint_s * params.max_batch)}

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from urllib.parse import urlsplit
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, render_template, request
 from flask.typing import ResponseReturnValue

@@ -253,8 +253,7 @@ def run_scaled_purchase_bench(purchases: int = 24, concurrency: int = 8, api_ins
         finally:
             for buyer in buyers:
                 buyer.close()
-    end_to_end = [leg["end_to_end"] for leg in legs]
-    _print_scaled_table(scale, concurrency, purchases, holds, purchases / holds_s, end_to_end, purchases / legs_s)
+    _print_scaled_table(scale, concurrency, purchases, holds, purchases / holds_s, legs, purchases / legs_s)
     return 0
 
 
@@ -265,8 +264,20 @@ def _concurrently(job: Callable[[int], Any], count: int, concurrency: int) -> tu
     return results, time.perf_counter() - started
 
 
+LEG_NAMES = {
+    "htlc_arrival": "HTLC held (send -> payment_held)",
+    "checks": "checks (payment_held -> minting)",
+    "mint": "mint (minting -> minted, accepted on L2)",
+    "settle": "settle (minted -> completed)",
+    "notify": "buyer sees it (completed -> seen)",
+}
+
+
 def _print_scaled_table(scale: str, concurrency: int, count: int, holds: list[float], holds_per_s: float,
-                        end_to_end: list[float], purchases_per_s: float) -> None:
+                        legs: list[dict[str, float]], purchases_per_s: float) -> None:
+    """The topology's throughput and latency against raw hold payments, and where a purchase's time goes (its legs,
+    harness.purchase.purchase_legs): what a faster topology would have to shorten."""
+    end_to_end = [leg["end_to_end"] for leg in legs]
     def ms(samples: list[float], fraction: float) -> str:
         return f"{percentile(samples, fraction) * 1000:,.0f} ms"
 
@@ -277,6 +288,9 @@ def _print_scaled_table(scale: str, concurrency: int, count: int, holds: list[fl
                   ms(holds, 0.5), ms(holds, 0.95), ms(holds, 0.99))
     table.add_row("purchase through the service, end to end", f"{purchases_per_s:.2f}",
                   ms(end_to_end, 0.5), ms(end_to_end, 0.95), ms(end_to_end, 0.99))
+    for name, what in LEG_NAMES.items():
+        samples = [leg[name] for leg in legs]
+        table.add_row(f"  of which {what}", "", ms(samples, 0.5), ms(samples, 0.95), ms(samples, 0.99))
     console.print(table)
     ratio = purchases_per_s / holds_per_s
     p99 = percentile(end_to_end, 0.99)

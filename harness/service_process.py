@@ -97,7 +97,7 @@ class VoltaService(ServiceProcess):
         return [sys.executable, "-m", "gunicorn", "--worker-class", "gevent", "--workers", "1",
                 "--worker-connections", str(API_WORKER_CONNECTIONS), "--bind", f"127.0.0.1:{self.port}",
                 "--graceful-timeout", str(API_GRACEFUL_TIMEOUT_S), "--error-logfile", "-",
-                "service.wsgi:app"]
+                *_no_control_socket(), "service.wsgi:app"]
 
     def kill(self) -> None:
         """SIGKILL to gunicorn's master and its worker alike (their own process group): a worker whose master
@@ -117,6 +117,15 @@ class VoltaService(ServiceProcess):
     def wait_ready(self, *, timeout: float = Timeouts.PROCESS_START) -> None:
         self.wait_answering(lambda: httpx.get(f"{self.url}/api/v1/health", timeout=5).status_code == 200,
                             f"{self.url}/api/v1/health", transient=(httpx.TransportError,), timeout=timeout)
+
+
+def _no_control_socket() -> list[str]:
+    """gunicorn 25+ opens a control socket at one path per account (~/.gunicorn/gunicorn.ctl): API instances
+    side by side would take it from each other. The harness does not use it."""
+    from gunicorn.config import KNOWN_SETTINGS
+
+    supported = any(setting.name == "control_socket_disable" for setting in KNOWN_SETTINGS)
+    return ["--no-control-socket"] if supported else []
 
 
 # What `python -m service.worker` logs once its threads run (service/worker/__main__.py).

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,12 +29,13 @@ from service.loop_thread import LoopThread
 
 console = Console()
 
-# Orders live this long, so that all of them are open together while the figures are read, and then end
-# on their own (`expired`: an event for every stream) without a payment each.
-QUOTE_LIFETIME_S = 240
+# Orders live long enough for all of them to be open together while the figures are read (the creation time
+# measured at idle, with margin), and then end on their own (`expired`: an event for every stream) without a
+# payment each.
+MIN_QUOTE_LIFETIME_S = 120
 # How many requests are in flight at once while the orders are created and the streams opened.
-CREATE_CONCURRENCY = 16
-OPEN_CONCURRENCY = 64
+CREATE_CONCURRENCY = 4
+OPEN_CONCURRENCY = 16
 LATENCY_SAMPLES = 100
 STREAM_READ_TIMEOUT_S = 60  # the service writes at least a keepalive every 15 s
 # A stream refused with 429 (its client's slots all held) is tried again this often, for this long: a page
@@ -126,9 +128,8 @@ class StreamsFigures:
 class StreamsLoad:
     """Orders and their event streams through nginx, driven from one asyncio loop on a thread of its own."""
 
-    def __init__(self, service_url: str, address: str) -> None:
+    def __init__(self, service_url: str) -> None:
         self.service_url = service_url
-        self.address = address
         self._loop = LoopThread(name="streams-load")
         self._client: httpx.AsyncClient | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -154,9 +155,11 @@ class StreamsLoad:
     # -- orders ------------------------------------------------------------------------------------------
 
     async def _create(self) -> tuple[str, float]:
+        # A new buyer each: orders of one address are admitted one at a time (its limits), which would make
+        # this a test of that lock. No VUSD is ever minted to these (the orders expire unpaid).
+        address = hex(secrets.randbits(248) | 1)
         started = time.perf_counter()
-        response = await self._http().post("/api/v1/orders",
-                                           json={"starknet_address": self.address, "vusd_amount": "1.00"})
+        response = await self._http().post("/api/v1/orders", json={"starknet_address": address, "vusd_amount": "1.00"})
         elapsed = time.perf_counter() - started
         if response.status_code != 201:
             raise RuntimeError(f"POST /api/v1/orders: HTTP {response.status_code}: {response.text[:300]}")
@@ -174,6 +177,27 @@ class StreamsLoad:
     def create_orders(self, count: int, concurrency: int = CREATE_CONCURRENCY) -> list[tuple[str, float]]:
         """(order id, seconds) of each `POST /api/v1/orders`."""
         return self._loop.run(self._create_many(count, concurrency))
+
+    async def _create_and_follow(self, count: int, concurrency: int) -> list[str]:
+        gate, opened = asyncio.Semaphore(concurrency), asyncio.Semaphore(OPEN_CONCURRENCY)
+
+        async def one() -> str:
+            async with gate:
+                order_id, _elapsed = await self._create()
+            await opened.acquire()
+            stream = self.streams[order_id] = Stream(order_id)
+            self._tasks[order_id] = asyncio.get_running_loop().create_task(self._follow(stream, opened))
+            return order_id
+
+        order_ids = list(await asyncio.gather(*(one() for _ in range(count))))
+        for _ in range(OPEN_CONCURRENCY):  # every stream has had its first event (or failed)
+            await opened.acquire()
+        return order_ids
+
+    def create_and_follow(self, count: int, concurrency: int = CREATE_CONCURRENCY) -> list[str]:
+        """Create `count` orders and open each one's stream as soon as it exists; return once every stream has
+        had its first event (or failed)."""
+        return self._loop.run(self._create_and_follow(count, concurrency))
 
     # -- streams -----------------------------------------------------------------------------------------
 
@@ -250,31 +274,32 @@ def measure_open_streams(network: Network, count: int, *,
                          progress: Callable[[str], None] = lambda _text: None) -> StreamsFigures:
     """The run itself, on a started network with one API instance and one worker (see the module's text)."""
     (api,), (worker,) = network.api_services, network.workers
-    _restart_with(api, {"VOLTA_QUOTE_LIFETIME_S": str(QUOTE_LIFETIME_S),
-                        # exactly the streams this run opens, so a slot not freed at once shows as a 429
-                        "VOLTA_MAX_EVENT_STREAMS_PER_IP": str(count)})
-    assert api.pid is not None and worker.pid is not None
     figures = StreamsFigures(count)
-    load = StreamsLoad(network.service_url, network.users[0]["address"])
+    load = StreamsLoad(network.service_url)
     try:
+        started = time.perf_counter()
         figures.latency_idle_s = latency_samples(load)
+        # The idle run's pace (4 at a time) says how long the orders take to create (as many at a time).
+        expected_create_s = (time.perf_counter() - started) / len(figures.latency_idle_s) * count
+        lifetime_s = max(MIN_QUOTE_LIFETIME_S, round(2 * expected_create_s + 120))
+        _restart_with(api, {"VOLTA_QUOTE_LIFETIME_S": str(lifetime_s),
+                            # exactly the streams this run opens, so a slot not freed at once shows as a 429
+                            "VOLTA_MAX_EVENT_STREAMS_PER_IP": str(count)})
+        assert api.pid is not None and worker.pid is not None
+        load.create_orders(20, concurrency=4)  # the restarted instance warmed up before its idle figures
         figures.api_idle, figures.worker_idle = memory_and_threads(api.pid), memory_and_threads(worker.pid)
-        progress(f"idle: POST p99 {percentile(figures.latency_idle_s, 0.99) * 1000:.0f} ms; creating {count} orders")
+        progress(f"idle: POST p99 {percentile(figures.latency_idle_s, 0.99) * 1000:.0f} ms; creating {count} orders "
+                 f"(quote lifetime {lifetime_s}s), each followed live at once")
 
         started = time.perf_counter()
-        order_ids = [order_id for order_id, _elapsed in load.create_orders(count)]
-        figures.create_s = time.perf_counter() - started
-        progress(f"{count} orders in {figures.create_s:.1f}s; opening their streams")
-        started = time.perf_counter()
-        load.open_streams(order_ids)
-        figures.open_s = time.perf_counter() - started
+        order_ids = load.create_and_follow(count)
+        figures.create_s = figures.open_s = time.perf_counter() - started
         figures.open_streams_when_measured = load.open_count()
         progress(f"{figures.open_streams_when_measured} streams open after {figures.open_s:.1f}s; measuring")
 
         # The worker subscribes to new invoices on its re-check passes: wait until it follows all of them.
         deadline = time.monotonic() + 120
-        while (connections_to(worker.pid, network.merchant.rest_port) < count + len(figures.latency_idle_s)
-               and time.monotonic() < deadline):
+        while connections_to(worker.pid, network.merchant.rest_port) < count and time.monotonic() < deadline:
             time.sleep(2)
         figures.api_loaded, figures.worker_loaded = memory_and_threads(api.pid), memory_and_threads(worker.pid)
         figures.worker_lnd_connections = connections_to(worker.pid, network.merchant.rest_port)
@@ -292,7 +317,7 @@ def measure_open_streams(network: Network, count: int, *,
         progress(f"{len(reused)} streams closed and opened again in {figures.slot_reuse_s:.1f}s; "
                  "waiting for every order to expire")
 
-        load.wait_streams_ended(timeout=QUOTE_LIFETIME_S + figures.create_s + 300)
+        load.wait_streams_ended(timeout=lifetime_s + 300)
         figures.streams = dict(load.streams)
     finally:
         load.close()
@@ -325,7 +350,7 @@ def print_figures(figures: StreamsFigures) -> None:
     console.print(
         f"per open stream: {api_growth_kb / count:.1f} kB in the API instance; per open invoice: "
         f"{worker_growth_kb / count:.1f} kB in the worker ({figures.worker_lnd_connections} connections to lnd); "
-        f"{count} orders created in {figures.create_s:.1f}s, streams opened in {figures.open_s:.1f}s "
+        f"{count} orders created and followed in {figures.create_s:.1f}s "
         f"({figures.open_streams_when_measured} open when measured); a tenth closed and reopened in "
         f"{figures.slot_reuse_s or 0:.1f}s ({figures.slot_reuse_retries} retries after a 429); "
         f"{finals} of {len(figures.streams)} streams ended with `expired`; "

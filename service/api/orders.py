@@ -114,11 +114,12 @@ def _event_stream(order_id: str, client_socket: object = None) -> Iterator[str]:
     container_ = container()
     changes = container_.changes
     with changes.follow(order_id) as follower, client_watch().watching(client_socket, follower):
-        last_sent = 0
-        keepalive_at = time.monotonic() + SSE_KEEPALIVE_S
+        last_sent, read_due = 0, True
+        keepalive_at = next_poll_at = time.monotonic() + SSE_KEEPALIVE_S
         while not follower.client_gone:
             follower.clear()  # before reading: a change from here on rings again
-            if container_.repository.latest_event_id(order_id) != last_sent:
+            # Read the order when told it changed or when the safety poll is due; a keepalive alone reads nothing.
+            if read_due and container_.repository.latest_event_id(order_id) != last_sent:
                 row = container_.repository.get(order_id)
                 order, ids = order_json(row), [event.id for event in row.events]
                 history = order["history"]
@@ -130,10 +131,13 @@ def _event_stream(order_id: str, client_socket: object = None) -> Iterator[str]:
                 if OrderStatus(order["status"]).is_final:
                     return
             now = time.monotonic()
+            if read_due:
+                next_poll_at = now + changes.poll_interval_s
             if now >= keepalive_at:
                 keepalive_at = now + SSE_KEEPALIVE_S
                 yield ": keepalive\n\n"
-            follower.wait(min(changes.poll_interval_s, keepalive_at - now))
+            rung = follower.wait(max(0.0, min(next_poll_at, keepalive_at) - now))
+            read_due = rung or time.monotonic() >= next_poll_at
 
 
 def load_order(order_id: str) -> OrderRow:

@@ -19,11 +19,14 @@ import argparse
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from matplotlib.figure import Figure
 
 from scenarios.provenance import Provenance, collect, png_metadata, stamp, write_results
+
+if TYPE_CHECKING:
+    from scenarios.target import StateTarget
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 README_PLOTS = REPO_ROOT / "docs" / "plots"
@@ -83,7 +86,7 @@ def state_file() -> Path:
     return state_path()
 
 
-def regtest_target() -> Any:
+def regtest_target() -> StateTarget:
     """The running network (`python -m harness up`, or the one a test hands over)."""
     from scenarios.target import StateTarget
 

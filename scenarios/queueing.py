@@ -304,6 +304,11 @@ def ks_distance(a: NDArray[np.float64], b: NDArray[np.float64]) -> float:
     return float(np.max(np.abs(cdf_a - cdf_b)))
 
 
+def ks_critical(n: int, m: int, alpha: float = 0.05) -> float:
+    """The two-sample KS distance above which equal distributions are rejected at `alpha` (asymptotic)."""
+    return math.sqrt(-math.log(alpha / 2) / 2) * math.sqrt((n + m) / (n * m))
+
+
 def validate(params: QueueParams, held_out: Sequence[MeasuredLevel], seed: int = 0,
              purchases: int = 2_000) -> list[dict[str, Any]]:
     """Prediction against each held-out level: throughput, mean and percentiles, relative errors, KS distance,
@@ -317,7 +322,9 @@ def validate(params: QueueParams, held_out: Sequence[MeasuredLevel], seed: int =
         row: dict[str, Any] = {"source": level.source, "block_time_s": level.block_time_s, "lanes": level.lanes,
                                "concurrency": level.concurrency, "n": len(level.latency_s),
                                "failed": level.failed, "measured": measured, "predicted": predicted,
-                               "ks": ks_distance(level.latency_s, pred.latency_s)}
+                               "ks": ks_distance(level.latency_s, pred.latency_s),
+                               "ks_critical_5pct": ks_critical(len(level.latency_s), len(pred.latency_s))}
+        row["ks_rejects"] = row["ks"] > row["ks_critical_5pct"]
         row["relative_error"] = {key: predicted[key] / measured[key] - 1.0
                                  for key in ("throughput_per_s", "mean_s", "p50_s", "p95_s")}
         row["inside_band"] = {f"p{q}_s": band[q][0] <= measured[f"p{q}_s"] <= band[q][1] for q in (50, 95)}

@@ -90,6 +90,11 @@ def test_ks_distance() -> None:
     assert queueing.ks_distance(a, a + 10) == 1
 
 
+def test_ks_critical_value() -> None:
+    assert queueing.ks_critical(100, 100) == pytest.approx(1.358 * (2 / 100) ** 0.5, rel=1e-3)
+    assert queueing.ks_critical(20, 2_000) > queueing.ks_critical(200, 2_000)
+
+
 def test_parse_levels() -> None:
     assert parse_levels("1:16,4:24") == [(1, 16), (4, 24)]
 

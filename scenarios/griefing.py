@@ -126,8 +126,10 @@ def slot_jamming(limits: ServiceLimits, facts: LightningFacts, attacker: Attacke
     """Every slot of every channel into the merchant held by partial MPP sets for `hours`."""
     htlcs = facts.max_accepted_htlcs * attacker.merchant_channels
     part_sat = facts.min_htlc_msat / 1_000
-    order_sat = limits.min_order_vusd / attacker.btc_usd * 1e8
-    parts_per_order = max(1, min(facts.max_accepted_htlcs, math.floor((order_sat - 1) / part_sat)))
+    # The attacker picks the order's size: the largest order takes the most parts whose sum stays short of it.
+    # The parts are never paid, so the order's size costs nothing (unpaid orders use no daily allowance).
+    order_sat = limits.max_order_vusd / attacker.btc_usd * 1e8
+    parts_per_order = max(1, math.floor((order_sat - 1) / part_sat))
     orders_at_once = math.ceil(htlcs / parts_per_order)
     # An order's invoice takes partial sets until it expires; lnd fails each set after mpp_hold_s.
     order_life_s = limits.quote_lifetime_s

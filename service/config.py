@@ -50,6 +50,9 @@ class Settings(BaseModel):
     starknet_chain_id: str = "0x534e5f5345504f4c4941"  # SN_SEPOLIA, what starknet-devnet reports by default
     vault_address: str = ""
     vusd_address: str = ""
+    # The done page links the mint transaction in an explorer: "{tx_hash}" is replaced by the transaction's hash,
+    # e.g. "https://voyager.online/tx/{tx_hash}". Empty: no link, the page shows only the hash.
+    explorer_tx_url: str = Field(default="", pattern=r"^(|https?://\S*\{tx_hash\}\S*)$")
     oracle_address: str = ""
     operator_address: str = ""
     operator_private_key: str = Field(default="", repr=False)

@@ -12,12 +12,13 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, Response, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import NotFound
 
 from service.api.orders import load_order
 from service.api.serializers import iso, order_json
+from service.domain.pricing import VUSD_DECIMALS
 from service.domain.states import FINAL_STATUSES
 from service.storage.models import OrderRow
 
@@ -119,6 +120,19 @@ def describe(order: OrderRow) -> dict[str, str]:
             "detail": _fill(copy["detail"], order), "reason": _fill(reason, order)}
 
 
+def explorer_link(template: str, tx_hash: str | None) -> str:
+    """The explorer's page of a transaction: `template` with "{tx_hash}" replaced; "" without either."""
+    if not template or not tx_hash:
+        return ""
+    return template.replace("{tx_hash}", tx_hash)
+
+
+def vusd_asset() -> dict[str, Any]:
+    """What the done page asks the Starknet wallet to watch (wallet_watchAsset's ERC20 options)."""
+    settings = current_app.extensions["volta"].settings
+    return {"address": settings.vusd_address, "symbol": "VUSD", "decimals": VUSD_DECIMALS}
+
+
 def sats(amount_msat: int) -> str:
     """25773190 msat -> "25,773.19"; whole sats without decimals."""
     whole, rest = divmod(amount_msat, 1000)
@@ -164,6 +178,9 @@ def checkout(order_id: str) -> ResponseReturnValue:
         step=STEP_OF_STATUS.get(order.status, -1), steps=STEPS, final=order.status in FINAL,
         server_now=iso(datetime.now(UTC)), page="checkout",
         redirect_host=urlsplit(order.redirect_url).hostname if order.redirect_url else None,
+        explorer_tx_url=current_app.extensions["volta"].settings.explorer_tx_url,
+        tx_url=explorer_link(current_app.extensions["volta"].settings.explorer_tx_url, order.mint_tx_hash),
+        vusd_asset=vusd_asset(),
     )
 
 

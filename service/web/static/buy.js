@@ -1,5 +1,6 @@
-/* The buy page: amount in VUSD with its price in sats (live rate), Starknet address check, price protection,
-   and the order itself (POST /api/v1/orders, then on to the checkout page). */
+/* The buy page: amount in VUSD with its price in sats (live rate), Starknet address check (typed, or filled
+   from the injected Starknet wallet), price protection, and the order itself (POST /api/v1/orders, then on to
+   the checkout page). */
 "use strict";
 
 (function () {
@@ -205,6 +206,47 @@
     }, 400);
   }
 
+  // -- the Starknet wallet ---------------------------------------------------------------------------
+
+  const walletButton = $("wallet-fill");
+  const walletMsg = $("wallet-msg");
+
+  function offerWallet() {
+    walletButton.hidden = !V.starknetWallet();
+  }
+
+  async function fillFromWallet() {
+    const provider = V.starknetWallet();
+    if (!provider) {
+      walletButton.hidden = true;
+      V.setMessage(walletMsg, "Your Starknet wallet is not available on this page any more. Type the address instead.",
+        "error");
+      return;
+    }
+    V.setMessage(walletMsg, "");
+    walletButton.disabled = true;
+    walletButton.setAttribute("aria-busy", "true");
+    walletButton.textContent = "Waiting for your wallet…";
+    try {
+      const account = await V.connectStarknet(provider);
+      if (!account || !V.checkAddress(String(account)).ok) {
+        V.setMessage(walletMsg, "Your wallet did not give an account address. Type the address instead.", "error");
+        return;
+      }
+      address.value = String(account);
+      showAddress(false);
+      V.setMessage(walletMsg, "Filled in from your wallet.", "ok");
+    } catch (err) {
+      V.setMessage(walletMsg, V.walletDeclined(err)
+        ? "You did not connect your wallet, so the address was not filled in. Type it, or try again."
+        : "Your wallet did not connect. Type the address instead, or try again.", "error");
+    } finally {
+      walletButton.disabled = false;
+      walletButton.setAttribute("aria-busy", "false");
+      walletButton.textContent = "Use my Starknet wallet";
+    }
+  }
+
   // -- ordering --------------------------------------------------------------------------------------
 
   function showFormError(message, hint) {
@@ -316,6 +358,9 @@
     });
   }
   form.addEventListener("submit", submit);
+  walletButton.addEventListener("click", fillFromWallet);
+  offerWallet();
+  setTimeout(offerWallet, 600); // some wallets inject themselves a moment after the page loads
   window.addEventListener("pageshow", (event) => {
     if (event.persisted) setBusy(false);
   });

@@ -1,5 +1,6 @@
 /* The checkout page: the invoice (QR, copy, open in wallet, WebLN), a countdown, and the order's live status
-   from its Server-Sent Events stream, with polling as the fallback. The page never reloads itself. */
+   from its Server-Sent Events stream, with polling as the fallback. The page never reloads itself. Once done,
+   the mint transaction in the explorer and "add VUSD" to the Starknet wallet. */
 "use strict";
 
 (function () {
@@ -70,6 +71,7 @@
 
     $("result-done").hidden = status !== "completed";
     if (order.mint_tx_hash) $("tx-hash").textContent = order.mint_tx_hash;
+    if (status === "completed") showTransactionLinks();
     if (status === "completed" && $("new-balance").hidden) showNewBalance();
     $("restart").hidden = !(status === "expired" || status === "refunded");
     if ($("return")) $("return").hidden = !final; // back to the merchant (a host the operator allows) once final
@@ -81,6 +83,69 @@
 
     if (changed) announce([headline, detail, reason].filter(Boolean).join(" "));
     if (final) stopFollowing();
+  }
+
+  // -- the done page: the explorer and the Starknet wallet -------------------------------------------
+
+  const done = $("result-done");
+
+  /** The explorer's page of the mint (the operator's `explorer_tx_url`), and "add VUSD" with a wallet. */
+  function showTransactionLinks() {
+    const link = $("tx-link");
+    const template = done.dataset.explorerTxUrl;
+    if (link && template && /^0x[0-9a-fA-F]+$/.test(order.mint_tx_hash || "")) {
+      link.href = template.replaceAll("{tx_hash}", order.mint_tx_hash);
+      link.hidden = false;
+    }
+    $("watch-vusd").hidden = !(V.starknetWallet() && done.dataset.vusdAddress);
+  }
+
+  function setWatchBusy(on) {
+    const button = $("watch-vusd");
+    button.disabled = on;
+    button.setAttribute("aria-busy", on ? "true" : "false");
+    button.textContent = on ? "Waiting for your wallet…" : "Add VUSD to my wallet";
+  }
+
+  /** wallet_watchAsset of the Starknet wallet API: VUSD's contract, symbol and decimals. */
+  async function watchVusd() {
+    const message = $("watch-msg");
+    const provider = V.starknetWallet();
+    if (!provider) {
+      $("watch-vusd").hidden = true;
+      V.setMessage(message, "Your Starknet wallet is not available on this page any more.", "error");
+      return;
+    }
+    if (typeof provider.request !== "function") {
+      V.setMessage(message, "Your wallet cannot add tokens from a page. Add VUSD in the wallet with the contract "
+        + `address ${done.dataset.vusdAddress}.`, "warn");
+      return;
+    }
+    V.setMessage(message, "");
+    setWatchBusy(true);
+    let stage = "connect";
+    try {
+      await V.connectStarknet(provider);
+      stage = "watch";
+      const added = await provider.request({
+        type: "wallet_watchAsset",
+        params: { type: "ERC20", options: { address: done.dataset.vusdAddress, symbol: done.dataset.vusdSymbol,
+          decimals: Number(done.dataset.vusdDecimals), name: done.dataset.vusdSymbol } },
+      });
+      if (added === false) throw new Error("declined");
+      V.setMessage(message, "VUSD is in your wallet's token list.", "ok");
+    } catch (err) {
+      let text;
+      if (V.walletDeclined(err)) {
+        text = stage === "connect" ? "You did not connect your wallet, so VUSD was not added."
+          : "You declined adding VUSD in your wallet. Your VUSD is at your address either way.";
+      } else {
+        text = "Your wallet could not add VUSD. Your VUSD is at your address either way.";
+      }
+      V.setMessage(message, text, "error");
+    } finally {
+      setWatchBusy(false);
+    }
   }
 
   async function showNewBalance() {
@@ -276,6 +341,8 @@
   $("copy-tx").addEventListener("click", (event) => copyFrom(event.currentTarget, $("tx-hash").textContent.trim(),
     "Transaction hash copied.", "We could not copy the transaction hash; select it and copy it by hand."));
   $("webln-button").addEventListener("click", payWithWebln);
+  $("watch-vusd").addEventListener("click", watchVusd);
+  setTimeout(() => { if (order.status === "completed") showTransactionLinks(); }, 600); // late wallets
   window.addEventListener("webln:ready", offerWebln);
   window.addEventListener("pageshow", (event) => {
     if (event.persisted) pollOnce();

@@ -1,4 +1,5 @@
-/* Helpers shared by the VOLTA pages: number formats, the Starknet address check, copying, fetching JSON. */
+/* Helpers shared by the VOLTA pages: number formats, the Starknet address check, copying, fetching JSON, the
+   injected Starknet wallet. */
 "use strict";
 
 window.VOLTA = (function () {
@@ -105,5 +106,36 @@ window.VOLTA = (function () {
     if (text && kind) element.classList.add("is-" + kind);
   }
 
-  return { formatSats, formatVusd, formatPercent, checkAddress, copyText, requestJSON, setMessage };
+  // -- the Starknet wallet in the browser ----------------------------------------------------------------
+  // The provider get-starknet's wallets inject (window.starknet, or window.starknet_<id> per wallet), used
+  // directly: two calls need no library (history.js signs through the same provider).
+
+  /** The injected Starknet wallet, or null. */
+  function starknetWallet() {
+    const usable = (candidate) => candidate && typeof candidate === "object" &&
+      (typeof candidate.enable === "function" || typeof candidate.request === "function");
+    if (usable(window.starknet)) return window.starknet;
+    for (const key of Object.keys(window)) {
+      if (key.startsWith("starknet_") && usable(window[key])) return window[key];
+    }
+    return null;
+  }
+
+  /** Asks the wallet to connect; returns its account's address (throws when the person declines). */
+  async function connectStarknet(provider) {
+    if (typeof provider.enable === "function") {
+      const accounts = await provider.enable();
+      return (accounts && accounts[0]) || provider.selectedAddress || (provider.account && provider.account.address);
+    }
+    const accounts = await provider.request({ type: "wallet_requestAccounts" });
+    return accounts && accounts[0];
+  }
+
+  /** Whether a wallet's error means the person said no (wallets word it differently). */
+  function walletDeclined(err) {
+    return /reject|declin|abort|cancel|denied|refused/i.test(String((err && err.message) || err));
+  }
+
+  return { formatSats, formatVusd, formatPercent, checkAddress, copyText, requestJSON, setMessage,
+    starknetWallet, connectStarknet, walletDeclined };
 })();

@@ -155,8 +155,11 @@ class Settings(BaseModel):
     # Optional usernames for Starknet addresses, a JSON object {"alice": "0x…"}; a Starknet address always works
     # as the username itself. Usernames as LUD-16 allows them: a-z 0-9 - _ . (and not 0x + hex: that is an address).
     lnurl_aliases: dict[str, str] = Field(default_factory=dict)
+    # Hosts an order's redirect_url may name: exactly, or any subdomain of an entry written ".shop.example".
+    # VOLTA_REDIRECT_HOSTS is comma-separated. Empty: no order may carry a redirect_url.
+    redirect_hosts: list[str] = Field(default_factory=list)
 
-    @field_validator("webhook_urls", mode="before")
+    @field_validator("webhook_urls", "redirect_hosts", mode="before")
     @classmethod
     def _split_urls(cls, value: object) -> object:
         if isinstance(value, str):

@@ -41,7 +41,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 def redirect_hosts(settings: Settings) -> frozenset[str]:
     """The hosts an order's redirect_url may name (`redirect_hosts`, VOLTA_REDIRECT_HOSTS); none when unset."""
-    return frozenset(host.strip().lower() for host in getattr(settings, "redirect_hosts", ()) if host.strip())
+    return frozenset(host.strip().lower() for host in settings.redirect_hosts if host.strip())
 
 
 def _is_unicode(text: str) -> bool:

@@ -73,8 +73,7 @@ def test_metadata_just_under_the_bound_is_kept() -> None:
 
 class Settings:
     def __init__(self, hosts: list[str] | None) -> None:
-        if hosts is not None:
-            self.redirect_hosts = hosts
+        self.redirect_hosts = hosts or []
 
 
 def check_redirect(hosts: list[str] | None, url: str) -> None:

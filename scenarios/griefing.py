@@ -154,14 +154,15 @@ def liquidity_lock(limits: ServiceLimits, facts: LightningFacts, attacker: Attac
 
 
 def flooding(limits: ServiceLimits, facts: LightningFacts, attacker: AttackerCosts, capacity_per_s: float,
-             hours: float = 1.0) -> dict[str, float]:
-    """Completed purchases of the smallest order at the service's capacity (`capacity_per_s`, from the queue
-    model): honest buyers queue behind them. The attacker keeps the VUSD; it loses the spread and the fees."""
+             latency_s: float, hours: float = 1.0) -> dict[str, float]:
+    """Completed purchases of the smallest order at the service's capacity (`capacity_per_s`, and `latency_s`
+    each, from the queue model): honest buyers queue behind them. The attacker keeps the VUSD; it loses the
+    spread and the routing fees."""
     orders = capacity_per_s * hours * HOUR_S
     order_sat = limits.min_order_vusd / attacker.btc_usd * 1e8
     fee_sat = attacker.hops * (facts.base_fee_msat / 1_000 + order_sat * facts.fee_rate_ppm / 1e6)
     spread_sat = order_sat * limits.spread_bps / 1e4
-    in_flight = capacity_per_s * 10.0  # purchases in flight at ~10 s each (assumption: one block + checks)
+    in_flight = capacity_per_s * latency_s  # Little's law: purchases (and their HTLCs) in flight at once
     return _costs("flooding", limits, attacker, hours, orders, in_flight, in_flight * order_sat,
                   routed_htlcs=orders, resends=0, fees_sat=orders * (fee_sat + spread_sat),
                   denied_fraction=1.0,  # at capacity an honest buyer's wait grows without bound
@@ -198,6 +199,6 @@ def rate_limit_bounds(limits: ServiceLimits) -> dict[str, float]:
             "orders_per_ip_per_quote_lifetime": burst_within(limits.orders_per_ip, limits.quote_lifetime_s),
             "orders_per_address_per_quote_lifetime": burst_within(limits.orders_per_address,
                                                                   limits.quote_lifetime_s),
-            "channels_one_ip_jams": sustained_per_hour(limits.orders_per_ip) * limits.quote_lifetime_s / HOUR_S,
-            "jam_hours_per_address_per_day": sustained_per_hour(limits.orders_per_address) * 24
+            "orders_one_ip_keeps_open": sustained_per_hour(limits.orders_per_ip) * limits.quote_lifetime_s / HOUR_S,
+            "order_hours_per_address_per_day": sustained_per_hour(limits.orders_per_address) * 24
             * limits.quote_lifetime_s / HOUR_S}

@@ -366,4 +366,5 @@ def capacity_per_s(params: QueueParams) -> dict[str, float]:
     batches, sent one at a time by a shared node)."""
     lanes = 1 if params.shared_node else params.lanes
     return {"service_cpu": 1.0 / params.cpu_s if params.cpu_s > 0 else math.inf,
-            "mint_lanes": lanes * params.max_batch / (params.send_s + params.send_per_mint_s * params.max_batch)}
+            "starknet_sends": lanes * params.max_batch
+            / (params.send_s + params.send_per_mint_s * params.max_batch)}

@@ -60,6 +60,6 @@ def test_liquidity_lock_holds_the_capacity_below_the_largest_order() -> None:
 
 def test_flooding_cost_grows_with_the_capacity_it_must_fill() -> None:
     limits, facts, attacker = griefing.ServiceLimits.defaults(), griefing.LightningFacts(), griefing.AttackerCosts()
-    one, two = (griefing.flooding(limits, facts, attacker, rate) for rate in (1.0, 2.0))
+    one, two = (griefing.flooding(limits, facts, attacker, rate, latency_s=10.0) for rate in (1.0, 2.0))
     assert two["fees_sat"] == pytest.approx(2 * one["fees_sat"])
     assert two["ips"] >= one["ips"] and two["addresses"] >= one["addresses"]

@@ -61,8 +61,8 @@ def test_lanes_help_only_when_each_has_its_own_node() -> None:
            for n in (1, 4)]
     assert shared[1] <= 1.05 * shared[0]  # smaller batches on one node: no gain, a little more overhead
     assert own[1] > 1.5 * own[0]
-    assert queueing.capacity_per_s(replace(p, lanes=4, shared_node=False))["mint_lanes"] == pytest.approx(
-        4 * queueing.capacity_per_s(replace(p, lanes=1))["mint_lanes"])
+    assert queueing.capacity_per_s(replace(p, lanes=4, shared_node=False))["starknet_sends"] == pytest.approx(
+        4 * queueing.capacity_per_s(replace(p, lanes=1))["starknet_sends"])
 
 
 def _synthetic_level(p: queueing.QueueParams, concurrency: int, seed: int) -> queueing.MeasuredLevel:

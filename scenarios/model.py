@@ -297,21 +297,22 @@ def fill_cell(grids: dict[str, np.ndarray], cell: tuple[int, int], sim: Simulati
 
 
 def scenario_from_setup(setup: Setup, n: int, seed: int = 0, name: str = "model_check",
-                        vusd_amount: str = "10.00") -> dict[str, Any]:
+                        vusd_amount: str = "10.00", spacing_s: float = 0.0) -> dict[str, Any]:
     """A scenario (as data for `parse_scenario`) whose n payers are drawn from the model's payer mix, so the
-    regtest outcome counts can be held against the model's probabilities. Strategic payers need a live
-    price path and are not supported here."""
+    regtest outcome counts can be held against the model's probabilities. Orders are created `spacing_s`
+    apart (0: all at once). Strategic payers need a live price path and are not supported here."""
     if any(kind.strategic for kind in setup.payers):
         raise ValueError("strategic payers cannot be replayed as a fixed scenario")
     rng = np.random.default_rng(seed)
     payer = rng.choice(len(setup.payers), size=n, p=_weights(setup.payers))
     purchases = [{"vusd_amount": vusd_amount, "max_slippage_bps": int(setup.policy.max_slippage_bps),
-                  "payer": _payer_spec(delay)} for delay in _delays(setup, payer, rng, n)]
+                  "start_s": round(index * spacing_s, 3), "payer": _payer_spec(delay)}
+                 for index, delay in enumerate(_delays(setup, payer, rng, n))]
     policy = setup.policy
     service = {"quote_lifetime_s": int(policy.quote_lifetime_s), "recheck_interval_s": policy.recheck_interval_s,
                "spread_bps": int(policy.spread_bps), "max_price_drop_bps": int(policy.max_price_drop_bps)}
     return {"name": name, "description": f"{n} payers drawn from the model's mix (seed {seed})",
-            "service": service, "purchases": purchases, "timeout_s": 300}
+            "service": service, "purchases": purchases, "timeout_s": 300 + int(n * spacing_s)}
 
 
 def _payer_spec(delay: float) -> dict[str, Any]:

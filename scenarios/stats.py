@@ -1,7 +1,10 @@
-"""Small statistics for the model and the notebooks: a rate and a mean with their 95 % intervals, and
-observed outcome counts held against a model's probabilities."""
+"""Small statistics for the model and the notebooks: a rate and a mean with their 95 % intervals, observed
+outcome counts held against a model's probabilities (exact binomial tests), and latency samples held against
+the model's (two-sample Kolmogorov-Smirnov). The tests are scipy's."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -40,3 +43,31 @@ def agreement(counts: dict[str, int], probabilities: dict[str, float], z: float 
         table[name] = {"observed": observed, "expected": round(expected, 2), "sd": round(sd, 2),
                        "agrees": abs(observed - expected) <= z * sd + 1}
     return table
+
+
+def outcome_test(counts: dict[str, int], probabilities: dict[str, float],
+                 alpha: float = 0.01) -> dict[str, dict[str, Any]]:
+    """Per outcome: an exact two-sided binomial test of the observed count against n*p, Bonferroni-corrected
+    over the outcomes (the family-wise chance of a false alarm is at most `alpha`). An outcome the model says
+    never happens disagrees as soon as it is seen once."""
+    from scipy.stats import binomtest
+
+    n = sum(counts.values())
+    names = sorted(set(counts) | {k for k, p in probabilities.items() if p > 0})
+    table: dict[str, dict[str, Any]] = {}
+    for name in names:
+        p, observed = probabilities.get(name, 0.0), counts.get(name, 0)
+        p_value = float(binomtest(observed, n, p).pvalue) if 0 < p < 1 else float(observed == round(n * p))
+        table[name] = {"observed": observed, "expected": round(n * p, 2), "p_value": p_value,
+                       "agrees": p_value > alpha / len(names)}
+    return table
+
+
+def latency_test(observed: list[float] | np.ndarray, simulated: list[float] | np.ndarray,
+                 alpha: float = 0.001) -> dict[str, Any]:
+    """Two-sample Kolmogorov-Smirnov: could the observed latencies come from the model's distribution?"""
+    from scipy.stats import ks_2samp
+
+    result = ks_2samp(np.asarray(observed, dtype=float), np.asarray(simulated, dtype=float))
+    return {"statistic": float(result.statistic), "p_value": float(result.pvalue), "n_observed": len(observed),
+            "agrees": float(result.pvalue) > alpha}

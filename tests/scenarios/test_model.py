@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from harness.network import Network
-from scenarios.calibrate import fit, result_legs
+from scenarios.calibrate import fit, measure, result_legs
 from scenarios.model import (
     OUTCOMES,
     LogNormal,
@@ -26,7 +26,7 @@ from scenarios.model import (
 )
 from scenarios.runner import run_scenario
 from scenarios.schema import parse_scenario
-from scenarios.stats import agreement, wilson
+from scenarios.stats import latency_test, outcome_test, wilson
 from scenarios.target import NetworkTarget
 
 # Payers who pay at once, who pay around the 5 s quote lifetime, and who never pay.
@@ -89,18 +89,54 @@ def test_calibration_fit_from_a_runner_result() -> None:
     assert fit(legs, "test").mint.median_s == pytest.approx(0.5)
 
 
+def test_the_agreement_tests_can_fail() -> None:
+    """At the sizes the regtest check uses, a model that is wrong by a little is caught: an outcome's share off
+    by 16 points of 100 orders, or latency 25 % slower than modelled."""
+    probabilities = {"completed": 0.62, "expired": 0.2, "refunded:quote_expired": 0.18}
+    assert all(row["agrees"] for row in outcome_test({"completed": 63, "expired": 19, "refunded:quote_expired": 18},
+                                                     probabilities).values())
+    assert not all(row["agrees"] for row in outcome_test({"completed": 78, "expired": 9,
+                                                          "refunded:quote_expired": 13}, probabilities).values())
+    assert not outcome_test({"completed": 99, "rejected:limits": 1}, {"completed": 1.0})["rejected:limits"]["agrees"]
+    model = LogNormal(0.75, 0.15).sample(np.random.default_rng(1), 20_000)
+    same = LogNormal(0.75, 0.15).sample(np.random.default_rng(2), 60)
+    slower = LogNormal(0.75 * 1.25, 0.15).sample(np.random.default_rng(3), 60)
+    assert latency_test(same, model)["agrees"] and not latency_test(slower, model)["agrees"]
+
+
 @pytest.mark.regtest
 def test_model_agrees_with_the_real_network(network: Network) -> None:
-    """The same payer mix through the model and through regtest: outcome counts within statistical error."""
-    n = 12
-    result = run_scenario(parse_scenario(scenario_from_setup(MIXED, n, seed=3)), NetworkTarget(network))
+    """Held out: the model is calibrated on 30 purchases made here, then 100 others, of the mixed payers (paying
+    at once, around the 5 s quote's expiry, never), run on the network one second apart. Their outcome counts
+    (exact binomial tests) and their time to VUSD (Kolmogorov-Smirnov against the model's) must agree."""
+    target = NetworkTarget(network)
+    calibration = measure(target, n=30)
+    n = 100
+    result = run_scenario(parse_scenario(scenario_from_setup(MIXED, n, seed=3, spacing_s=1.0)), target)
     assert result["summary"]["ok"], json.dumps(result["summary"], indent=2)
     counts: dict[str, int] = {}
     for order in result["orders"]:
         name = outcome_class(order["status"], order.get("refund_reason"))
         counts[name] = counts.get(name, 0) + 1
-    table = agreement(counts, outcome_probabilities(MIXED, n=200_000))
+    table = outcome_test(counts, outcome_probabilities(MIXED, n=200_000, calibration=calibration))
     assert all(row["agrees"] for row in table.values()), json.dumps(table, indent=2)
+    observed = [leg["htlc_arrival"] + leg["checks"] + leg["mint"] for leg in result_legs(result)]
+    modelled = simulate(MIXED, 20_000, seed=4, calibration=calibration).time_to_vusd_s
+    ks = latency_test(observed, modelled[~np.isnan(modelled)])
+    legs = {name: float(np.median([leg[name] for leg in result_legs(result)])) for name in ("htlc_arrival", "checks",
+                                                                                         "mint")}
+    shown = {"ks": ks, "outcomes": table, "observed_p50_p90_s": np.percentile(observed, [50, 90]).tolist(),
+             "modelled_p50_p90_s": np.nanpercentile(modelled, [50, 90]).tolist(), "observed_leg_medians_s": legs,
+             "calibration_leg_medians_s": {name: getattr(calibration, name).median_s for name in legs}}
+    assert ks["n_observed"] >= 40, json.dumps(shown, indent=2)
+    if not ks["agrees"]:
+        # A model gap this test found (2026-11-28, a loaded 2-core machine): in this workload (a service restarted
+        # with 5 s quotes and 1 s rechecks, an order a second) checks took 0.18-1.2 s and the mint 1.8-4.2 s at
+        # the median over two runs, against 0.03-0.06 s and 0.95-1.3 s in the sequential calibration just before;
+        # outcome counts still agreed.
+        # The model has no queueing (operator nonce, batching, the worker's rechecks): until it does, latency
+        # is reported here, not held. Outcome counts above are held.
+        pytest.xfail("time to VUSD differs from the model's (no queueing in the model): " + json.dumps(shown))
 
 
 def test_the_operators_bound_on_a_fall_closes_the_free_option() -> None:

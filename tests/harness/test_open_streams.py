@@ -15,9 +15,10 @@ import pytest
 
 from harness.network import Network
 from harness.pytest_plugin import _keep_run_dir_if_failed
-from harness.streams_bench import LATENCY_SAMPLES, StreamsFigures, measure_open_streams, print_figures
+from harness.streams_bench import LATENCY_SAMPLES, StreamsFigures, measure_open_streams
 
-pytestmark = pytest.mark.regtest
+# Bring-up, 2,000 orders (4 at a time) and their expiry: about 15 minutes on a loaded 2-core machine.
+pytestmark = [pytest.mark.regtest, pytest.mark.timeout(2700)]
 
 OPEN_STREAMS = int(os.environ.get("VOLTA_OPEN_STREAMS", "2000"))
 # Threads an idle process may add while thousands of streams and invoices are open (pools warming up, the
@@ -36,9 +37,7 @@ def one_api_instance(request: pytest.FixtureRequest, tmp_path_factory: pytest.Te
 
 @pytest.fixture(scope="module")
 def figures(one_api_instance: Network) -> StreamsFigures:
-    measured = measure_open_streams(one_api_instance, OPEN_STREAMS, progress=print)
-    print_figures(measured)
-    return measured
+    return measure_open_streams(one_api_instance, OPEN_STREAMS, progress=print)  # prints its figures
 
 
 def test_every_stream_gets_its_first_and_its_last_event(figures: StreamsFigures) -> None:

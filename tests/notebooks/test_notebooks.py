@@ -108,4 +108,7 @@ def test_griefing_capacity_notebook(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     jam = results["attacks"]["slot jamming"]
     assert jam["fees_sat"] == 0 and jam["htlcs"] == results["lightning_facts"]["max_accepted_htlcs"]
     assert results["rate_limit_bounds"]["orders_per_ip_per_hour"] > 0
+    probe = results["jam_probe"]  # the regtest check of the premises: every shard held, the order never paid
+    assert probe["htlcs_held_on_router_to_merchant"] == probe["parts"]
+    assert probe["order_status_while_held"] == "awaiting_payment" and probe["shard_failure_codes"] == ["MPP_TIMEOUT"]
     assert {"queue_validation.png", "queue_sweep.png", "griefing_cost.png"} <= set(results["figures"])

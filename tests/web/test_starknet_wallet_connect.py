@@ -17,6 +17,7 @@ from playwright.sync_api import Page, expect
 from harness.network import Network
 from harness.purchase import Buyer
 from harness.util import Timeouts
+from service.config import SettingsError, load_settings
 from service.domain.pricing import VUSD_DECIMALS
 from service.starknet.client import StarknetClient
 from tests.web.starknet_wallet import inject_starknet_wallet
@@ -51,6 +52,15 @@ def phone() -> Iterator[ThreadPoolExecutor]:
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="phone-wallet")
     yield pool
     pool.shutdown(wait=True)
+
+
+@pytest.mark.parametrize("value", ["javascript:alert(1)//{tx_hash}", "https://voyager.online/tx/",
+                                   "voyager.online/tx/{tx_hash}", "https://voyager.online/tx/ {tx_hash}"])
+def test_the_explorer_setting_takes_only_a_web_address_with_the_hash(value: str) -> None:
+    with pytest.raises(SettingsError, match="explorer_tx_url"):
+        load_settings(environ={"VOLTA_EXPLORER_TX_URL": value})
+    assert load_settings(environ={"VOLTA_EXPLORER_TX_URL": EXPLORER}).explorer_tx_url == EXPLORER
+    assert load_settings(environ={}).explorer_tx_url == ""
 
 
 def watch_requests(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -108,7 +108,8 @@ class OrderStore(Protocol):
         """Held while an order for `address` is checked against its limits and created."""
         ...
 
-    def finished_since(self, since: datetime) -> Sequence[OrderRecord]: ...
+    def finished_since(self, since: datetime, expired_since: datetime | None = None,
+                       expired_limit: int | None = None) -> Sequence[OrderRecord]: ...
 
 
 @dataclass(frozen=True)

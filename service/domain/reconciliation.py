@@ -65,9 +65,12 @@ class Reconciliation:
     preimages: PreimageKeys
     on_finding: Callable[[Finding], None] = lambda finding: None
 
-    def run(self, since: datetime) -> list[Finding]:
+    def run(self, since: datetime, expired_since: datetime | None = None,
+            expired_limit: int | None = None) -> list[Finding]:
+        """Check completed and refunded orders finished since `since`, and expired ones since `expired_since`
+        (default `since`), at most `expired_limit` of them (the newest)."""
         findings = []
-        for order in self.repository.finished_since(since):
+        for order in self.repository.finished_since(since, expired_since, expired_limit):
             if self.agrees(order):
                 continue
             try:

@@ -170,12 +170,19 @@ class OrderRepository:
                      .limit(limit))
             return list(session.scalars(query))
 
-    def finished_since(self, since: datetime) -> list[OrderRow]:
-        """Completed, refunded and expired orders changed since `since`: what the reconciliation checks."""
+    def finished_since(self, since: datetime, expired_since: datetime | None = None,
+                       expired_limit: int | None = None) -> list[OrderRow]:
+        """What the reconciliation checks: completed and refunded orders changed since `since`, then expired ones
+        changed since `expired_since` (default `since`), the newest `expired_limit` of them at most."""
         with self._sessions() as session:
-            finished = [status.value for status in RECONCILED_STATUSES]
-            query = select(OrderRow).where(OrderRow.status.in_(finished), OrderRow.updated_at >= since)
-            return list(session.scalars(query.order_by(OrderRow.updated_at)))
+            moved_money = [status.value for status in RECONCILED_STATUSES if status is not OrderStatus.EXPIRED]
+            query = select(OrderRow).where(OrderRow.status.in_(moved_money), OrderRow.updated_at >= since)
+            orders = list(session.scalars(query.order_by(OrderRow.updated_at)))
+            expired = (select(OrderRow)
+                       .where(OrderRow.status == OrderStatus.EXPIRED.value,
+                              OrderRow.updated_at >= (since if expired_since is None else expired_since))
+                       .order_by(OrderRow.updated_at.desc()).limit(expired_limit))
+            return orders + list(session.scalars(expired))
 
     def for_address(self, address: str, limit: int, offset: int) -> tuple[list[OrderRow], int]:
         with self._sessions() as session:

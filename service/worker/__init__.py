@@ -42,6 +42,12 @@ RESUBSCRIBE_DELAY_S = 1.0
 REFUNDED_SWEEP_WINDOW = timedelta(days=1)
 EXPIRED_SWEEP_WINDOW = timedelta(minutes=10)
 CANCEL_SWEEP_MAX_PER_PASS = 50
+# The reconciliation checks completed and refunded orders a day back (each cost its payer a real payment), but an
+# order that expired unpaid can only disagree with lnd in the hour after (an HTLC that slipped in as it expired,
+# a cancel that did not reach lnd: lnd refuses HTLCs on an expired invoice), and no pass checks more than
+# RECONCILE_EXPIRED_MAX_PER_PASS of them, newest first: orders made only to expire cannot flood lnd with lookups.
+RECONCILE_EXPIRED_WINDOW = timedelta(hours=1)
+RECONCILE_EXPIRED_MAX_PER_PASS = 200
 FULL_POLL_EVERY_PASSES = 15  # with the default 2 s interval: every open invoice is polled every 30 s
 
 
@@ -159,7 +165,10 @@ class Worker:
         assert self.reconciliation is not None
         while not self._stop.wait(self.reconcile_interval_s):
             try:
-                self.reconciliation.run(since=self.clock() - self.reconcile_window)
+                now = self.clock()
+                self.reconciliation.run(since=now - self.reconcile_window,
+                                        expired_since=now - min(self.reconcile_window, RECONCILE_EXPIRED_WINDOW),
+                                        expired_limit=RECONCILE_EXPIRED_MAX_PER_PASS)
             except Exception:  # lnd or the devnet down: the next pass tries again
                 log.exception("reconciliation pass failed")
 

@@ -41,3 +41,28 @@ def test_refunded_first_then_expired_newest_first_within_their_windows_and_the_l
 
     assert candidates(limit=100) == [refunded_new, refunded_old, *expired]
     assert candidates(limit=4) == [refunded_new, refunded_old, *expired[:2]]
+
+
+def test_the_reconciliation_reads_every_paid_order_of_its_window_but_only_recent_expired_ones_and_a_few(
+    sessions: sessionmaker[Session],
+) -> None:
+    later = NOW + timedelta(days=400)  # apart from the other test's orders in the shared PostgreSQL
+    repository = OrderRepository(sessions, clock=lambda: later)
+
+    def finished(status: OrderStatus, ago: timedelta) -> str:
+        return ended(repository, status, ago - (later - NOW))
+
+    completed = finished(OrderStatus.COMPLETED, timedelta(hours=20))
+    refunded = finished(OrderStatus.REFUNDED, timedelta(hours=2))
+    expired = [finished(OrderStatus.EXPIRED, timedelta(minutes=m)) for m in (1, 2, 3)]
+    finished(OrderStatus.EXPIRED, timedelta(hours=3))  # past the expired orders' window
+    finished(OrderStatus.COMPLETED, timedelta(days=2))  # past the window
+    finished(OrderStatus.AWAITING_PAYMENT, timedelta(minutes=1))
+
+    def read(expired_limit: int | None) -> list[str]:
+        return [order.id for order in repository.finished_since(
+            later - timedelta(days=1), later - timedelta(hours=1), expired_limit)]
+
+    assert read(None) == [completed, refunded, *expired]
+    assert read(2) == [completed, refunded, *expired[:2]]
+    assert read(0) == [completed, refunded]

@@ -146,6 +146,7 @@ class Settings(BaseModel):
     history_challenge_lifetime_s: int = Field(default=300, ge=1, le=3_600)
     history_session_lifetime_s: int = Field(default=900, ge=10, le=86_400)
     rate_limit_history_per_ip: str = "30/minute"  # per route; a sign-in takes one challenge and one session
+    rate_limit_accounts_per_ip: str = "60/minute"  # GET /api/v1/accounts/<address>: each answer asks the Starknet node
     # Test-only fault injection: pause this many seconds at a settlement checkpoint (e.g. "mint_signed:30").
     fault_pause_after: str = ""
     # Lightning Address (LUD-16) and LNURL-pay (LUD-06), service/api/lnurl.py. The public base URL wallets reach
@@ -167,7 +168,7 @@ class Settings(BaseModel):
         return value
 
     @field_validator("rate_limit_orders_per_ip", "rate_limit_orders_per_address", "rate_limit_reads_per_ip",
-                     "rate_limit_history_per_ip")
+                     "rate_limit_history_per_ip", "rate_limit_accounts_per_ip")
     @classmethod
     def _rate_limit(cls, value: str) -> str:
         try:

@@ -16,7 +16,7 @@ blueprint = Blueprint("accounts", __name__, url_prefix="/api/v1/accounts")
 
 
 @blueprint.get("/<address>")
-@limiter.limit("60/minute")  # each answer asks the Starknet node
+@limiter.limit(lambda: container().settings.rate_limit_accounts_per_ip)  # each answer asks the Starknet node
 def account(address: str) -> ResponseReturnValue:
     try:
         normalized = normalize_starknet_address(address)

@@ -10,6 +10,7 @@ import os
 import re
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -226,6 +227,57 @@ def test_requests_through_nginx_survive_a_sigkilled_api_instance(scaled_network:
     wait_until(lambda: httpx.get(f"{scaled_network.service_url}/api/v1/health", timeout=10).status_code == 200 and
                f"127.0.0.1:{dead.port}" in upstreams_in_access_log(scaled_network, log_lines)[-1],
                timeout=30, what=f"nginx to pass requests to the restarted {dead.name} again", interval=0.5)
+
+
+class ReconnectingStream(threading.Thread):
+    """Follows an order's events the way the checkout page's EventSource does: when the connection drops, it
+    connects again (through nginx, to whichever instance is alive) after a short wait, and carries on."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(name="event-stream", daemon=True)
+        self.url, self.connections, self.drops = url, 0, 0
+        self.statuses: list[str] = []
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            try:
+                self.connections += 1
+                with httpx.stream("GET", self.url, timeout=httpx.Timeout(10, read=SILENCE_LIMIT_S)) as response:
+                    for line in response.iter_lines():
+                        if line.startswith("data: "):
+                            self.statuses.append(json.loads(line.removeprefix("data: "))["status"])
+                            if self.statuses[-1] in FINAL_STATUSES:
+                                self.done.set()
+                                return
+            except httpx.HTTPError:
+                pass
+            self.drops += 1
+            self.done.wait(0.5)  # EventSource's retry
+
+
+@pytest.mark.regtest
+def test_a_checkout_stream_carries_on_through_nginx_after_the_instance_serving_it_dies(
+        scaled_network: Network, buyer: Buyer) -> None:
+    """Each API instance is SIGKILLed in turn while a page follows its order: the stream served by the dead one
+    drops (counted: the fault must fire), the page connects again through nginx, and the events of the payment
+    that follows all arrive."""
+    purchase = buyer.create_order(scaled_network.users[1]["address"], "3.00")
+    stream = ReconnectingStream(f"{scaled_network.service_url}/api/v1/orders/{purchase.order_id}/events")
+    stream.start()
+    try:
+        wait_until(lambda: stream.statuses, timeout=FIRST_EVENT_WITHIN_S, what="the stream's first event")
+        for api in scaled_network.api_services:
+            api.kill()
+            assert not api.is_running()
+            api.restart()
+        wait_until(lambda: stream.connections >= 2, timeout=30, what="the page to connect again")
+        buyer.pay(purchase)
+        stream.join(timeout=120)
+    finally:
+        stream.done.set()
+    assert stream.drops >= 1, "no stream was cut: the kill did not reach the instance serving it"
+    assert stream.statuses[0] == "awaiting_payment" and stream.statuses[-1] == "completed", stream.statuses
 
 
 @pytest.mark.regtest

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from limits import RateLimitItem, parse_many
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator, model_validator
@@ -37,6 +37,8 @@ MAX_METADATA_DEPTH = 5  # the object itself is level 1
 MAX_REFERENCE_CHARS = 128
 MAX_REDIRECT_URL_CHARS = 2048
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# A redirect host as browsers and urlsplit agree on it: DNS labels (already lower-cased by urlsplit), or an IPv4.
+_HOSTNAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*")
 
 
 def redirect_hosts(settings: Settings) -> frozenset[str]:
@@ -174,7 +176,11 @@ class OrderRequest(BaseModel):
             raise ValueError("must be an absolute http(s) URL, e.g. https://shop.example/thanks")
         if parts.username is not None or parts.password is not None or _CONTROL.search(value) or " " in value:
             raise ValueError("must not carry credentials, spaces or control characters")
-        return value
+        # Browsers read a backslash as "/" in http(s) URLs while urlsplit does not: https://evil.example<backslash>
+        # .shop.example/ would pass a ".shop.example" allow-list here and lead the buyer to evil.example.
+        if "\\" in value or not _HOSTNAME.fullmatch(host):
+            raise ValueError("must name its host plainly (letters, digits, hyphens and dots) and contain no backslash")
+        return urlunsplit(parts)  # as parsed and checked, so the page links exactly what was checked
 
     @model_validator(mode="after")
     def _exactly_one_amount(self) -> OrderRequest:

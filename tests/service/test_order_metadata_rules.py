@@ -60,6 +60,10 @@ def test_metadata_reference_and_redirect_are_optional_and_kept_as_given() -> Non
     {"redirect_url": "https://user:pw@shop.example/"},
     {"redirect_url": "https://shop.example/a b"},
     {"redirect_url": "https://[::1/"},
+    # Browsers read a backslash as "/": this one would lead to evil.example past a ".shop.example" allow-list.
+    {"redirect_url": "https://evil.example\\.shop.example/thanks"},
+    {"redirect_url": "https://evil.example%5c.shop.example/"},
+    {"redirect_url": "https://shop.example\\@evil.example/"},
 ], ids=lambda extra: next(iter(extra)))
 def test_out_of_bounds_values_are_refused(extra: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):

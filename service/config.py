@@ -223,6 +223,16 @@ class Settings(BaseModel):
     def _lane_accounts_from_json(cls, value: Any) -> Any:
         return json.loads(value) if isinstance(value, str) else value
 
+    @model_validator(mode="after")
+    def _lanes_are_distinct_accounts(self) -> Settings:
+        # Two lanes on one account would each keep their own nonce and fight over it on every send.
+        accounts = [int(lane.address, 16) for lane in self.mint_lane_accounts]
+        if self.operator_address:
+            accounts.append(int(self.operator_address, 16))
+        if len(set(accounts)) != len(accounts):
+            raise ValueError("mint_lane_accounts must name distinct accounts, none of them the operator_address")
+        return self
+
     @field_validator("lnurl_public_url")
     @classmethod
     def _lnurl_public_url(cls, value: str) -> str:

@@ -120,8 +120,8 @@ class MintReceipt:
 
 @dataclass(frozen=True)
 class SignedMint:
-    """A mint transaction signed by an operator account: its hash, the account (hex; None for the vault's first
-    operator, which signed every mint before mint lanes) and the account nonce it uses.
+    """A mint transaction signed by an operator account: its hash, the account (hex; None on mints recorded
+    before mint lanes, all signed by the vault's first operator) and the account nonce it uses.
 
     Starknet transactions never expire: a signed invoke can land until its nonce is used by another one."""
 

@@ -52,7 +52,6 @@ CONTRACT_NOT_FOUND = 20  # Starknet JSON-RPC error codes of starknet_call
 ENTRYPOINT_NOT_FOUND = 21
 CONTRACT_ERROR = 40
 VALIDATED = encode_shortstring("VALID")  # what SNIP-6's is_valid_signature answers for a good signature
-POLL_INTERVAL_S = 0.1
 LANE_IDLE_CHECK_S = 1.0
 
 
@@ -191,6 +190,7 @@ class StarknetClient(VaultGateway, PriceSource, AccountSignatures):
             if self.config.lanes_per_worker == 0 or len(held) < self.config.lanes_per_worker:
                 for lane in self._lanes:  # every lane we hold is busy: spread onto a free one, if any
                     if lane not in held and await asyncio.to_thread(self._take, lane):
+                        lane.forget_nonce()
                         if self._idle_releaser is None:
                             self._idle_releaser = asyncio.create_task(self._release_idle_lanes())
                         return lane

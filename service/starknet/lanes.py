@@ -46,6 +46,11 @@ class MintLane:
         self._waiting: set[asyncio.Task[None]] = set()
         self.last_active = time.monotonic()
 
+    def forget_nonce(self) -> None:
+        """Read the account's nonce from the chain before the next send: another worker may have sent from it
+        since this process last held the lane."""
+        self._next_nonce = None
+
     @property
     def load(self) -> int:
         """Mints queued or awaiting acceptance on this lane."""

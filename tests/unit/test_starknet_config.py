@@ -37,3 +37,21 @@ def test_state_json_gives_the_services_own_config(tmp_path: Path) -> None:
 def test_no_starknet_configured_says_what_to_set() -> None:
     with pytest.raises(ValueError, match="VOLTA_STARKNET_RPC_URL"):
         StarknetConfig.from_settings(Settings())
+
+
+def test_mint_lanes_come_from_state_json_and_are_distinct_accounts(tmp_path: Path) -> None:
+    key_file, lane_key = tmp_path / "operator.key", tmp_path / "lane2.key"
+    key_file.write_text("0xbeef\n")
+    lane_key.write_text("0xcafe\n")
+    state = regtest_state(key_file)
+    state["starknet"]["mint_lanes"] = [{"address": "0xb", "private_key_file": str(lane_key)}]  # type: ignore[index]
+    config = operator_starknet_config(state)
+    assert [(hex(key.address), key.private_key) for key in config.operators] == [("0xa", 0xbeef), ("0xb", 0xcafe)]
+
+    lane = {"address": "0xB", "private_key_file": str(lane_key)}
+    with pytest.raises(ValueError, match="distinct accounts"):
+        Settings.model_validate({"operator_address": "0xa", "mint_lane_accounts": [lane, {**lane, "address": "0x0b"}]})
+    with pytest.raises(ValueError, match="distinct accounts"):
+        Settings.model_validate({"operator_address": "0xb", "mint_lane_accounts": [lane]})
+    from_json = Settings.model_validate({"mint_lane_accounts": '[{"address": "0xb", "private_key_file": "k"}]'})
+    assert from_json.mint_lane_accounts[0].address == "0xb"  # VOLTA_MINT_LANE_ACCOUNTS is JSON

@@ -144,8 +144,11 @@ class Worker:
 
     async def _hand_over(self, order_id: str, invoice: InvoiceStatus) -> bool:
         """Act on one update in the stream pool, waited for (updates of one invoice are handled in order).
-        False when the worker is stopping."""
-        work = partial(self._run_exclusive, order_id, partial(self._on_invoice, order_id, invoice), True)
+        False when the worker is stopping. An order this worker is already working on (a re-check's poll saw the
+        HTLC first and is minting) is left to that step: waiting for it would hold a stream-pool thread for the
+        whole mint, and a few such orders would stall every other invoice's update. The stream ends on ACCEPTED
+        either way, so the next re-check pass polls the order if the step did not act on it."""
+        work = partial(self._run_exclusive, order_id, partial(self._on_invoice, order_id, invoice), False)
         try:
             await asyncio.wrap_future(self._stream_pool.submit(work))
         except RuntimeError:  # the pool is shut down: we are stopping

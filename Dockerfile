@@ -3,7 +3,9 @@
 # Not built here (this machine has no Docker engine); the harness runs the same processes from source.
 FROM python:3.11-slim
 
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+# The image's command serves the API only (service.wsgi refuses to start a worker); the worker's container runs
+# `python -m service.worker`, which this variable does not stop.
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 VOLTA_RUN_WORKER=false
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY service ./service

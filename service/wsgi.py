@@ -17,4 +17,9 @@ from service.config import load_settings
 
 settings = load_settings()
 logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+if settings.run_worker:
+    # A settlement worker inside a gevent process would run its threads as greenlets it was not written for, and
+    # one per gunicorn process besides: refuse, and say what to run instead.
+    raise SystemExit("service.wsgi serves the API only: set VOLTA_RUN_WORKER=false and run the settlement worker "
+                     "apart (python -m service.worker), or run `python -m service` for one process that does both")
 app = create_app(settings)

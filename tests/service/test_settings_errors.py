@@ -40,3 +40,12 @@ def test_bad_settings_are_named_without_printing_any_secret(entry_point: str, mi
     assert named in output, output
     leaked = [name for name, value in SECRETS.items() if value in output]
     assert not leaked, f"{leaked} printed:\n{output}"
+
+
+def test_the_wsgi_entry_point_refuses_to_run_a_worker_inside_gunicorn() -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("VOLTA_")}
+    env |= SECRETS | {"VOLTA_DATABASE_URL": "sqlite://"}  # VOLTA_RUN_WORKER left at its default, true
+    result = subprocess.run([sys.executable, "-c", "import service.wsgi"], cwd=REPO_ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "VOLTA_RUN_WORKER=false" in result.stderr and "python -m service.worker" in result.stderr

@@ -33,6 +33,7 @@ from werkzeug.exceptions import HTTPException
 
 from service.api import container
 from service.api.limits import limiter
+from service.api.meta import reads
 from service.config import Settings
 from service.domain.orders import OrderRejected, OrderRequest, normalize_starknet_address
 from service.domain.pricing import StalePrice, ensure_fresh, quote_for_sat, quote_for_vusd
@@ -155,9 +156,12 @@ def sendable_msat(settings: Settings, btc_usd: Decimal, remaining_today_vusd: De
 
 
 def _current_btc_usd() -> Decimal:
+    """The price a lookup's sats range is drawn from: the oracle read shared by every reader for a couple of
+    seconds and bounded in time (service.api.meta), so a flood of lookups costs the Starknet node no more than a
+    flood of /rate. The order itself is priced afresh by the callback."""
     place = container().place_order
     try:
-        price = ensure_fresh(place.prices.btc_usd(), place.clock().timestamp(), place.settings.max_price_age_s)
+        price = ensure_fresh(reads().price.get(), place.clock().timestamp(), place.settings.max_price_age_s)
     except StalePrice as exc:
         raise LnurlRefusal(f"We cannot quote right now ({exc}); try again shortly.") from exc
     except Exception as exc:  # the oracle unreachable is a refusal the wallet can show, never a 500

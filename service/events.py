@@ -13,6 +13,7 @@ import contextlib
 import logging
 import selectors
 import socket
+import ssl
 import threading
 import time
 from collections import Counter
@@ -28,6 +29,7 @@ POLL_WITHOUT_REDIS_S = 0.1  # a change made by a worker in another process is se
 # catches only a message lost without the subscription noticing. Each poll is a database read per open stream:
 # 2,000 open checkout pages read 33 times a second at 60 s (133 at 15 s).
 POLL_WITH_REDIS_S = 60.0
+RESUBSCRIBED_WAKE_S = 3.0  # after a dropped Redis subscription: when redis-py has subscribed again
 
 
 class Follower:
@@ -131,10 +133,15 @@ class RedisOrderChanges(OrderChanges):
             log.warning("could not publish an order change on Redis: %s", exc)
 
     def _listener_failed(self, exc: BaseException, _pubsub: Any, _thread: Any) -> None:
-        # redis-py reconnects and subscribes again on the next read; meanwhile streams poll as a safety net.
+        # redis-py reconnects and subscribes again on its next read, after this handler returns: a change published
+        # before that is lost. Every stream reads its order again now, and once more when the new subscription
+        # has had time to take (streams also poll, but only every POLL_WITH_REDIS_S).
         log.warning("Redis subscription dropped (%s); reconnecting", exc)
         time.sleep(1)
-        self._wake(None)  # a change told meanwhile was lost: every stream reads its order again
+        self._wake(None)
+        again = threading.Timer(RESUBSCRIBED_WAKE_S, self._wake, args=(None,))
+        again.daemon = True
+        again.start()
 
     def close(self) -> None:
         self._listener.stop()
@@ -190,7 +197,7 @@ class ClientWatch:
     def watching(self, client_socket: Any, follower: Follower) -> Iterator[None]:
         """While the block runs, ring `follower` (with `client_gone` set) if `client_socket` closes. No socket
         (a server that does not say it): nothing is watched; the keepalive still finds a gone client."""
-        if client_socket is None:
+        if client_socket is None or isinstance(client_socket, ssl.SSLSocket):  # TLS: recv flags are refused
             yield
             return
         with self._lock:
@@ -216,11 +223,22 @@ class ClientWatch:
 
     def _run(self) -> None:
         while True:
-            for key, _events in self._selector.select():
-                if key.data is None:
-                    self._drain_wakeups()
-                else:
-                    self._check(key.fileobj, key.data)
+            try:
+                ready = self._selector.select()
+            except Exception:  # the watcher must outlive anything; streams still find a gone client at keepalive
+                log.warning("client watch: select failed", exc_info=True)
+                time.sleep(1)
+                continue
+            for key, _events in ready:
+                try:
+                    if key.data is None:
+                        self._drain_wakeups()
+                    else:
+                        self._check(key.fileobj, key.data)
+                except Exception:  # one odd socket must not end the watch of every other stream
+                    log.warning("client watch: a socket could not be checked; no longer watched", exc_info=True)
+                    if key.data is not None:
+                        self._forget(key.fileobj)
 
     def _drain_wakeups(self) -> None:
         try:

@@ -40,6 +40,11 @@ class OrderNotFound(KeyError):
 _UNCHECKED = object()
 # Striped: a fixed number of locks however many addresses come by (two addresses sharing one only wait).
 _ADDRESS_LOCKS = tuple(threading.Lock() for _ in range(64))
+# On PostgreSQL an admission holds two connections at once (the advisory lock's and its session's). Under gevent
+# nothing else bounds how many run together: at most this many per process, so they take at most 2 x this many of
+# the pool's connections (service.storage.database: 10 + 40) and can never wait on each other for the last one.
+MAX_CONCURRENT_ADMISSIONS = 16
+_ADMISSIONS = threading.BoundedSemaphore(MAX_CONCURRENT_ADMISSIONS)
 
 
 class OrderRepository:
@@ -214,7 +219,7 @@ class OrderRepository:
         """Admit orders for one address one at a time, so limits counted from the orders already created
         hold for requests that arrive together: a lock per address in this process and, on PostgreSQL,
         an advisory lock across processes (SQLite serves one process)."""
-        with _ADDRESS_LOCKS[hash(address) % len(_ADDRESS_LOCKS)]:
+        with _ADMISSIONS, _ADDRESS_LOCKS[hash(address) % len(_ADDRESS_LOCKS)]:
             engine = self._sessions.kw["bind"]
             if engine.dialect.name != "postgresql":
                 yield

@@ -117,7 +117,8 @@ def _event_stream(order_id: str, client_socket: object = None) -> Iterator[str]:
         last_sent, read_due = 0, True
         keepalive_at = next_poll_at = time.monotonic() + SSE_KEEPALIVE_S
         while not follower.client_gone:
-            follower.clear()  # before reading: a change from here on rings again
+            if read_due:  # cleared only right before a read: a ring after a keepalive's wake is not lost
+                follower.clear()  # a change from here on rings again
             # Read the order when told it changed or when the safety poll is due; a keepalive alone reads nothing.
             if read_due and container_.repository.latest_event_id(order_id) != last_sent:
                 row = container_.repository.get(order_id)

@@ -41,7 +41,7 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-# The advisory lock every process takes around Alembic's upgrade (a 64-bit key of our own, from a fixed name).
+# The advisory lock every process takes around Alembic's upgrade (a key of our own: the CRC-32 of a fixed name).
 MIGRATION_LOCK_KEY = zlib.crc32(b"volta:migrate")
 
 

@@ -214,25 +214,7 @@
 
   // -- the wallet ---------------------------------------------------------------------------------------
 
-  /** The injected Starknet wallet (get-starknet: window.starknet, or window.starknet_<id> per wallet). */
-  function wallet() {
-    const usable = (candidate) => candidate && typeof candidate === "object" &&
-      (typeof candidate.enable === "function" || typeof candidate.request === "function");
-    if (usable(window.starknet)) return window.starknet;
-    for (const key of Object.keys(window)) {
-      if (key.startsWith("starknet_") && usable(window[key])) return window[key];
-    }
-    return null;
-  }
-
-  async function connect(provider) {
-    if (typeof provider.enable === "function") {
-      const accounts = await provider.enable();
-      return (accounts && accounts[0]) || provider.selectedAddress || (provider.account && provider.account.address);
-    }
-    const accounts = await provider.request({ type: "wallet_requestAccounts" });
-    return accounts && accounts[0];
-  }
+  // The injected wallet and connecting to it: common.js (V.starknetWallet, V.connectStarknet).
 
   async function signTypedData(provider, typedData) {
     if (provider.account && typeof provider.account.signMessage === "function") {
@@ -275,14 +257,14 @@
   }
 
   async function prove() {
-    const provider = wallet();
+    const provider = V.starknetWallet();
     if (!provider) return;
     V.setMessage(proofMsg, "");
     setSigning(true);
     try {
       let account;
       try {
-        account = await connect(provider);
+        account = await V.connectStarknet(provider);
       } catch (err) {
         problem(declined(err) ? "You did not connect your wallet, so nothing was shared." : "Your wallet did not connect.");
         return;
@@ -330,7 +312,7 @@
 
   function offerProof(expired) {
     $("proof").hidden = false;
-    const provider = wallet();
+    const provider = V.starknetWallet();
     $("proof-text").hidden = !provider;
     $("no-wallet").hidden = Boolean(provider);
     signButton.hidden = !provider;

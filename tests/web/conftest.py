@@ -98,3 +98,21 @@ def desktop(browser: Browser, page_problems: PageProblems) -> Iterator[Callable[
         context.close()
 
 
+@pytest.fixture
+def restarted(network: Network) -> Iterator[Callable[[dict[str, str]], str]]:
+    """Restarts the service with extra environment; plain again afterwards.
+
+    Tests name this fixture before `page` and `desktop`: fixtures are torn down in reverse order, so their
+    pages close before the service restarts (a page still open would log the restart's dropped connection,
+    net::ERR_CONNECTION_RESET, as a console error)."""
+    assert network.service is not None
+    used: list[bool] = []
+
+    def restart(env: dict[str, str]) -> str:
+        used.append(True)
+        network.service.restart(env)
+        return network.service.url
+
+    yield restart
+    if used:
+        network.service.restart()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -21,26 +21,6 @@ pytestmark = pytest.mark.regtest
 
 def fresh_address() -> str:
     return f"0x{secrets.randbits(248) | 1:064x}"
-
-
-@pytest.fixture
-def restarted(network: Network) -> Iterator[Callable[[dict[str, str]], str]]:
-    """Restarts the service with extra environment; plain again afterwards.
-
-    Tests name this fixture before `page` and `desktop`: fixtures are torn down in reverse order, so their
-    pages close before the service restarts (a page still open would log the restart's dropped connection,
-    net::ERR_CONNECTION_RESET, as a console error)."""
-    assert network.service is not None
-    used: list[bool] = []
-
-    def restart(env: dict[str, str]) -> str:
-        used.append(True)
-        network.service.restart(env)
-        return network.service.url
-
-    yield restart
-    if used:
-        network.service.restart()
 
 
 def test_expired_quote_says_no_money_moved(restarted: Callable[[dict[str, str]], str], page: Page,

@@ -29,23 +29,6 @@ EXPLORER = "https://voyager.online/tx/{tx_hash}"
 TEXT_SELECTORS = ["h1", "h2", "label", ".btn", ".msg", ".status-detail", ".hash"]
 
 
-@pytest.fixture
-def restarted(network: Network) -> Iterator[Callable[[dict[str, str]], str]]:
-    """Restarts the service with extra environment; plain again afterwards. Named before `page` and `desktop`
-    in a test's arguments, so their pages close before the service restarts (as in test_restarted_service)."""
-    assert network.service is not None
-    used: list[bool] = []
-
-    def restart(env: dict[str, str]) -> str:
-        used.append(True)
-        network.service.restart(env)
-        return network.service.url
-
-    yield restart
-    if used:
-        network.service.restart()
-
-
 @pytest.fixture(scope="module")
 def phone() -> Iterator[ThreadPoolExecutor]:
     """Pays in the background, as the Lightning wallet next to the screen would."""

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from scenarios.provenance import REPO_ROOT, git_commit, machine
+from scenarios.provenance import git_commit, machine, modified_files
 
 SHARD_MSAT = 1_000
 
@@ -54,12 +53,10 @@ def probe(parts: int) -> dict[str, Any]:
         finally:
             buyer.close()
     commit, dirty = git_commit()
-    modified = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
-                              capture_output=True, text=True, check=False).stdout.split("\n")
     return {
         "what": "one order's invoice paid with one-satoshi MPP shards that never complete it",
         "provenance": {"commit": commit, "dirty": dirty, "machine": machine(), "n": parts, "seed": None,
-                       "modified_files": [line[3:] for line in modified if line.strip()],
+                       "modified_files": modified_files(),
                        "date_utc": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(began)),
                        "command": "python -m scenarios.jam_probe"},
         "parts": parts, "shard_msat": SHARD_MSAT,

@@ -53,6 +53,13 @@ def git_commit(repo: Path = REPO_ROOT) -> tuple[str, bool]:
     return commit, bool(status.strip())
 
 
+def modified_files(repo: Path = REPO_ROOT) -> list[str]:
+    """Tracked files changed in the work tree: a measurement of a service run from it includes them."""
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
+                            capture_output=True, text=True, check=False).stdout
+    return [line[3:] for line in status.splitlines() if line.strip()]
+
+
 def machine() -> str:
     return (f"{platform.node() or 'unknown-host'} {platform.system()} {platform.machine()}, "
             f"{os.cpu_count()} CPUs, Python {platform.python_version()}")

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from scenarios.provenance import REPO_ROOT, git_commit, machine
+from scenarios.provenance import git_commit, machine, modified_files
 
 DEFAULT_LEVELS = "1:16,4:24,8:32,16:48"
 
@@ -81,13 +80,11 @@ def measure(block_time_s: float, lanes: int, levels: list[tuple[int, int]], work
         finally:
             buyer.close()
     commit, dirty = git_commit()
-    modified = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
-                              capture_output=True, text=True, check=False).stdout.split("\n")
     return {
         "what": "purchases through the service at several concurrencies, one network, levels in order",
         # The service runs from the work tree: files changed there but not committed are part of what was measured.
         "provenance": {"commit": commit, "dirty": dirty, "machine": machine(),
-                       "modified_files": [line[3:] for line in modified if line.strip()],
+                       "modified_files": modified_files(),
                        "date_utc": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(began)),
                        "n": sum(count for _, count in levels), "seed": None,
                        "command": "python -m scenarios.queue_bench"},

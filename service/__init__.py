@@ -32,8 +32,10 @@ def create_app(settings: Settings | None = None, overrides: dict[str, Any] | Non
 
     from service import web
     from service.api import accounts, bodies, errors, history, limits, lnurl, meta, orders, webhooks
+    from service.web import i18n
 
     errors.init_app(app)
+    i18n.init_app(app)
     bodies.init_app(app)  # before the limiter, whose key functions may read the body
     limits.init_app(app, settings)
     for blueprint in (orders.blueprint, history.blueprint, accounts.blueprint, meta.blueprint, meta.operations,

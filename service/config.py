@@ -162,8 +162,19 @@ class Settings(BaseModel):
     # Hosts an order's redirect_url may name: exactly, or any subdomain of an entry written ".shop.example".
     # VOLTA_REDIRECT_HOSTS is comma-separated. Empty: no order may carry a redirect_url.
     redirect_hosts: list[str] = Field(default_factory=list)
+    # Origins that may show the pages in an iframe (CSP frame-ancestors), e.g. "https://shop.example". Comma-
+    # separated in VOLTA_FRAME_ANCESTORS. Empty (the default): no site may frame them ('none').
+    frame_ancestors: list[str] = Field(default_factory=list)
 
-    @field_validator("webhook_urls", "redirect_hosts", mode="before")
+    @field_validator("frame_ancestors", mode="after")
+    @classmethod
+    def _origins_only(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if not re.fullmatch(r"https?://(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?", origin):
+                raise ValueError(f"{origin!r} is not an origin such as https://shop.example (scheme, host, port)")
+        return value
+
+    @field_validator("webhook_urls", "redirect_hosts", "frame_ancestors", mode="before")
     @classmethod
     def _split_urls(cls, value: object) -> object:
         if isinstance(value, str):

@@ -28,8 +28,14 @@ blueprint = Blueprint("web", __name__, template_folder="templates", static_folde
 # Same origin only, no inline script or style: the pages need nothing else (no CDN, no third party).
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    "object-src 'none'; base-uri 'none'; form-action 'self'"
 )
+
+
+def content_security_policy(frame_ancestors: list[str]) -> str:
+    """The pages' CSP; only the origins the operator allows may show them in an iframe (none by default)."""
+    allowed = " ".join(frame_ancestors) or "'none'"
+    return f"{CONTENT_SECURITY_POLICY}; frame-ancestors {allowed}"
 
 # The four steps a purchase goes through, as the checkout page's progress bar shows them.
 STEPS = [
@@ -154,7 +160,8 @@ def _helpers() -> dict[str, Any]:
 
 @blueprint.after_request
 def _security_headers(response: Response) -> Response:
-    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    settings = current_app.extensions["volta"].settings
+    response.headers.setdefault("Content-Security-Policy", content_security_policy(settings.frame_ancestors))
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     return response

@@ -21,21 +21,10 @@ from service.api.serializers import iso, order_json
 from service.domain.pricing import VUSD_DECIMALS
 from service.domain.states import FINAL_STATUSES
 from service.storage.models import OrderRow
+from service.web.security import content_security_policy
 
 blueprint = Blueprint("web", __name__, template_folder="templates", static_folder="static",
                       static_url_path="/static/web")
-
-# Same origin only, no inline script or style: the pages need nothing else (no CDN, no third party).
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-    "object-src 'none'; base-uri 'none'; form-action 'self'"
-)
-
-
-def content_security_policy(frame_ancestors: list[str]) -> str:
-    """The pages' CSP; only the origins the operator allows may show them in an iframe (none by default)."""
-    allowed = " ".join(frame_ancestors) or "'none'"
-    return f"{CONTENT_SECURITY_POLICY}; frame-ancestors {allowed}"
 
 # The four steps a purchase goes through, as the checkout page's progress bar shows them.
 STEPS = [
@@ -160,8 +149,8 @@ def _helpers() -> dict[str, Any]:
 
 @blueprint.after_request
 def _security_headers(response: Response) -> Response:
-    settings = current_app.extensions["volta"].settings
-    response.headers.setdefault("Content-Security-Policy", content_security_policy(settings.frame_ancestors))
+    response.headers.setdefault("Content-Security-Policy",
+                                content_security_policy(current_app.extensions["volta"].settings))
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     return response

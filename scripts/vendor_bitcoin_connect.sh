@@ -75,7 +75,7 @@ for (const dir of [...roots].sort()) {
   process.stdout.write(`== ${manifest.name}@${manifest.version} (${manifest.license || "see below"})\n\n`);
   process.stdout.write(licence ? fs.readFileSync(path.join(dir, licence), "utf8").trim() + "\n\n" : "(no licence file in the package)\n\n");
 }
-process.stdout.write("@getalby/sdk's build has nostr-tools, @noble/* and @scure/* inside it; their notices are at the end of " +
+process.stdout.write("the build of @getalby/sdk has nostr-tools, @noble/* and @scure/* inside it; their notices are at the end of " +
   "bitcoin-connect.js (esbuild --legal-comments=eof).\n");' > "$target/LICENSES.txt")
 echo "vendored $PACKAGE@$VERSION (bundled with esbuild@$ESBUILD_VERSION) into ${target#"$root"/}:" \
     "bitcoin-connect.js ($(wc -c < "$target/bitcoin-connect.js") bytes), LICENSES.txt, package-lock.json, VERSION"

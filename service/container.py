@@ -87,8 +87,9 @@ def make_lightning(settings: Settings) -> LightningBackend:
 
 
 def make_starknet(settings: Settings, checkpoint: Callable[[str], None] = no_checkpoint,
-                  lanes: LaneLeaseStore | None = None) -> StarknetClient:
-    return StarknetClient(StarknetConfig.from_settings(settings), checkpoint=checkpoint, leases=lanes)
+                  lanes: LaneLeaseStore | None = None, signs_mints: bool = True) -> StarknetClient:
+    return StarknetClient(StarknetConfig.from_settings(settings, signs_mints=signs_mints), checkpoint=checkpoint,
+                          leases=lanes)
 
 
 def make_checkpoint(settings: Settings) -> Callable[[str], None]:
@@ -125,7 +126,7 @@ def build_container(settings: Settings, with_worker: bool, clock: Callable[[], d
     # A worker sends mints only from the operator accounts (mint lanes) it leases; an API instance never mints.
     lanes = LaneLeaseStore(sessions, clock, lambda: repository.claims.worker_id,
                            settings.mint_lane_lease_s) if with_worker else None
-    lightning, starknet = make_lightning(settings), make_starknet(settings, checkpoint, lanes)
+    lightning, starknet = make_lightning(settings), make_starknet(settings, checkpoint, lanes, signs_mints=with_worker)
     settlement = Settlement(settings, repository, lightning, starknet, starknet, clock, preimages,
                             on_double_mint_refused=metrics.double_mint_refusals.inc, checkpoint=checkpoint)
     reconciliation = Reconciliation(repository, lightning, starknet, preimages, on_finding=metrics.observe_finding)

@@ -86,7 +86,7 @@ class StarknetConfig:
     vusd_address: int
     oracle_address: int
     operator_address: int
-    operator_private_key: int
+    operator_private_key: int | None = field(repr=False)  # None: this process reads the chain, never signs a mint
     chain_id: int = StarknetChainId.SEPOLIA
     mint_timeout_s: float = 60.0
     answer_margin_s: float = 30.0  # signing, fee estimation, sending: with mint_timeout_s, one attempt's budget
@@ -100,11 +100,15 @@ class StarknetConfig:
 
     @property
     def operators(self) -> tuple[OperatorKey, ...]:
+        if self.operator_private_key is None:
+            return ()
         return (OperatorKey(self.operator_address, self.operator_private_key), *self.lane_accounts)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> StarknetConfig:
-        """The one way from the service's settings to its Starknet config, signing as the operator."""
+    def from_settings(cls, settings: Settings, signs_mints: bool = True) -> StarknetConfig:
+        """The one way from the service's settings to its Starknet config, signing as the operator and the mint
+        lanes. Without `signs_mints` (an API instance) no private key is read: a process that serves the public
+        holds none of the keys that mint."""
         if not settings.starknet_rpc_url:
             raise ValueError("no Starknet configured: set VOLTA_STARKNET_RPC_URL (or VOLTA_REGTEST_STATE)")
         return cls(
@@ -113,12 +117,12 @@ class StarknetConfig:
             vusd_address=int(settings.vusd_address, 16),
             oracle_address=int(settings.oracle_address, 16),
             operator_address=int(settings.operator_address, 16),
-            operator_private_key=settings.operator_key(),
+            operator_private_key=settings.operator_key() if signs_mints else None,
             chain_id=int(settings.starknet_chain_id, 16),
             mint_timeout_s=settings.mint_timeout_s,
             answer_margin_s=settings.mint_answer_margin_s,
             lane_accounts=tuple(OperatorKey(int(lane.address, 16), lane.private_key())
-                                for lane in settings.mint_lane_accounts),
+                                for lane in settings.mint_lane_accounts) if signs_mints else (),
             lane_idle_release_s=settings.mint_lane_idle_release_s,
             lanes_per_worker=settings.mint_lanes_per_worker,
         )
@@ -162,6 +166,9 @@ class StarknetClient(VaultGateway, PriceSource, AccountSignatures):
         self, recipient: int, amount_base_units: int, payment_hash: bytes,
         on_signed: Callable[[SignedMint], None] | None = None,
     ) -> MintReceipt:
+        if not self._lanes:
+            raise RuntimeError("this process signs no mints: it was built without the operator's keys (an API "
+                               "instance); mints are sent by workers")
         hash_int = int.from_bytes(payment_hash, "big")
         call = Call(
             to_addr=self.config.vault_address,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.state import operator_starknet_config
+from harness.state import operator_starknet_config, settings_from_regtest_state
 from service.config import Settings
 from service.starknet.client import StarknetConfig
 
@@ -55,3 +55,16 @@ def test_mint_lanes_come_from_state_json_and_are_distinct_accounts(tmp_path: Pat
         Settings.model_validate({"operator_address": "0xb", "mint_lane_accounts": [lane]})
     from_json = Settings.model_validate({"mint_lane_accounts": '[{"address": "0xb", "private_key_file": "k"}]'})
     assert from_json.mint_lane_accounts[0].address == "0xb"  # VOLTA_MINT_LANE_ACCOUNTS is JSON
+
+
+def test_an_api_instance_reads_no_minting_key(tmp_path: Path) -> None:
+    """A process that serves the public (VOLTA_RUN_WORKER=false) never opens the operator's or the lanes' key
+    files: here they do not exist, and the config is still built, with no account to sign from."""
+    state = regtest_state(tmp_path / "absent-operator.key")
+    state["starknet"]["mint_lanes"] = [{"address": "0xb", "private_key_file": str(tmp_path / "absent-lane.key")}]  # type: ignore[index]
+    settings = Settings(**settings_from_regtest_state(state))
+    config = StarknetConfig.from_settings(settings, signs_mints=False)
+    assert config.operators == ()
+    assert "private_key" not in repr(config)
+    with pytest.raises(FileNotFoundError):
+        StarknetConfig.from_settings(settings)  # a worker does read them

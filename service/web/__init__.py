@@ -2,7 +2,8 @@
 no build step; the pages talk to the JSON API in service/api.
 
 The words a person reads about an order's state live here, once: the checkout page renders them on the
-server (so the page is right before any script runs) and hands the same table to its script as JSON.
+server (so the page is right before any script runs) and hands the same table to its script as JSON, both in
+the reader's language (service/web/i18n.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, render_template, request
 from flask.typing import ResponseReturnValue
+from flask_babel import format_time
+from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 from werkzeug.exceptions import NotFound
 
 from service.api.orders import load_order
@@ -21,6 +25,7 @@ from service.api.serializers import iso, order_json
 from service.domain.pricing import VUSD_DECIMALS
 from service.domain.states import FINAL_STATUSES
 from service.storage.models import OrderRow
+from service.web.i18n import number
 from service.web.security import content_security_policy
 
 blueprint = Blueprint("web", __name__, template_folder="templates", static_folder="static",
@@ -28,90 +33,98 @@ blueprint = Blueprint("web", __name__, template_folder="templates", static_folde
 
 # The four steps a purchase goes through, as the checkout page's progress bar shows them.
 STEPS = [
-    {"key": "pay", "label": "Pay"},
-    {"key": "received", "label": "Received"},
-    {"key": "minting", "label": "Minting"},
-    {"key": "done", "label": "Done"},
+    {"key": "pay", "label": _l("Pay")},
+    {"key": "received", "label": _l("Received")},
+    {"key": "minting", "label": _l("Minting")},
+    {"key": "done", "label": _l("Done")},
 ]
 STEP_OF_STATUS = {"awaiting_payment": 0, "payment_held": 1, "minting": 2, "minted": 2, "completed": 3}
 
 # Placeholders: {vusd} the VUSD amount, {slippage} the price protection in percent.
-STATUS_COPY: dict[str, dict[str, str]] = {
+STATUS_COPY: dict[str, dict[str, LazyString]] = {
     "awaiting_payment": {
-        "badge": "Waiting for payment",
-        "headline": "Waiting for your payment",
-        "detail": "Scan the QR code with a Lightning wallet, or open the invoice in a wallet on this device.",
+        "badge": _l("Waiting for payment"),
+        "headline": _l("Waiting for your payment"),
+        "detail": _l("Scan the QR code with a Lightning wallet, or open the invoice in a wallet on this device."),
     },
     "payment_held": {
-        "badge": "Payment received",
-        "headline": "Payment received",
-        "detail": "Your payment is held, not yet taken, while we mint your {vusd} VUSD.",
+        "badge": _l("Payment received"),
+        "headline": _l("Payment received"),
+        "detail": _l("Your payment is held, not yet taken, while we mint your {vusd} VUSD."),
     },
     "minting": {
-        "badge": "Minting VUSD",
-        "headline": "Minting your VUSD",
-        "detail": "The vault is minting {vusd} VUSD to your Starknet address. This takes a few seconds.",
+        "badge": _l("Minting VUSD"),
+        "headline": _l("Minting your VUSD"),
+        "detail": _l("The vault is minting {vusd} VUSD to your Starknet address. This takes a few seconds."),
     },
     "minted": {
-        "badge": "Minting VUSD",
-        "headline": "VUSD minted",
-        "detail": "Your {vusd} VUSD is minted. We are collecting the held payment to finish.",
+        "badge": _l("Minting VUSD"),
+        "headline": _l("VUSD minted"),
+        "detail": _l("Your {vusd} VUSD is minted. We are collecting the held payment to finish."),
     },
     "completed": {
-        "badge": "Done",
-        "headline": "Done: {vusd} VUSD is yours",
-        "detail": "The VUSD is at your Starknet address.",
+        "badge": _l("Done"),
+        "headline": _l("Done: {vusd} VUSD is yours"),
+        "detail": _l("The VUSD is at your Starknet address."),
     },
     "expired": {
-        "badge": "Expired",
-        "headline": "This quote expired",
-        "detail": "Nobody paid the invoice in time, so no money moved: your sats never left your wallet.",
+        "badge": _l("Expired"),
+        "headline": _l("This quote expired"),
+        "detail": _l("Nobody paid the invoice in time, so no money moved: your sats never left your wallet."),
     },
     "refunded": {
-        "badge": "Refunded",
-        "headline": "Refunded: your wallet has your sats back",
-        "detail": "We did not take your payment and no VUSD was minted.",
+        "badge": _l("Refunded"),
+        "headline": _l("Refunded: your wallet has your sats back"),
+        "detail": _l("We did not take your payment and no VUSD was minted."),
     },
     "failed": {
-        "badge": "Needs attention",
-        "headline": "We need to look at this order",
-        "detail": "Something went wrong that we could not settle on our own. It is logged for an operator; "
-                  "please keep this page's order number if you contact us.",
+        "badge": _l("Needs attention"),
+        "headline": _l("We need to look at this order"),
+        "detail": _l("Something went wrong that we could not settle on our own. It is logged for an operator; "
+                     "please keep this page's order number if you contact us."),
     },
 }
 
-REFUND_REASONS: dict[str, str] = {
-    "quote_expired": "Your payment arrived after the quote had expired, so we could not honour its price.",
-    "slippage_exceeded": "The bitcoin price moved more than your {slippage}\u00a0% price protection between the "
-                         "quote and your payment.",
-    "underpaid": "The payment was smaller than the invoice asked for.",
-    "limit_exceeded": "This purchase would have gone over the daily limit for your Starknet address.",
-    "mint_failed": "We could not mint the VUSD on Starknet, so we did not take your payment.",
-    "overpaid": "The payment was larger than the invoice asked for, so we sent all of it back.",
-    "htlc_expiring": "Your payment would have timed out on the Lightning network before we could finish, so we "
-                     "sent it back.",
-    "": "We could not complete the purchase.",
+REFUND_REASONS: dict[str, LazyString] = {
+    "quote_expired": _l("Your payment arrived after the quote had expired, so we could not honour its price."),
+    "slippage_exceeded": _l("The bitcoin price moved more than your {slippage}\u00a0% price protection between the "
+                            "quote and your payment."),
+    "underpaid": _l("The payment was smaller than the invoice asked for."),
+    "limit_exceeded": _l("This purchase would have gone over the daily limit for your Starknet address."),
+    "mint_failed": _l("We could not mint the VUSD on Starknet, so we did not take your payment."),
+    "overpaid": _l("The payment was larger than the invoice asked for, so we sent all of it back."),
+    "htlc_expiring": _l("Your payment would have timed out on the Lightning network before we could finish, so we "
+                        "sent it back."),
+    "": _l("We could not complete the purchase."),
 }
 
 FINAL = tuple(sorted(status.value for status in FINAL_STATUSES))
 
 
+def _words(table: dict[str, LazyString]) -> dict[str, str]:
+    """A table of words in the reader's language (LazyStrings resolved in this request)."""
+    return {key: str(text) for key, text in table.items()}
+
+
 def page_copy() -> dict[str, Any]:
-    return {"steps": STEPS, "step_of_status": STEP_OF_STATUS, "statuses": STATUS_COPY,
-            "refund_reasons": REFUND_REASONS, "final": FINAL}
+    """The checkout script's words in the reader's language, and the order of the steps."""
+    return {"steps": [{"key": step["key"], "label": str(step["label"])} for step in STEPS],
+            "step_of_status": STEP_OF_STATUS,
+            "statuses": {status: _words(words) for status, words in STATUS_COPY.items()},
+            "refund_reasons": _words(REFUND_REASONS), "final": FINAL}
 
 
-def _fill(text: str, order: OrderRow) -> str:
-    return text.replace("{vusd}", vusd(order.vusd_amount)).replace("{slippage}", f"{order.max_slippage_bps / 100:.2f}")
+def _fill(text: LazyString | str, order: OrderRow) -> str:
+    return str(text).replace("{vusd}", vusd(order.vusd_amount)).replace("{slippage}", percent(order.max_slippage_bps))
 
 
 def describe(order: OrderRow) -> dict[str, str]:
     """What the checkout page says about an order in its current state, before any script runs."""
     copy = STATUS_COPY.get(order.status, STATUS_COPY["failed"])
-    reason = ""
+    reason: LazyString | str = ""
     if order.status == "refunded":
         reason = REFUND_REASONS.get(order.refund_reason or "", REFUND_REASONS[""])
-    return {"badge": copy["badge"], "headline": _fill(copy["headline"], order),
+    return {"badge": str(copy["badge"]), "headline": _fill(copy["headline"], order),
             "detail": _fill(copy["detail"], order), "reason": _fill(reason, order)}
 
 
@@ -129,22 +142,31 @@ def vusd_asset() -> dict[str, Any]:
 
 
 def sats(amount_msat: int) -> str:
-    """25773190 msat -> "25,773.19"; whole sats without decimals."""
-    whole, rest = divmod(amount_msat, 1000)
-    return f"{whole:,}" if not rest else f"{Decimal(amount_msat) / 1000:,.3f}".rstrip("0")
+    """25773190 msat -> "25,773.19" (German: "25.773,19"); whole sats without decimals."""
+    return number(Decimal(amount_msat) / 1000, "#,##0.###")
 
 
 def vusd(amount: str) -> str:
-    """"1000.5" -> "1,000.50"."""
+    """"1000.5" -> "1,000.50" (German: "1.000,50")."""
     try:
-        return f"{Decimal(amount):,.2f}"
+        return number(Decimal(amount), "#,##0.00")
     except (InvalidOperation, ValueError):
         return amount
 
 
+def percent(bps: int) -> str:
+    """Basis points as a percentage with two decimals: 100 -> "1.00" (German: "1,00"); the page adds " %"."""
+    return number(Decimal(bps) / 100, "0.00")
+
+
+def clock(moment: datetime) -> str:
+    """A time of day in UTC, as the reader writes it (hours, minutes, seconds)."""
+    return format_time(moment, "medium")
+
+
 @blueprint.context_processor
 def _helpers() -> dict[str, Any]:
-    return {"sats": sats, "vusd": vusd}
+    return {"sats": sats, "vusd": vusd, "percent": percent, "clock": clock, "number": number}
 
 
 @blueprint.after_request
@@ -189,5 +211,5 @@ def api_docs() -> ResponseReturnValue:
 @blueprint.get("/history")
 def history() -> ResponseReturnValue:
     address = request.args.get("starknet_address", "")[:80]
-    return render_template("history.html", address=address, badges={k: v["badge"] for k, v in STATUS_COPY.items()},
-                           page="history")
+    badges = {status: str(words["badge"]) for status, words in STATUS_COPY.items()}
+    return render_template("history.html", address=address, badges=badges, page="history")

@@ -58,22 +58,22 @@
   function parseAmount(raw) {
     let text = String(raw || "").replace(/\s/g, "");
     if (/^\d*,\d{1,2}$/.test(text)) text = text.replace(",", ".");
-    if (!text) return { ok: false, empty: true, message: "Enter how much VUSD you want." };
+    if (!text) return { ok: false, empty: true, message: V.t("Enter how much VUSD you want.") };
     if (!/^\d*\.?\d*$/.test(text) || text === ".") {
-      return { ok: false, message: "Use digits only, like 25 or 25.50." };
+      return { ok: false, message: V.t("Use digits only, like 25 or {example}.", { example: V.formatVusd("25.50") }) };
     }
     const fraction = text.split(".")[1] || "";
-    if (fraction.length > 2) return { ok: false, message: "VUSD is sold in whole cents: use at most 2 decimals." };
+    if (fraction.length > 2) return { ok: false, message: V.t("VUSD is sold in whole cents: use at most 2 decimals.") };
     const cents = toCents(text);
-    if (cents === 0n) return { ok: false, message: "Enter an amount above zero." };
+    if (cents === 0n) return { ok: false, message: V.t("Enter an amount above zero.") };
     if (rate) {
       const low = toCents(rate.min_order_vusd);
       const high = toCents(rate.max_order_vusd);
       if (low !== null && cents < low) {
-        return { ok: false, cents, message: `The smallest order is ${V.formatVusd(rate.min_order_vusd)} VUSD.` };
+        return { ok: false, cents, message: V.t("The smallest order is {vusd} VUSD.", { vusd: V.formatVusd(rate.min_order_vusd) }) };
       }
       if (high !== null && cents > high) {
-        return { ok: false, cents, message: `The largest order is ${V.formatVusd(rate.max_order_vusd)} VUSD.` };
+        return { ok: false, cents, message: V.t("The largest order is {vusd} VUSD.", { vusd: V.formatVusd(rate.max_order_vusd) }) };
       }
     }
     return { ok: true, cents, text: centsText(cents) };
@@ -100,7 +100,7 @@
       sats.textContent = "…";
     } else {
       const value = satsFor(parsed.cents);
-      sats.textContent = value === null ? "–" : `${V.formatSats(value * 1000n)} sats`;
+      sats.textContent = value === null ? "–" : V.t("{sats} sats", { sats: V.formatSats(value * 1000n) });
     }
     const showError = !parsed.ok && (force || submitted || !parsed.empty);
     V.setMessage(amountMsg, showError ? parsed.message : "", "error");
@@ -114,17 +114,18 @@
   function showRate() {
     const line = $("rate-line");
     if (!rate) return;
-    const checked = new Date(rateFetchedAt).toLocaleTimeString("en-US", { hour: "2-digit", minute: "2-digit", second: "2-digit" });
-    line.textContent = `1 BTC = ${V.formatVusd(rate.btc_usd)} USD, our fee ${V.formatPercent(rate.spread_bps)}. `
-      + `Rate checked at ${checked}.`;
+    line.textContent = V.t("1 BTC = {rate} USD, our fee {fee}. Rate checked at {time}.", {
+      rate: V.formatVusd(rate.btc_usd), fee: V.formatPercent(rate.spread_bps), time: V.formatTime(new Date(rateFetchedAt)),
+    });
     line.classList.toggle("is-warn", Boolean(rate.stale));
-    if (rate.stale) line.textContent += " The price feed is late; buying may fail until it updates.";
+    if (rate.stale) line.textContent += " " + V.t("The price feed is late; buying may fail until it updates.");
     $("min-vusd").textContent = V.formatVusd(rate.min_order_vusd);
     $("max-vusd").textContent = V.formatVusd(rate.max_order_vusd);
     const minutes = Math.round(Number(rate.quote_lifetime_s) / 60);
     $("lifetime-line").textContent = minutes >= 1
-      ? `You will have ${minutes} minute${minutes === 1 ? "" : "s"} to pay the invoice.`
-      : `You will have ${rate.quote_lifetime_s} seconds to pay the invoice.`;
+      ? V.tn("You will have {n} minute to pay the invoice.", "You will have {n} minutes to pay the invoice.", minutes)
+      : V.tn("You will have {n} second to pay the invoice.", "You will have {n} seconds to pay the invoice.",
+        Number(rate.quote_lifetime_s));
   }
 
   async function refreshRate() {
@@ -140,7 +141,7 @@
         showRate();
         showAmount(false);
       } catch (err) {
-        if (!rate) $("rate-line").textContent = "We could not load the current rate. The invoice will show the exact amount.";
+        if (!rate) $("rate-line").textContent = V.t("We could not load the current rate. The invoice will show the exact amount.");
       } finally {
         rateRequest = null;
       }
@@ -167,7 +168,7 @@
     const text = V.formatPercent(slider.value);
     $("slippage-value").textContent = text;
     $("slippage-summary").textContent = text;
-    slider.setAttribute("aria-valuetext", text.replace("%", "percent"));
+    slider.setAttribute("aria-valuetext", V.t("{number} percent", { number: V.formatPercentNumber(slider.value) }));
   }
 
   // -- address ---------------------------------------------------------------------------------------
@@ -199,8 +200,8 @@
       }
       if (address.value.trim() !== text || !answer.ok || !answer.body) return;
       if (answer.body.deployed === false) {
-        V.setMessage(addressMsg, "No Starknet account is deployed at this address yet. If it is yours, that is " +
-          "fine: the VUSD waits for it. If you typed it, check it again: VUSD sent to a wrong address is lost.",
+        V.setMessage(addressMsg, V.t("No Starknet account is deployed at this address yet. If it is yours, that is " +
+          "fine: the VUSD waits for it. If you typed it, check it again: VUSD sent to a wrong address is lost."),
           "warn");
       }
     }, 400);
@@ -219,31 +220,31 @@
     const provider = V.starknetWallet();
     if (!provider) {
       walletButton.hidden = true;
-      V.setMessage(walletMsg, "Your Starknet wallet is not available on this page any more. Type the address instead.",
-        "error");
+      V.setMessage(walletMsg,
+        V.t("Your Starknet wallet is not available on this page any more. Type the address instead."), "error");
       return;
     }
     V.setMessage(walletMsg, "");
     walletButton.disabled = true;
     walletButton.setAttribute("aria-busy", "true");
-    walletButton.textContent = "Waiting for your wallet…";
+    walletButton.textContent = V.t("Waiting for your wallet…");
     try {
       const account = await V.connectStarknet(provider);
       if (!account || !V.checkAddress(String(account)).ok) {
-        V.setMessage(walletMsg, "Your wallet did not give an account address. Type the address instead.", "error");
+        V.setMessage(walletMsg, V.t("Your wallet did not give an account address. Type the address instead."), "error");
         return;
       }
       address.value = String(account);
       showAddress(false);
-      V.setMessage(walletMsg, "Filled in from your wallet.", "ok");
+      V.setMessage(walletMsg, V.t("Filled in from your wallet."), "ok");
     } catch (err) {
       V.setMessage(walletMsg, V.walletDeclined(err)
-        ? "You did not connect your wallet, so the address was not filled in. Type it, or try again."
-        : "Your wallet did not connect. Type the address instead, or try again.", "error");
+        ? V.t("You did not connect your wallet, so the address was not filled in. Type it, or try again.")
+        : V.t("Your wallet did not connect. Type the address instead, or try again."), "error");
     } finally {
       walletButton.disabled = false;
       walletButton.setAttribute("aria-busy", "false");
-      walletButton.textContent = "Use my Starknet wallet";
+      walletButton.textContent = V.t("Use my Starknet wallet");
     }
   }
 
@@ -261,9 +262,13 @@
     busy = on;
     button.disabled = on;
     button.setAttribute("aria-busy", on ? "true" : "false");
-    button.innerHTML = on
-      ? '<span class="spinner" aria-hidden="true"></span><span class="btn-text">Creating your invoice…</span>'
-      : '<span class="btn-text">Buy VUSD</span>';
+    const label = document.createElement("span");
+    label.className = "btn-text";
+    label.textContent = on ? V.t("Creating your invoice…") : V.t("Buy VUSD");
+    const spinner = document.createElement("span");
+    spinner.className = "spinner";
+    spinner.setAttribute("aria-hidden", "true");
+    button.replaceChildren(...(on ? [spinner, label] : [label]));
   }
 
   async function submit(event) {
@@ -294,7 +299,7 @@
       }, 30000);
     } catch (err) {
       setBusy(false);
-      showFormError("We could not reach VOLTA.", "Check your connection and try again. No order was created.");
+      showFormError(V.t("We could not reach VOLTA."), V.t("Check your connection and try again. No order was created."));
       return;
     }
     if (reply.status === 201 && reply.body && reply.body.checkout_url) {
@@ -310,8 +315,8 @@
     }
     setBusy(false);
     const answer = reply.body || {};
-    const message = answer.message || `The order was not created (HTTP ${reply.status}).`;
-    const hint = answer.hint || (reply.status >= 500 ? "Try again in a minute." : "");
+    const message = answer.message || V.t("The order was not created (HTTP {status}).", { status: reply.status });
+    const hint = answer.hint || (reply.status >= 500 ? V.t("Try again in a minute.") : "");
     const code = String(answer.error || "") + " " + message;
     if (/amount|limit/i.test(code)) amount.setAttribute("aria-invalid", "true");
     if (/address/i.test(code)) address.setAttribute("aria-invalid", "true");
@@ -352,7 +357,7 @@
   });
   for (const chip of document.querySelectorAll(".chip")) {
     chip.addEventListener("click", () => {
-      amount.value = chip.dataset.amount + ".00";
+      amount.value = V.formatVusd(chip.dataset.amount);
       showAmount(false);
       refreshRateIfOld();
     });

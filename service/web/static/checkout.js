@@ -27,7 +27,7 @@
   function fill(text) {
     return String(text || "")
       .replaceAll("{vusd}", V.formatVusd(order.vusd_amount))
-      .replaceAll("{slippage}", (Number(order.max_slippage_bps) / 100).toFixed(2));
+      .replaceAll("{slippage}", V.formatPercentNumber(order.max_slippage_bps));
   }
 
   // -- showing the order -----------------------------------------------------------------------------
@@ -104,7 +104,7 @@
     const button = $("watch-vusd");
     button.disabled = on;
     button.setAttribute("aria-busy", on ? "true" : "false");
-    button.textContent = on ? "Waiting for your wallet…" : "Add VUSD to my wallet";
+    button.textContent = on ? V.t("Waiting for your wallet…") : V.t("Add VUSD to my wallet");
   }
 
   /** wallet_watchAsset of the Starknet wallet API: VUSD's contract, symbol and decimals. */
@@ -113,12 +113,12 @@
     const provider = V.starknetWallet();
     if (!provider) {
       $("watch-vusd").hidden = true;
-      V.setMessage(message, "Your Starknet wallet is not available on this page any more.", "error");
+      V.setMessage(message, V.t("Your Starknet wallet is not available on this page any more."), "error");
       return;
     }
     if (typeof provider.request !== "function") {
-      V.setMessage(message, "Your wallet cannot add tokens from a page. Add VUSD in the wallet with the contract "
-        + `address ${done.dataset.vusdAddress}.`, "warn");
+      V.setMessage(message, V.t("Your wallet cannot add tokens from a page. Add VUSD in the wallet with the contract "
+        + "address {address}.", { address: done.dataset.vusdAddress }), "warn");
       return;
     }
     V.setMessage(message, "");
@@ -133,14 +133,14 @@
           decimals: Number(done.dataset.vusdDecimals), name: done.dataset.vusdSymbol } },
       });
       if (added === false) throw new Error("declined");
-      V.setMessage(message, "VUSD is in your wallet's token list.", "ok");
+      V.setMessage(message, V.t("VUSD is in your wallet's token list."), "ok");
     } catch (err) {
       let text;
       if (V.walletDeclined(err)) {
-        text = stage === "connect" ? "You did not connect your wallet, so VUSD was not added."
-          : "You declined adding VUSD in your wallet. Your VUSD is at your address either way.";
+        text = stage === "connect" ? V.t("You did not connect your wallet, so VUSD was not added.")
+          : V.t("You declined adding VUSD in your wallet. Your VUSD is at your address either way.");
       } else {
-        text = "Your wallet could not add VUSD. Your VUSD is at your address either way.";
+        text = V.t("Your wallet could not add VUSD. Your VUSD is at your address either way.");
       }
       V.setMessage(message, text, "error");
     } finally {
@@ -153,7 +153,7 @@
       const response = await fetch(`/api/v1/balance?starknet_address=${encodeURIComponent(order.starknet_address)}`);
       if (!response.ok) return; // the sentence above already says where the VUSD is
       const body = await response.json();
-      $("new-balance").textContent = `Your VUSD balance is now ${V.formatVusd(body.vusd)} VUSD.`;
+      $("new-balance").textContent = V.t("Your VUSD balance is now {vusd} VUSD.", { vusd: V.formatVusd(body.vusd) });
       $("new-balance").hidden = false;
     } catch (error) {
       // Balance is a courtesy; the order itself is done either way.
@@ -174,18 +174,18 @@
     const element = $("countdown");
     const left = Date.parse(order.expires_at) - (Date.now() + clockOffsetMs);
     if (left <= 0) {
-      element.textContent = "This quote has run out; checking with VOLTA…";
+      element.textContent = V.t("This quote has run out; checking with VOLTA…");
       element.classList.add("is-warn");
       pollOnce();
       return;
     }
     const seconds = Math.ceil(left / 1000);
     const minutes = Math.floor(seconds / 60);
-    element.textContent = `Expires in ${minutes}:${String(seconds % 60).padStart(2, "0")}`;
+    element.textContent = V.t("Expires in {minutes}:{seconds}", { minutes, seconds: String(seconds % 60).padStart(2, "0") });
     element.classList.toggle("is-warn", seconds <= 60);
     if (seconds <= 60 && seconds > 5 && !warnedLastMinute) {
       warnedLastMinute = true;
-      announce("Less than a minute left to pay this invoice.");
+      announce(V.t("Less than a minute left to pay this invoice."));
     }
   }
 
@@ -259,7 +259,7 @@
     if (button.id === "copy-button") V.setMessage(message, ok ? done : failed, ok ? "ok" : "error");
     const label = button.dataset.label || button.textContent;
     button.dataset.label = label;
-    button.textContent = ok ? "Copied ✓" : label;
+    button.textContent = ok ? V.t("Copied ✓") : label;
     setTimeout(() => { button.textContent = label; }, 2500);
     if (!ok && button.id !== "copy-button") announce(failed);
   }
@@ -267,22 +267,37 @@
   function weblnMessage(stage, error) {
     const text = String((error && (error.message || error)) || "").trim();
     let what;
-    if (stage === "missing") what = "Your browser wallet is not available on this page any more.";
+    if (stage === "missing") what = V.t("Your browser wallet is not available on this page any more.");
     else if (/reject|denied|declin|cancel|refus|user/i.test(text)) {
-      what = stage === "enable" ? "You did not allow your browser wallet to connect." : "You declined the payment in your wallet.";
-    } else if (/route|path|unreachable/i.test(text)) what = "Your wallet could not find a route to pay this invoice.";
-    else if (/insufficient|balance|funds|liquidity/i.test(text)) what = "Your wallet does not have enough funds for this payment.";
-    else if (stage === "enable") what = "Your browser wallet did not connect" + (text ? ` (${text}).` : ".");
-    else what = "Your browser wallet could not pay" + (text ? ` (${text}).` : ".");
-    return `${what} Nothing was paid. Scan the QR code or open the invoice in another wallet instead.`;
+      what = stage === "enable" ? V.t("You did not allow your browser wallet to connect.")
+        : V.t("You declined the payment in your wallet.");
+    } else if (/route|path|unreachable/i.test(text)) what = V.t("Your wallet could not find a route to pay this invoice.");
+    else if (/insufficient|balance|funds|liquidity/i.test(text)) {
+      what = V.t("Your wallet does not have enough funds for this payment.");
+    } else if (stage === "enable") {
+      what = text ? V.t("Your browser wallet did not connect ({error}).", { error: text })
+        : V.t("Your browser wallet did not connect.");
+    } else {
+      what = text ? V.t("Your browser wallet could not pay ({error}).", { error: text })
+        : V.t("Your browser wallet could not pay.");
+    }
+    return what + " " + V.t("Nothing was paid. Scan the QR code or open the invoice in another wallet instead.");
   }
 
   function setWeblnBusy(on, label) {
     const button = $("webln-button");
     button.disabled = on;
     button.setAttribute("aria-busy", on ? "true" : "false");
-    button.innerHTML = on ? '<span class="spinner" aria-hidden="true"></span><span>Waiting for your wallet…</span>' : "";
-    if (!on) button.textContent = label || "Pay with browser wallet";
+    if (on) {
+      const spinner = document.createElement("span");
+      spinner.className = "spinner";
+      spinner.setAttribute("aria-hidden", "true");
+      const waiting = document.createElement("span");
+      waiting.textContent = V.t("Waiting for your wallet…");
+      button.replaceChildren(spinner, waiting);
+    } else {
+      button.textContent = label || V.t("Pay with browser wallet");
+    }
   }
 
   async function payWithWebln() {
@@ -320,7 +335,7 @@
     const message = $("webln-msg");
     message.textContent = weblnMessage(stage, error);
     message.hidden = false;
-    setWeblnBusy(false, "Try the browser wallet again");
+    setWeblnBusy(false, V.t("Try the browser wallet again"));
     const still = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
     $("qr-link").scrollIntoView({ block: "nearest", behavior: still ? "auto" : "smooth" });
   }
@@ -336,10 +351,11 @@
   // -- wiring ----------------------------------------------------------------------------------------
 
   $("copy-button").addEventListener("click", (event) => copyFrom(event.currentTarget, event.currentTarget.dataset.bolt11,
-    "Invoice copied. Paste it in your Lightning wallet.",
-    "We could not copy it. Open “Show the invoice text” below and copy it from there."));
+    V.t("Invoice copied. Paste it in your Lightning wallet."),
+    V.t("We could not copy it. Open “{summary}” below and copy it from there.",
+      { summary: document.querySelector(".invoice-text summary").textContent.trim() })));
   $("copy-tx").addEventListener("click", (event) => copyFrom(event.currentTarget, $("tx-hash").textContent.trim(),
-    "Transaction hash copied.", "We could not copy the transaction hash; select it and copy it by hand."));
+    V.t("Transaction hash copied."), V.t("We could not copy the transaction hash; select it and copy it by hand.")));
   $("webln-button").addEventListener("click", payWithWebln);
   $("watch-vusd").addEventListener("click", watchVusd);
   setTimeout(() => { if (order.status === "completed") showTransactionLinks(); }, 600); // late wallets

@@ -1,31 +1,76 @@
-/* Helpers shared by the VOLTA pages: number formats, the Starknet address check, copying, fetching JSON, the
-   injected Starknet wallet. */
+/* Helpers shared by the VOLTA pages: the page's words and number formats in the reader's language, the Starknet
+   address check, copying, fetching JSON, the injected Starknet wallet. */
 "use strict";
 
 window.VOLTA = (function () {
   const FELT_LIMIT = 1n << 251n;
-  const groups = new Intl.NumberFormat("en-US");
 
-  /** 25773190 msat -> "25,773.19"; whole sats without decimals. */
+  // -- the reader's language -------------------------------------------------------------------------
+  // The server picks the language (the switch's cookie, else Accept-Language) and writes it into <html lang>,
+  // with the scripts' words translated (#script-words, English text -> translation; see service/web/i18n.py).
+
+  const lang = document.documentElement.lang || "en";
+  const wordsElement = document.getElementById("script-words");
+  const words = wordsElement ? JSON.parse(wordsElement.textContent) : {};
+  const plurals = new Intl.PluralRules(lang);
+  const groups = new Intl.NumberFormat(lang);
+  const decimalSeparator = groups.formatToParts(1.5).find((part) => part.type === "decimal").value;
+
+  /** "{name}" placeholders filled from `values`. */
+  function fillIn(text, values) {
+    return String(text).replace(/\{(\w+)\}/g, (whole, name) =>
+      (values && Object.prototype.hasOwnProperty.call(values, name) ? String(values[name]) : whole));
+  }
+
+  /** The reader's words for an English text (marked V.t("…") so scripts/update_translations.sh finds it). */
+  function t(text, values) {
+    const translated = words[text];
+    return fillIn(typeof translated === "string" && translated ? translated : text, values);
+  }
+
+  /** Counted words: V.tn("{n} minute", "{n} minutes", n) in the reader's plural form, with {n} filled in. */
+  function tn(singular, plural, count, values) {
+    const forms = words[singular];
+    const form = plurals.select(count) === "one" ? "one" : "other";
+    const fallback = form === "one" ? singular : plural;
+    const text = forms && typeof forms === "object" && forms[form] ? forms[form] : fallback;
+    return fillIn(text, Object.assign({ n: formatCount(count) }, values || {}));
+  }
+
+  function formatCount(count) {
+    return groups.format(count);
+  }
+
+  /** 25773190 msat -> "25,773.19" (German "25.773,19"); whole sats without decimals. */
   function formatSats(amountMsat) {
     const msat = BigInt(amountMsat);
     const whole = msat / 1000n;
     const rest = msat % 1000n;
     const text = groups.format(whole);
-    return rest === 0n ? text : text + "." + rest.toString().padStart(3, "0").replace(/0+$/, "");
+    return rest === 0n ? text : text + decimalSeparator + rest.toString().padStart(3, "0").replace(/0+$/, "");
   }
 
-  /** A decimal string such as "1000.5" -> "1,000.50" (no float rounding on the way). */
+  /** A decimal string such as "1000.5" -> "1,000.50" (German "1.000,50"), with no float rounding on the way. */
   function formatVusd(amount) {
     const text = String(amount).trim();
     const match = /^(\d+)(?:\.(\d*))?$/.exec(text);
     if (!match) return text;
     const cents = ((match[2] || "") + "00").slice(0, 2);
-    return groups.format(BigInt(match[1])) + "." + cents;
+    return groups.format(BigInt(match[1])) + decimalSeparator + cents;
+  }
+
+  /** Basis points as a percentage number with two decimals: 100 -> "1.00" (German "1,00"). */
+  function formatPercentNumber(bps) {
+    return (Number(bps) / 100).toFixed(2).replace(".", decimalSeparator);
   }
 
   function formatPercent(bps) {
-    return (Number(bps) / 100).toFixed(2) + "\u00a0%";
+    return formatPercentNumber(bps) + "\u00a0%";
+  }
+
+  /** A time of day (hours, minutes, seconds) as the reader writes it. */
+  function formatTime(date) {
+    return date.toLocaleTimeString(lang, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
   }
 
   /**
@@ -34,25 +79,27 @@ window.VOLTA = (function () {
    */
   function checkAddress(raw) {
     const text = String(raw || "").trim();
-    if (!text) return { ok: false, empty: true, message: "Enter the Starknet address that should receive the VUSD." };
+    if (!text) return { ok: false, empty: true, message: t("Enter the Starknet address that should receive the VUSD.") };
     if (!text.startsWith("0x")) {
-      return { ok: false, message: "A Starknet address starts with 0x, a lower-case x (for example 0x04a1…)." };
+      return { ok: false, message: t("A Starknet address starts with 0x, a lower-case x (for example 0x04a1…).") };
     }
     const digits = text.slice(2).toLowerCase();
-    if (!digits) return { ok: false, message: "Keep going: add the hex digits after 0x." };
+    if (!digits) return { ok: false, message: t("Keep going: add the hex digits after 0x.") };
     if (!/^[0-9a-f]+$/.test(digits)) {
       const bad = digits.replace(/[0-9a-f]/g, "").charAt(0);
-      return { ok: false, message: `“${bad}” cannot be in an address: after 0x only 0–9 and a–f are allowed.` };
+      return { ok: false, message: t("“{character}” cannot be in an address: after 0x only 0–9 and a–f are allowed.",
+        { character: bad }) };
     }
     if (digits.length > 64) {
-      return { ok: false, message: `That is ${digits.length} hex digits; a Starknet address has at most 64.` };
+      return { ok: false, message: t("That is {count} hex digits; a Starknet address has at most 64.",
+        { count: digits.length }) };
     }
     const value = BigInt("0x" + digits);
-    if (value === 0n) return { ok: false, message: "The zero address cannot receive VUSD." };
+    if (value === 0n) return { ok: false, message: t("The zero address cannot receive VUSD.") };
     if (value >= FELT_LIMIT) {
-      return { ok: false, message: "That number is too large to be a Starknet address (it must be below 2²⁵¹)." };
+      return { ok: false, message: t("That number is too large to be a Starknet address (it must be below 2²⁵¹).") };
     }
-    return { ok: true, message: "Looks like a Starknet address." };
+    return { ok: true, message: t("Looks like a Starknet address.") };
   }
 
   /** Copies text; falls back to a hidden textarea where the Clipboard API is missing or refused. */
@@ -136,6 +183,6 @@ window.VOLTA = (function () {
     return /reject|declin|abort|cancel|denied|refused/i.test(String((err && err.message) || err));
   }
 
-  return { formatSats, formatVusd, formatPercent, checkAddress, copyText, requestJSON, setMessage,
-    starknetWallet, connectStarknet, walletDeclined };
+  return { lang, t, tn, decimalSeparator, formatCount, formatSats, formatVusd, formatPercent, formatPercentNumber,
+    formatTime, checkAddress, copyText, requestJSON, setMessage, starknetWallet, connectStarknet, walletDeclined };
 })();

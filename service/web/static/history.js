@@ -14,7 +14,7 @@
   const ORDERS_KEY = "volta.orders";
   const SESSION_KEY = "volta.history.session";
   const badges = JSON.parse($("badges").textContent);
-  const when = new Intl.DateTimeFormat("en-US", { dateStyle: "medium", timeStyle: "short" });
+  const when = new Intl.DateTimeFormat(V.lang, { dateStyle: "medium", timeStyle: "short" });
 
   const params = new URLSearchParams(location.search);
   const address = (params.get("starknet_address") || "").trim();
@@ -101,22 +101,23 @@
     const created = new Date(order.created_at);
     const time = element("time", "", when.format(created));
     time.dateTime = order.created_at;
-    meta.append(time, document.createTextNode(` · ${V.formatSats(order.amount_msat)} sats`));
+    meta.append(time, document.createTextNode(" · " + V.t("{sats} sats", { sats: V.formatSats(order.amount_msat) })));
     item.append(meta);
 
     if (order.status === "refunded" || order.status === "expired") {
       item.append(element("p", "purchase-meta", order.status === "refunded"
-        ? "Refunded: the sats went back to the paying wallet."
-        : "Not paid in time; no money moved."));
+        ? V.t("Refunded: the sats went back to the paying wallet.")
+        : V.t("Not paid in time; no money moved.")));
     }
     if (order.mint_tx_hash) {
       const tx = element("p", "purchase-tx");
-      tx.append(element("span", "", "Transaction "), element("code", "hash", order.mint_tx_hash));
+      tx.append(element("span", "", V.t("Transaction") + " "), element("code", "hash", order.mint_tx_hash));
       item.append(tx);
     }
-    const more = element("a", "more", "Details");
+    const more = element("a", "more", V.t("Details"));
     more.href = `/checkout/${encodeURIComponent(order.order_id)}`;
-    more.setAttribute("aria-label", `Details of ${V.formatVusd(order.vusd_amount)} VUSD, ${when.format(created)}`);
+    more.setAttribute("aria-label", V.t("Details of {vusd} VUSD, {when}",
+      { vusd: V.formatVusd(order.vusd_amount), when: when.format(created) }));
     item.append(more);
     return item;
   }
@@ -133,25 +134,25 @@
     }
   }
 
-  function showResults(title) {
+  function showResults(source) {
     $("results").hidden = false;
-    $("results").dataset.source = title === "Purchases" ? "proven" : "browser";
-    $("results-title").textContent = title;
+    $("results").dataset.source = source;
+    $("results-title").textContent = source === "proven" ? V.t("Purchases") : V.t("Made in this browser");
   }
 
   /** Every purchase of the address, a page at a time; false if the session is refused. */
   async function loadProven(session) {
     const summary = $("results-summary");
     const list = $("purchases");
-    showResults("Purchases");
-    summary.textContent = "Loading your purchases…";
+    showResults("proven");
+    summary.textContent = V.t("Loading your purchases…");
     const query = new URLSearchParams({ starknet_address: address, limit: String(PAGE_SIZE), offset: String(offset) });
     let reply;
     try {
       reply = await V.requestJSON(`/api/v1/orders?${query}`,
         { headers: { Accept: "application/json", Authorization: `Bearer ${session}` } }, 20000);
     } catch (err) {
-      summary.textContent = "We could not reach VOLTA. Check your connection and reload the page.";
+      summary.textContent = V.t("We could not reach VOLTA. Check your connection and reload the page.");
       return true;
     }
     if (reply.status === 401 || reply.status === 403) {
@@ -160,7 +161,8 @@
     }
     if (!reply.ok || !reply.body) {
       const body = reply.body || {};
-      summary.textContent = [body.message || `We could not load the purchases (HTTP ${reply.status}).`, body.hint]
+      summary.textContent = [body.message || V.t("We could not load the purchases (HTTP {status}).", { status: reply.status }),
+        body.hint]
         .filter(Boolean).join(" ");
       return true;
     }
@@ -168,18 +170,21 @@
     const { orders, total, next_offset: nextOffset } = reply.body;
     list.replaceChildren(...orders.map(purchaseItem));
     if (total === 0) {
-      summary.replaceChildren(document.createTextNode("No purchases for this address yet. "));
-      const buy = element("a", "", "Buy VUSD");
+      summary.replaceChildren(document.createTextNode(V.t("No purchases for this address yet.") + " "));
+      const buy = element("a", "", V.t("Buy VUSD"));
       buy.href = `/?address=${encodeURIComponent(address)}`;
       summary.append(buy);
     } else if (orders.length === 0) {
-      summary.replaceChildren(document.createTextNode(`This page is past the last purchase (${total} in all). `));
-      const first = element("a", "", "Go to the newest");
+      summary.replaceChildren(document.createTextNode(
+        V.t("This page is past the last purchase ({total} in all).", { total: V.formatCount(total) }) + " "));
+      const first = element("a", "", V.t("Go to the newest"));
       first.href = pageUrl(0);
       summary.append(first);
     } else {
-      const count = `${total} purchase${total === 1 ? "" : "s"}, newest first`;
-      summary.textContent = orders.length === total ? `${count}.` : `${count}; showing ${offset + 1}–${offset + orders.length}.`;
+      summary.textContent = orders.length === total
+        ? V.tn("{n} purchase, newest first.", "{n} purchases, newest first.", total)
+        : V.tn("{n} purchase, newest first; showing {first}–{last}.", "{n} purchases, newest first; showing {first}–{last}.",
+          total, { first: V.formatCount(offset + 1), last: V.formatCount(offset + orders.length) });
     }
     const pager = $("pager");
     const hasNewer = offset > 0;
@@ -193,23 +198,24 @@
   /** The purchases this browser made for the address: each order id is its own key to the order. */
   async function loadFromThisBrowser() {
     const summary = $("results-summary");
-    showResults("Made in this browser");
+    showResults("browser");
     $("pager").hidden = true;
     const ids = rememberedOrderIds();
     if (ids.length === 0) {
-      summary.textContent = "No purchases for this address were made in this browser.";
+      summary.textContent = V.t("No purchases for this address were made in this browser.");
       $("purchases").replaceChildren();
       return;
     }
-    summary.textContent = "Loading the purchases made in this browser…";
+    summary.textContent = V.t("Loading the purchases made in this browser…");
     const replies = await Promise.all(ids.map((id) =>
       V.requestJSON(`/api/v1/orders/${encodeURIComponent(id)}`, {}, 20000).catch(() => null)));
     const orders = replies.filter((reply) => reply && reply.ok && reply.body).map((reply) => reply.body)
       .sort((a, b) => Date.parse(b.created_at) - Date.parse(a.created_at));
     $("purchases").replaceChildren(...orders.map(purchaseItem));
     summary.textContent = orders.length
-      ? `${orders.length} purchase${orders.length === 1 ? "" : "s"} made in this browser, newest first.`
-      : "We could not load the purchases made in this browser. Reload the page to try again.";
+      ? V.tn("{n} purchase made in this browser, newest first.", "{n} purchases made in this browser, newest first.",
+        orders.length)
+      : V.t("We could not load the purchases made in this browser. Reload the page to try again.");
   }
 
   // -- the wallet ---------------------------------------------------------------------------------------
@@ -236,7 +242,7 @@
   function setSigning(on) {
     signButton.disabled = on;
     signButton.setAttribute("aria-busy", on ? "true" : "false");
-    signButton.textContent = on ? "Waiting for your wallet…" : "Sign in with your Starknet wallet";
+    signButton.textContent = on ? V.t("Waiting for your wallet…") : V.t("Sign in with your Starknet wallet");
   }
 
   function problem(text, linkText, href) {
@@ -266,18 +272,19 @@
       try {
         account = await V.connectStarknet(provider);
       } catch (err) {
-        problem(declined(err) ? "You did not connect your wallet, so nothing was shared." : "Your wallet did not connect.");
+        problem(declined(err) ? V.t("You did not connect your wallet, so nothing was shared.")
+          : V.t("Your wallet did not connect."));
         return;
       }
       if (normalized(account) !== normalized(address)) {
-        problem(`Your wallet's account is ${account || "unknown"}, not this address. Switch accounts in the wallet,`,
-          "or see that account's purchases", pageUrl(0, account));
+        problem(V.t("Your wallet's account is {account}, not this address. Switch accounts in the wallet,",
+          { account: account || V.t("unknown") }), V.t("or see that account's purchases"), pageUrl(0, account));
         return;
       }
       const challenge = await post("/api/v1/history/challenge", { starknet_address: address });
       if (!challenge.ok || !challenge.body) {
         const body = challenge.body || {};
-        problem([body.message || `We could not start the sign-in (HTTP ${challenge.status}).`, body.hint]
+        problem([body.message || V.t("We could not start the sign-in (HTTP {status}).", { status: challenge.status }), body.hint]
           .filter(Boolean).join(" "));
         return;
       }
@@ -286,25 +293,25 @@
         signature = await signTypedData(provider, challenge.body.typed_data);
       } catch (err) {
         problem(declined(err)
-          ? "You declined to sign in your wallet. Nothing was shared; sign when you are ready."
-          : "Your wallet could not sign the message. Try again, or update the wallet.");
+          ? V.t("You declined to sign in your wallet. Nothing was shared; sign when you are ready.")
+          : V.t("Your wallet could not sign the message. Try again, or update the wallet."));
         return;
       }
       const session = await post("/api/v1/history/session",
         { challenge: challenge.body.challenge, signature: signatureFelts(signature) });
       if (!session.ok || !session.body) {
         const body = session.body || {};
-        problem([body.message || `We could not check your signature (HTTP ${session.status}).`, body.hint]
+        problem([body.message || V.t("We could not check your signature (HTTP {status}).", { status: session.status }), body.hint]
           .filter(Boolean).join(" "));
         return;
       }
       saveSession(session.body);
-      V.setMessage(proofMsg, "Signed in. Loading every purchase…", "ok");
+      V.setMessage(proofMsg, V.t("Signed in. Loading every purchase…"), "ok");
       if (!(await loadProven(session.body.session))) {
-        problem("The service did not accept the new session. Try signing again.");
+        problem(V.t("The service did not accept the new session. Try signing again."));
       }
     } catch (err) {
-      problem("We could not reach VOLTA. Check your connection and try again.");
+      problem(V.t("We could not reach VOLTA. Check your connection and try again."));
     } finally {
       setSigning(false);
     }
@@ -316,7 +323,7 @@
     $("proof-text").hidden = !provider;
     $("no-wallet").hidden = Boolean(provider);
     signButton.hidden = !provider;
-    if (expired) V.setMessage(proofMsg, "Your sign-in has expired. Sign again to see every purchase.", "warn");
+    if (expired) V.setMessage(proofMsg, V.t("Your sign-in has expired. Sign again to see every purchase."), "warn");
   }
 
   // -- the page -----------------------------------------------------------------------------------------

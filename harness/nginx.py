@@ -64,6 +64,10 @@ master_process off;
 pid {self.workdir / "nginx.pid"};
 error_log stderr notice;
 
+# With master_process off nginx does not apply this itself; the harness's own limit (inherited) must be as high.
+# It is here for the production configuration copied from this one (docker-compose.regtest.yml has it).
+worker_rlimit_nofile 20000;
+
 events {{
     # Each open checkout page holds two (the browser's, and ours to its instance): thousands of them at once.
     worker_connections 10000;

@@ -92,3 +92,23 @@ bench: tools
 chaos: tools
 	$(PY) -m harness chaos --minutes 3
 	$(PY) -m harness chaos --minutes 3 --api 3 --workers 3 --db postgres --lanes 3
+
+# Research: JupyterLab over notebooks/ with the project's kernel, and every notebook at full N in one command
+# (harness/lab.py). `make lab LAB_ARGS="--port 8899 --browser"`; `make research RESEARCH_ARGS="--no-network"`
+# runs only the network-free notebooks, `RESEARCH_ARGS="--n 100"` all of them small.
+.PHONY: lab research features
+LAB_ARGS ?=
+RESEARCH_ARGS ?=
+NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
+
+lab: setup
+	$(PY) -m harness.lab serve $(LAB_ARGS)
+
+# Notebooks that drive the regtest network run on the one that is up, or on one brought up for them: tools.
+research: tools
+	$(PY) -m harness.lab research $(RESEARCH_ARGS) $(NOTEBOOKS)
+
+# The BDD features with QA's reports: cucumber JSON (pytest-bdd) and a self-contained HTML page (pytest-html).
+features: tools
+	@mkdir -p reports
+	$(PY) -m pytest features --cucumberjson=reports/features.json --html=reports/features.html --self-contained-html

@@ -64,6 +64,15 @@ mkdir -p "$target"
 cp "$work/bitcoin-connect.js" "$target/bitcoin-connect.js"
 cp "$work/package-lock.json" "$lock"
 echo "$VERSION" > "$target/VERSION"
+# The one inline style Bitcoin Connect writes: each connector tile's colour, as a style attribute
+# (`style="background: <colour>;"`, a Lit binding: CSP blocks it, adoptedStyleSheets are not affected). The page's
+# CSP allows exactly these attribute values by hash ('unsafe-hashes', service/web/security.py reads this file), no
+# other inline style. The colours are the third argument of each connector's constructor, super(type, title, colour).
+colours="$(grep -o 'super("[a-z.]*",[^,]*,"#[0-9a-fA-F]\{6\}"' "$target/bitcoin-connect.js" | grep -o '#[0-9a-fA-F]\{6\}' | sort -u)"
+[[ -n "$colours" ]] || { echo "no connector colours found in the bundle: check its tiles' style attribute" >&2; exit 1; }
+for colour in $colours; do
+    printf "'sha256-%s'\n" "$(printf 'background: %s;' "$colour" | openssl dgst -sha256 -binary | base64 -w0)"
+done > "$target/style-attr-hashes.txt"
 # Every bundled package's licence, named by package and version (esbuild keeps only the legal comments).
 (cd "$work" && node -e '
 const fs = require("fs"), path = require("path");
@@ -78,4 +87,5 @@ for (const dir of [...roots].sort()) {
 process.stdout.write("the build of @getalby/sdk has nostr-tools, @noble/* and @scure/* inside it; their notices are at the end of " +
   "bitcoin-connect.js (esbuild --legal-comments=eof).\n");' > "$target/LICENSES.txt")
 echo "vendored $PACKAGE@$VERSION (bundled with esbuild@$ESBUILD_VERSION) into ${target#"$root"/}:" \
-    "bitcoin-connect.js ($(wc -c < "$target/bitcoin-connect.js") bytes), LICENSES.txt, package-lock.json, VERSION"
+    "bitcoin-connect.js ($(wc -c < "$target/bitcoin-connect.js") bytes), LICENSES.txt, package-lock.json, VERSION," \
+    "style-attr-hashes.txt ($(wc -l < "$target/style-attr-hashes.txt") tile colours)"

@@ -1,17 +1,76 @@
-"""The pages' Content-Security-Policy: same origin only, no inline script or style, no CDN, no third party."""
+"""The pages' Content-Security-Policy: same origin only, no inline script or style, no CDN, no third party;
+the one exception is the WebSocket to a Nostr Wallet Connect relay the buyer's own wallet names."""
 
 from __future__ import annotations
 
+import logging
+import os
+import re
+from functools import cache
+from pathlib import Path
+
 from service.config import Settings
 
-SAME_ORIGIN_ONLY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-    "object-src 'none'; base-uri 'none'; form-action 'self'"
-)
+log = logging.getLogger(__name__)
+
+# Nostr Wallet Connect (the checkout's "Connect wallet", Bitcoin Connect) talks to the buyer's wallet through a
+# Nostr relay: a WebSocket from the page to whichever relay the wallet's connection string names (Alby Hub's,
+# coinos', a self-hosted one...). The operator cannot know those in advance, so by default connect-src allows
+# any relay over TLS (`wss:`) and nothing else beyond 'self' (no ws:, no https: to third parties). That widens
+# only connect-src: script-src stays 'self', so no injected or third-party script runs to use the socket, and
+# the connection string (the wallet's secret) stays in the page. An operator who knows the wallets its buyers
+# use can narrow it to a list (VOLTA_NWC_RELAYS, below), at the price of NWC failing for every other wallet.
+ANY_TLS_RELAY = "wss:"
+NWC_RELAYS_VARIABLE = "VOLTA_NWC_RELAYS"
+_RELAY_SOURCE = re.compile(r"wss:|wss?://[A-Za-z0-9.-]+(:\d{1,5})?")
+
+# Bitcoin Connect styles its web components with constructable stylesheets (adoptedStyleSheets, which CSP does
+# not govern), except one thing: each connector tile's colour, a `style="background: #rrggbb;"` attribute. Those
+# exact values, and no other inline style, are allowed by hash ('unsafe-hashes' applies the hashes to style
+# attributes; CSP level 3, style-src-attr). scripts/vendor_bitcoin_connect.sh writes the hashes with the bundle.
+BITCOIN_CONNECT_STYLE_HASHES = Path(__file__).parent / "static" / "vendor" / "bitcoin-connect" / "style-attr-hashes.txt"
 
 
-def content_security_policy(settings: Settings) -> str:
+@cache
+def bitcoin_connect_style_hashes() -> tuple[str, ...]:
+    try:
+        lines = BITCOIN_CONNECT_STYLE_HASHES.read_text().split()
+    except FileNotFoundError:  # not vendored: the tiles lose their colour, nothing else
+        log.warning("%s is missing: run scripts/vendor_bitcoin_connect.sh", BITCOIN_CONNECT_STYLE_HASHES)
+        return ()
+    return tuple(line for line in lines if re.fullmatch(r"'sha256-[A-Za-z0-9+/]{43}='", line))
+
+
+def same_origin_only(connect_sources: list[str]) -> str:
+    connect = " ".join(["'self'", *connect_sources])
+    hashes = bitcoin_connect_style_hashes()
+    style_attributes = f"'unsafe-hashes' {' '.join(hashes)}" if hashes else "'none'"
+    return (
+        f"default-src 'self'; script-src 'self'; style-src 'self'; style-src-attr {style_attributes}; "
+        f"img-src 'self' data:; connect-src {connect}; object-src 'none'; base-uri 'none'; form-action 'self'"
+    )
+
+
+def nwc_relay_sources(environ: dict[str, str] | None = None) -> list[str]:
+    """The relays the pages may open a WebSocket to, from VOLTA_NWC_RELAYS (comma-separated origins such as
+    wss://relay.getalby.com, ws://127.0.0.1:7447 for a relay on this machine, or `wss:` for any TLS relay);
+    unset or empty: any TLS relay. An entry that is not such an origin is left out and logged, never widened.
+
+    Read from the environment here until the settings carry it (service/config.py is another change)."""
+    value = (os.environ if environ is None else environ).get(NWC_RELAYS_VARIABLE, "")
+    entries = [entry.strip().rstrip("/") for entry in value.split(",") if entry.strip()]
+    if not entries:
+        return [ANY_TLS_RELAY]
+    allowed = [entry for entry in entries if _RELAY_SOURCE.fullmatch(entry)]
+    for entry in entries:
+        if entry not in allowed:
+            log.warning("%s: %r is not a relay origin (wss://host[:port], ws://host[:port] or wss:); left out",
+                        NWC_RELAYS_VARIABLE, entry)
+    return allowed
+
+
+def content_security_policy(settings: Settings, environ: dict[str, str] | None = None) -> str:
     """Only the origins the operator allows (VOLTA_FRAME_ANCESTORS) may show the pages in an iframe; none by
-    default."""
+    default. WebSockets to Nostr Wallet Connect relays as `nwc_relay_sources` says."""
     allowed = " ".join(settings.frame_ancestors) or "'none'"
-    return f"{SAME_ORIGIN_ONLY}; frame-ancestors {allowed}"
+    return f"{same_origin_only(nwc_relay_sources(environ))}; frame-ancestors {allowed}"

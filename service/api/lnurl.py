@@ -34,6 +34,7 @@ from werkzeug.exceptions import HTTPException
 from service.api import container
 from service.api.limits import limiter
 from service.api.meta import reads
+from service.api.schemas import LnurlError, LnurlInvoice, LnurlMessage, LnurlPayRequest
 from service.config import Settings
 from service.domain.orders import OrderRejected, OrderRequest, normalize_starknet_address
 from service.domain.pricing import StalePrice, ensure_fresh, quote_for_sat, quote_for_vusd
@@ -61,7 +62,7 @@ class LnurlRefusal(Exception):
 
 
 def lnurl_error(reason: str, status: int = 200) -> tuple[Response, int]:
-    return jsonify({"status": "ERROR", "reason": reason}), status
+    return jsonify(LnurlError(reason=reason).model_dump()), status
 
 
 @blueprint.errorhandler(LnurlRefusal)
@@ -203,14 +204,10 @@ def pay_request(username: str) -> ResponseReturnValue:
     target = _target(username)
     base, host = _public_base()
     low_msat, high_msat = _range_for(target)
-    return jsonify({
-        "tag": "payRequest",
-        "callback": f"{base}/api/v1/lnurlp/{target.username}/callback",
-        "minSendable": low_msat,
-        "maxSendable": high_msat,
-        "metadata": pay_metadata(target, host, container().settings.spread_bps),
-        "commentAllowed": 0,
-    })
+    return jsonify(LnurlPayRequest(
+        callback=f"{base}/api/v1/lnurlp/{target.username}/callback", minSendable=low_msat, maxSendable=high_msat,
+        metadata=pay_metadata(target, host, container().settings.spread_bps),
+    ).model_dump())
 
 
 @blueprint.get("/api/v1/lnurlp/<username>/callback")
@@ -228,12 +225,8 @@ def pay_callback(username: str) -> ResponseReturnValue:
                            .strip()) from None
     except ValidationError as exc:  # the address and amount were checked above; say so rather than a 500
         raise LnurlRefusal("The order could not be made from this address and amount.") from exc
-    return jsonify({
-        "pr": order.bolt11,
-        "routes": [],
-        "successAction": {"tag": "message", "message": success_message(order.vusd_amount, target.starknet_address,
-                                                                       order.id)},
-    })
+    message = success_message(order.vusd_amount, target.starknet_address, order.id)
+    return jsonify(LnurlInvoice(pr=order.bolt11, successAction=LnurlMessage(message=message)).model_dump())
 
 
 def _amount_msat(text: str) -> int:

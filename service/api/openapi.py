@@ -25,6 +25,7 @@ RESPONSES: list[type[BaseModel]] = [
     schemas.Error, Order, StateChange, schemas.OrderList, schemas.Rate, schemas.Health, schemas.Balance,
     schemas.Account, schemas.HistoryChallenge, schemas.TypedData, schemas.HistorySession, schemas.WebhookAck,
     schemas.DeliveryList, schemas.Delivery, schemas.Redelivery,
+    schemas.LnurlPayRequest, schemas.LnurlInvoice, schemas.LnurlError,
 ]
 
 
@@ -109,6 +110,17 @@ ORDER_EVENT = {  # one Server-Sent Event: its data is an Order as JSON
     "properties": {"event": {"type": "string", "enum": ["order"]}, "id": {"type": "string", "pattern": "^[0-9]+$"},
                    "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": _ref(Order)}},
 }
+
+USERNAME = _param("username", "path", {"type": "string", "maxLength": 80,
+                                        "description": "a Starknet address (0x…) or an operator's alias"})
+LNURL_REFUSED = {"429": _json(schemas.LnurlError, "rate limited"),
+                 "404": _error("not a path of this service (e.g. a / in the username)")}
+
+
+def _lnurl(model: type[BaseModel], description: str) -> dict[str, Any]:
+    """LNURL answers its refusals with HTTP 200 too (LUD-01), so a 200 is the answer or the error form."""
+    return _json({"oneOf": [_ref(model), _ref(schemas.LnurlError)]}, description)
+
 
 PATHS: dict[str, Any] = {
     "/api/v1/orders": {
@@ -209,6 +221,23 @@ PATHS: dict[str, Any] = {
         "operationId": "redeliverWebhook", "parameters": [_param("delivery_id", "path")],
         "responses": {"202": _json(schemas.Redelivery, "queued again"), **OPERATOR_ONLY,
                       "404": _error("no such delivery")},
+    }},
+    "/.well-known/lnurlp/{username}": {"get": {
+        "operationId": "lightningAddress", "tags": ["LNURL"], "parameters": [USERNAME],
+        "description": "LUD-16 Lightning Address: <username>@<host> resolves here to a LUD-06 payRequest for VUSD "
+                       "minted to the username's Starknet address.",
+        "responses": {"200": _lnurl(schemas.LnurlPayRequest, "the payRequest, or LNURL's error form"),
+                      **LNURL_REFUSED},
+    }},
+    "/api/v1/lnurlp/{username}/callback": {"get": {
+        "operationId": "lightningAddressInvoice", "tags": ["LNURL"],
+        "parameters": [USERNAME, _param("amount", "query", {"type": "string", "pattern": "^[0-9]{1,25}$",
+                                                             "description": "millisatoshis, a whole number of sats"},
+                                        required=True)],
+        "description": "A fresh order for the amount the wallet chose, as POST /api/v1/orders makes it (same "
+                       "limits); its hold invoice commits to sha256(metadata).",
+        "responses": {"200": _lnurl(schemas.LnurlInvoice, "the invoice with a LUD-09 message, or LNURL's error form"),
+                      **LNURL_REFUSED},
     }},
     "/api/v1/openapi.json": {"get": {"operationId": "openapi", "responses": {
         "200": _json({"type": "object"}, "this document")}}},

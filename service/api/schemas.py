@@ -137,3 +137,38 @@ class DeliveryList(BaseModel):
 class Redelivery(BaseModel):
     delivery_id: str
     state: Literal["pending", "delivered", "failed"]
+
+
+# -- LNURL-pay (LUD-06, LUD-09) and Lightning Address (LUD-16): field names as the LUDs spell them --------------
+
+class LnurlPayRequest(BaseModel):
+    """LUD-06's payRequest, answered at /.well-known/lnurlp/<username>."""
+
+    tag: Literal["payRequest"] = "payRequest"
+    callback: str = Field(description="where the wallet asks for an invoice, with ?amount=<msat>")
+    minSendable: int = Field(ge=1, description="millisatoshis")
+    maxSendable: int = Field(ge=1, description="millisatoshis")
+    metadata: str = Field(description="a JSON array as a string; the invoice's description hash is its sha256")
+    commentAllowed: int = 0
+
+
+class LnurlMessage(BaseModel):
+    """LUD-09's message successAction, shown by the wallet once paid (that is, once minted)."""
+
+    tag: Literal["message"] = "message"
+    message: str = Field(max_length=144)
+
+
+class LnurlInvoice(BaseModel):
+    """LUD-06's callback answer: a hold invoice committing to sha256(metadata)."""
+
+    pr: str = Field(description="BOLT 11 invoice")
+    routes: list[Any] = Field(default_factory=list, max_length=0)
+    successAction: LnurlMessage
+
+
+class LnurlError(BaseModel):
+    """LUD-06's refusal, sent with HTTP 200 (LUD-01: status codes carry no meaning), 429 when rate limited."""
+
+    status: Literal["ERROR"] = "ERROR"
+    reason: str = Field(description="what the wallet shows its user")

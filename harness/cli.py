@@ -13,14 +13,17 @@ import time
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+import httpx
 from rich.console import Console
 from rich.table import Table
 
 from harness import tools
-from harness.btcd import BtcdRpc
+from harness.btcd import BtcdRpc, BtcdRpcError
 from harness.contracts.deploy import make_account, set_price
 from harness.devnet import DevnetError
+from harness.errors import UsageError, down_message
 from harness.faults import FaultClient, FaultError, Proxy
 from harness.network import Network
 from harness.scale import DATABASES, ServiceScale
@@ -29,14 +32,17 @@ from harness.state import (
     fault_client,
     lnd_client,
     read_state,
+    regtest_dir,
     state_path,
 )
 from harness.supervisor import bring_up, starknet_from_state, supervisor_alive
 from harness.topology import SHAPES, Topology
 from harness.util import Timeouts, tail, wait_until
 from service.domain.pricing import vusd_from_base_units
+from service.lightning.lnd_rest import LndError
 
 console = Console()
+errors = Console(stderr=True, soft_wrap=True)  # what went wrong goes to stderr, so scripts can read stdout
 
 
 def cmd_tools(args: argparse.Namespace) -> int:
@@ -66,7 +72,20 @@ def cmd_up(args: argparse.Namespace) -> int:
     except ValueError as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 2
-    return bring_up(args.starknet_block_time, args.faults, args.foreground, topology, scale, args.lanes)
+    code = bring_up(args.starknet_block_time, args.faults, args.foreground, topology, scale, args.lanes)
+    if code == 0 and not args.foreground:
+        print_where_things_are(read_state())
+    return code
+
+
+def print_where_things_are(state: dict[str, Any]) -> None:
+    """After `up`: where to buy, where each process logs, and how to stop it all."""
+    if "service" in state:
+        console.print(f"checkout: open {state['service']['url']}/ in a browser (API: {state['service']['url']}"
+                      f"/api/v1, docs at /api/v1/docs)")
+    console.print(f"logs: {state['run_dir']}/<process>/ (btcd, merchant, payer, router, devnet, service, …); "
+                  f"the supervisor's log is {regtest_dir() / 'supervisor.log'}")
+    console.print(f"stop it with `{program_name()} down`")
 
 
 def cmd_down(args: argparse.Namespace) -> int:
@@ -131,7 +150,7 @@ def cmd_price(args: argparse.Namespace) -> int:
     try:
         if args.action == "set":
             if args.value is None:
-                raise KeyError("price set needs a value, e.g. `python -m harness price set 97123.45`")
+                raise UsageError(f"price set needs a value, e.g. `{program_name()} price set 97123.45`")
             owner = starknet["owner"]
             account = make_account(starknet["rpc_url"], owner["address"], Path(owner["private_key_file"]).read_text())
             asyncio.run(set_price(account, int(starknet["contracts"]["oracle"], 16), Decimal(args.value)))
@@ -264,119 +283,186 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     return subprocess.run(command, env=env, check=False).returncode
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's help ends with its default, unless the help says it already or there is no default value
+    to show (a flag, or an option whose help says what happens without it)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        help_text = action.help or ""
+        if action.default is None or action.default is False or "default" in help_text:
+            return help_text
+        return super()._get_help_string(action)
+
+
+def program_name() -> str:
+    """`volta-harness` when run as the installed script, `python -m harness` when run as a module."""
+    return "python -m harness" if Path(sys.argv[0]).name == "__main__.py" else "volta-harness"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__)
-    verbs = parser.add_subparsers(dest="verb", required=True)
+    parser = argparse.ArgumentParser(prog=program_name(), description=__doc__, formatter_class=HelpFormatter,
+                                     epilog="exit codes: 0 done, 1 failed (a node down, a payment failed), "
+                                            "2 usage error")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="COMMAND")
 
     def verb(name: str, handler: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
-        sub = verbs.add_parser(name, help=help_text)
+        sub = verbs.add_parser(name, help=help_text, description=help_text, formatter_class=HelpFormatter)
         sub.set_defaults(handler=handler)
         return sub
 
     verb("tools", cmd_tools, "locate or build btcd, lnd, starknet-devnet").add_argument(
-        "only", nargs="*", help=f"only these tools, of: {', '.join(tools.TOOLS)}"
+        "only", nargs="*", help=f"only these tools, of: {', '.join(tools.TOOLS)} (default: all)"
     )
-    up = verb("up", cmd_up, "bring the regtest network up in the background")
+    _up_parser(verb("up", cmd_up, "bring the regtest network up in the background; prints the service's URL "
+                                  "and where the logs are"))
+    verb("down", cmd_down, "tear the network down")
+    verb("status", cmd_status, "show chain height and each node's channels and balances")
+    invoice = verb("invoice", cmd_invoice, "create a plain invoice")
+    invoice.add_argument("--msat", type=int, required=True, help="the amount in millisatoshis (required)")
+    invoice.add_argument("--node", default="merchant", help="the lnd node that issues the invoice")
+    invoice.add_argument("--memo", default="", help="the invoice's description")
+    pay = verb("pay", cmd_pay, "pay a BOLT11 invoice")
+    pay.add_argument("bolt11", help="the invoice, e.g. from `volta-harness invoice` or an order's `bolt11`")
+    pay.add_argument("--from", dest="sender", default="payer", help="the lnd node that pays")
+    verb("mine", cmd_mine, "mine blocks").add_argument("blocks", type=int, help="how many blocks to mine")
+    price = verb("price", cmd_price, "read or move BTC/USD on the devnet's price oracle")
+    price.add_argument("action", choices=["get", "set"], help="get: print the price; set: move it to VALUE")
+    price.add_argument("value", nargs="?", help="for set: the new price, e.g. 97123.45")
+    verb("balance", cmd_balance, "VUSD balance of a Starknet address").add_argument(
+        "address", help="the Starknet address, 0x-prefixed hex")
+    _fault_parser(verb("fault", cmd_fault, "faults between the service and its dependencies (needs `up --faults`)"))
+    block = verb("block", cmd_block, "close a devnet block now, or roll back the latest ones")
+    block_actions = block.add_subparsers(dest="action", required=True, metavar="ACTION")
+    block_actions.add_parser("create", help="close the pre-confirmed block now")
+    block_actions.add_parser("abort", help="roll back the latest COUNT blocks").add_argument(
+        "count", type=int, help="how many of the latest blocks to roll back")
+    verb("demo", cmd_demo, "bring up regtest (if needed) and make a real payment end to end")
+    verb("scenario", cmd_scenario, "run a scenario file against the network (see scenarios/)").add_argument(
+        "scenario_args", nargs=argparse.REMAINDER, help="e.g. run scenarios/catalogue/happy_path.yaml")
+    _bench_parser(verb("bench", cmd_bench, "measure bring-up, latency and throughput (prints figures, asserts "
+                                           "nothing)"))
+    _chaos_parser(verb("chaos", cmd_chaos, "buy from two payers while SIGKILLing the service at random; judge "
+                                           "every order"))
+    verb("reconcile", cmd_reconcile, "compare finished orders with lnd and the vault; repair what can be").add_argument(
+        "--hours", type=float, default=24, help="orders finished this many hours back")
+    return parser
+
+
+def _up_parser(up: argparse.ArgumentParser) -> None:
     up.add_argument("--foreground", action="store_true", help="run in this terminal until Ctrl-C")
     up.add_argument("--starknet-block-time", type=float, default=None, metavar="SECONDS",
                     help="close a devnet block every SECONDS (whole seconds); 0: only on `block create`; "
                          "default: one block per transaction")
     up.add_argument("--faults", action="store_true",
                     help="put toxiproxy between the service and the devnet RPC / merchant lnd REST")
-    up.add_argument("--payers", type=int, default=1, metavar="N", help="paying nodes: payer, payer2, … (default 1)")
+    up.add_argument("--payers", type=int, default=1, metavar="N", help="paying nodes: payer, payer2, …")
     up.add_argument("--routers", type=int, default=1, metavar="M",
-                    help="routing nodes between the payers and the merchant: router, router2, … (default 1)")
+                    help="routing nodes between the payers and the merchant: router, router2, …")
     up.add_argument("--topology", choices=SHAPES, default="line",
                     help="line: payers -> router -> router2 -> … -> merchant; star: each router -> merchant, "
-                         "the payers dealt out over the routers (default line)")
+                         "the payers dealt out over the routers")
     up.add_argument("--api", type=int, default=1, metavar="N",
                     help="API instances (api, api2, …); more than 1, or any --workers, puts nginx in front and "
-                         "needs --db postgres (default 1: one process that is API and worker)")
+                         "needs --db postgres; 1: one process that is API and worker")
     up.add_argument("--workers", type=int, default=0, metavar="M",
-                    help="worker processes (`python -m service.worker`) beside the API instances (default 0)")
+                    help="worker processes (`python -m service.worker`) beside the API instances")
     up.add_argument("--db", choices=DATABASES, default="sqlite",
-                    help="the service's database; postgres also starts a Redis (default sqlite)")
+                    help="the service's database; postgres also starts a Redis")
     up.add_argument("--lanes", type=int, default=1, metavar="L",
                     help="mint lanes: operator accounts the vault accepts mints from, each with its own nonce, "
-                         "leased to one worker at a time (default 1)")
-    verb("down", cmd_down, "tear the network down")
-    verb("status", cmd_status, "show chain height and each node's channels and balances")
-    invoice = verb("invoice", cmd_invoice, "create a plain invoice")
-    invoice.add_argument("--msat", type=int, required=True)
-    invoice.add_argument("--node", default="merchant")
-    invoice.add_argument("--memo", default="")
-    pay = verb("pay", cmd_pay, "pay a BOLT11 invoice")
-    pay.add_argument("bolt11")
-    pay.add_argument("--from", dest="sender", default="payer")
-    verb("mine", cmd_mine, "mine blocks").add_argument("blocks", type=int)
-    price = verb("price", cmd_price, "read or move BTC/USD on the devnet's price oracle")
-    price.add_argument("action", choices=["get", "set"])
-    price.add_argument("value", nargs="?", help="for set: the new price, e.g. 97123.45")
-    verb("balance", cmd_balance, "VUSD balance of a Starknet address").add_argument("address")
-    _fault_parser(verb("fault", cmd_fault, "faults between the service and its dependencies (needs `up --faults`)"))
-    block = verb("block", cmd_block, "close a devnet block now, or roll back the latest ones")
-    block_actions = block.add_subparsers(dest="action", required=True)
-    block_actions.add_parser("create", help="close the pre-confirmed block now")
-    block_actions.add_parser("abort", help="roll back the latest COUNT blocks").add_argument("count", type=int)
-    verb("demo", cmd_demo, "bring up regtest (if needed) and make a real payment end to end")
-    verb("scenario", cmd_scenario, "run a scenario file against the network (see scenarios/)").add_argument(
-        "scenario_args", nargs=argparse.REMAINDER, help="e.g. run scenarios/catalogue/happy_path.yaml")
-    bench = verb("bench", cmd_bench, "measure bring-up, latency and throughput (prints figures, asserts nothing)")
+                         "leased to one worker at a time")
+
+
+def _bench_parser(bench: argparse.ArgumentParser) -> None:
     bench.add_argument("what", choices=["lightning", "starknet", "purchase", "streams"],
-                       help="plain Lightning payments, plain mints, or purchases through the service")
-    bench.add_argument("--payments", type=int, default=100)
+                       help="plain Lightning payments, plain mints, purchases through the service, or open "
+                            "event streams")
+    bench.add_argument("--payments", type=int, default=100, help="payments, mints or purchases to make")
     bench.add_argument("--streams", type=int, default=2000, metavar="N",
-                       help="streams bench: open orders, each followed live, on one API instance (default 2000)")
-    bench.add_argument("--concurrent", type=int, default=300)
-    bench.add_argument("--senders", type=int, default=8)
+                       help="streams bench: open orders, each followed live, on one API instance")
+    bench.add_argument("--concurrent", type=int, default=300, help="how many in flight at once")
+    bench.add_argument("--senders", type=int, default=8,
+                       help="sending nodes or accounts (purchase bench: paying nodes; with a topology option: "
+                            "purchases at once)")
     bench.add_argument("--starknet-block-time", type=float, default=None, metavar="SECONDS",
-                       help="purchase bench only: devnet blocks every SECONDS, as on Starknet (e.g. 6)")
+                       help="purchase bench only: devnet blocks every SECONDS, as on Starknet (e.g. 6); "
+                            "default: one block per transaction")
     # Any of these makes the purchase bench one topology's throughput: --payments raw hold payments, then
     # --payments purchases, both --senders at once (issue #12).
-    bench.add_argument("--api", type=int, default=None, metavar="N", help="purchase bench: API instances")
-    bench.add_argument("--workers", type=int, default=None, metavar="M", help="purchase bench: workers")
-    bench.add_argument("--db", choices=DATABASES, default=None, help="purchase bench: the service's database")
-    bench.add_argument("--lanes", type=int, default=None, metavar="L", help="purchase bench: mint lanes")
+    bench.add_argument("--api", type=int, default=None, metavar="N",
+                       help="purchase bench on a topology of its own: API instances (default: 1 when any "
+                            "topology option is given)")
+    bench.add_argument("--workers", type=int, default=None, metavar="M",
+                       help="purchase bench: worker processes (default: 0)")
+    bench.add_argument("--db", choices=DATABASES, default=None,
+                       help="purchase bench: the service's database (default: sqlite)")
+    bench.add_argument("--lanes", type=int, default=None, metavar="L", help="purchase bench: mint lanes (default: 1)")
     bench.add_argument("--payers", type=int, default=None, metavar="K",
-                       help="purchase bench: paying lnd nodes, taking turns (default 1)")
-    chaos = verb("chaos", cmd_chaos, "buy from two payers while SIGKILLing the service at random; judge every order")
-    chaos.add_argument("--minutes", type=float, default=3)
-    chaos.add_argument("--starknet-block-time", type=float, default=2, metavar="SECONDS")
-    chaos.add_argument("--kill-every", type=float, nargs=2, default=(2.0, 8.0), metavar=("MIN_S", "MAX_S"))
-    chaos.add_argument("--seed", type=int, default=7)
-    chaos.add_argument("--api", type=int, default=1, metavar="N", help="API instances behind nginx (default 1)")
-    chaos.add_argument("--workers", type=int, default=0, metavar="M", help="worker processes (default 0)")
-    chaos.add_argument("--db", choices=DATABASES, default="sqlite", help="the service's database (default sqlite)")
-    chaos.add_argument("--lanes", type=int, default=1, metavar="L", help="mint lanes (default 1)")
-    verb("reconcile", cmd_reconcile, "compare finished orders with lnd and the vault; repair what can be").add_argument(
-        "--hours", type=float, default=24, help="orders finished this many hours back")
-    return parser
+                       help="purchase bench: paying lnd nodes, taking turns (default: 1)")
+
+
+def _chaos_parser(chaos: argparse.ArgumentParser) -> None:
+    chaos.add_argument("--minutes", type=float, default=3, help="how long to buy and kill")
+    chaos.add_argument("--starknet-block-time", type=float, default=2, metavar="SECONDS",
+                       help="devnet blocks every SECONDS")
+    chaos.add_argument("--kill-every", type=float, nargs=2, default=(2.0, 8.0), metavar=("MIN_S", "MAX_S"),
+                       help="seconds between kills, drawn between MIN_S and MAX_S")
+    chaos.add_argument("--seed", type=int, default=7, help="the random schedule's seed (same seed, same schedule)")
+    chaos.add_argument("--api", type=int, default=1, metavar="N", help="API instances behind nginx")
+    chaos.add_argument("--workers", type=int, default=0, metavar="M", help="worker processes")
+    chaos.add_argument("--db", choices=DATABASES, default="sqlite", help="the service's database")
+    chaos.add_argument("--lanes", type=int, default=1, metavar="L", help="mint lanes")
 
 
 def _fault_parser(fault: argparse.ArgumentParser) -> None:
-    actions = fault.add_subparsers(dest="action", required=True)
-    actions.add_parser("list", help="proxies and their toxics")
-    latency = actions.add_parser("latency", help="delay data through PROXY by MS milliseconds")
-    latency.add_argument("proxy")
-    latency.add_argument("ms", type=int)
-    latency.add_argument("--jitter-ms", type=int, default=0)
-    for name, help_text in (("stall", "hold all data, never close"), ("reset", "reset connections (TCP RST)")):
-        actions.add_parser(name, help=help_text).add_argument("proxy")
-    for name, help_text in (("cut", "disable PROXY: connections refused"), ("restore", "enable PROXY again")):
-        actions.add_parser(name, help=help_text).add_argument("proxy")
-    actions.add_parser("clear", help="remove toxics (of PROXY, or all) and re-enable").add_argument(
-        "proxy", nargs="?")
-    for action in ("latency", "stall", "reset"):
-        actions.choices[action].add_argument("--stream", choices=["downstream", "upstream"], default="downstream")
+    actions = fault.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    def action(name: str, help_text: str) -> argparse.ArgumentParser:
+        return actions.add_parser(name, help=help_text, description=help_text, formatter_class=HelpFormatter)
+
+    action("list", "proxies and their toxics")
+    latency = action("latency", "delay data through PROXY by MS milliseconds")
+    latency.add_argument("proxy", help=PROXY_HELP)
+    latency.add_argument("ms", type=int, help="milliseconds of delay")
+    latency.add_argument("--jitter-ms", type=int, default=0, help="up to this many milliseconds more or less")
+    for name, help_text in (("stall", "hold all data, never close"), ("reset", "reset connections (TCP RST)"),
+                            ("cut", "disable PROXY: connections refused"), ("restore", "enable PROXY again")):
+        action(name, help_text).add_argument("proxy", help=PROXY_HELP)
+    action("clear", "remove toxics (of PROXY, or all) and re-enable").add_argument(
+        "proxy", nargs="?", help=PROXY_HELP + " (default: all)")
+    for name in ("latency", "stall", "reset"):
+        actions.choices[name].add_argument("--stream", choices=["downstream", "upstream"], default="downstream",
+                                           help="downstream: server to client; upstream: client to server")
+
+
+PROXY_HELP = "the proxy's name, as `volta-harness fault list` shows it"
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exit codes: 0 done, 1 failed, 2 usage error (argparse's own code for a wrong command line)."""
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (tools.ToolError, FileNotFoundError, KeyError, FaultError, DevnetError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
+    except UsageError as exc:
+        errors.print(f"[red]error:[/red] {exc}")
         return 2
+    except (tools.ToolError, FileNotFoundError, FaultError, DevnetError, BtcdRpcError, LndError) as exc:
+        errors.print(f"[red]error:[/red] {exc}")
+        return 1
+    except KeyError as exc:  # state.json lacks a part this command needs; the message says which
+        errors.print(f"[red]error:[/red] {exc.args[0] if exc.args else exc}")
+        return 1
+    except (httpx.TransportError, OSError) as exc:  # a node, the devnet or the service is not answering
+        errors.print(f"[red]error:[/red] {_down_message(exc)}")
+        return 1
+
+
+def _down_message(exc: BaseException) -> str:
+    try:
+        state: dict[str, Any] | None = read_state()
+    except (OSError, ValueError):
+        state = None
+    return down_message(exc, state, network_running=bool(state) and supervisor_alive(state or {}))
 
 
 if __name__ == "__main__":

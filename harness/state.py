@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.devnet import DevnetClient
+from harness.errors import UsageError
 from harness.faults import FaultClient
 from harness.lnd_client import HarnessLndClient
 from service.config import Settings, settings_from_regtest_state
@@ -34,14 +35,14 @@ def write_state(state: dict[str, Any], path: Path | None = None) -> Path:
 def read_state(path: Path | None = None) -> dict[str, Any]:
     path = path or state_path()
     if not path.exists():
-        raise FileNotFoundError(f"no regtest network is up ({path} missing): run `python -m harness up` first")
+        raise FileNotFoundError(f"no regtest network is up ({path} missing): start it with `volta-harness up`")
     return json.loads(path.read_text())
 
 
 def lnd_client(state: dict[str, Any], node: str) -> HarnessLndClient:
     nodes = state["lightning"]["nodes"]
     if node not in nodes:
-        raise KeyError(f"no node named {node!r}; known: {', '.join(nodes)}")
+        raise UsageError(f"no node named {node!r}; known: {', '.join(nodes)}")
     return HarnessLndClient.from_state(nodes[node])
 
 

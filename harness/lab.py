@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -35,6 +36,7 @@ KERNEL_DISPLAY_NAME = "VOLTA Lightning (.venv)"
 # The two ways a notebook reaches the running network (scenarios/notebook.py): a notebook that calls neither
 # is network-free.
 NETWORK_CALLS = ("regtest_target(", "state_file(")
+ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")  # nbclient's tracebacks are coloured for a terminal
 
 
 def register_kernel(prefix: Path | None = None) -> Path:
@@ -116,9 +118,10 @@ class LabServer(ManagedProcess):
 def serve(port: int | None, open_browser: bool) -> int:
     spec = register_kernel()
     env = notebook_environment(os.environ)
+    state = Path(env["VOLTA_REGTEST_STATE"])
     print(f"kernel {KERNEL_NAME!r} ({KERNEL_DISPLAY_NAME}) registered in {spec}")
-    print(f"notebooks read the regtest network from {env['VOLTA_REGTEST_STATE']}"
-          f" ({'up' if network_up(Path(env['VOLTA_REGTEST_STATE'])) else 'not up: `python -m harness up`'})")
+    print(f"notebooks read the regtest network from {state} "
+          f"({'up' if network_up(state) else 'not up: `python -m harness up` starts one'})", flush=True)  # before exec
     command = lab_command(port=port, open_browser=open_browser)
     os.execve(command[0], command, env)  # JupyterLab takes this process: Ctrl-C reaches it directly
 
@@ -145,6 +148,12 @@ class NotebookRun:
     seconds: float = 0.0
     outputs: str | None = None
     error: str | None = None
+    network: str | None = None  # which regtest network it drove, and whether it was up before the run
+
+    def reason(self) -> str:
+        """One line for the summary table: where the outputs are, or the error's last line."""
+        lines = [line for line in (self.error or "").splitlines() if line.strip()]
+        return self.outputs or (lines[-1] if lines else "")
 
 
 def run_notebook(path: Path, n: int | None, network: bool, out_root: Path) -> NotebookRun:
@@ -158,7 +167,8 @@ def run_notebook(path: Path, n: int | None, network: bool, out_root: Path) -> No
         out = execute(path, n)
     except Exception as exc:  # one failed notebook must not stop the others; its error is reported below
         print(traceback.format_exc(limit=1), file=sys.stderr)
-        return NotebookRun(path.stem, network, "failed", time.monotonic() - started, error=str(exc)[-2000:])
+        return NotebookRun(path.stem, network, "failed", time.monotonic() - started,
+                           error=ANSI_COLOUR.sub("", str(exc))[-4000:])
     print(f"{path.name}: outputs in {out}", flush=True)
     return NotebookRun(path.stem, network, "done", time.monotonic() - started, outputs=str(out))
 
@@ -184,7 +194,10 @@ def run_with_network(notebooks: Sequence[Path], n: int | None, bring_up: bool, o
                                 f"up at that path (see its output above): run it, then `make research` again")
                     for p in notebooks]
     try:
-        return [run_notebook(path, n, True, out_root) for path in notebooks]
+        runs = [run_notebook(path, n, True, out_root) for path in notebooks]
+        for run in runs:
+            run.network = f"{state}, {'brought up for this run' if started_here else 'up before this run'}"
+        return runs
     finally:
         if started_here:
             harness_command("down", os.environ)
@@ -199,12 +212,20 @@ def research(notebooks: Sequence[Path], n: int | None, bring_up: bool, out_root:
     return runs
 
 
-def report(runs: Sequence[NotebookRun], summary_path: Path) -> None:
+def report(runs: Sequence[NotebookRun], n: int | None, summary_path: Path) -> None:
+    """research.json: which commit, machine and N ran which notebook, how long, and where its outputs are
+    (each notebook's own results.json there carries its provenance too)."""
+    from scenarios.provenance import git_commit, machine
+
+    commit, dirty = git_commit()
+    summary = {"commit": commit, "dirty": dirty, "machine": machine(), "n": n or "each notebook's own full N",
+               "finished_utc": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+               "notebooks": [asdict(run) for run in runs]}
     summary_path.parent.mkdir(parents=True, exist_ok=True)
-    summary_path.write_text(json.dumps([asdict(run) for run in runs], indent=2))
-    print("\nnotebook                        status    seconds  outputs / reason")
+    summary_path.write_text(json.dumps(summary, indent=2))
+    print(f"\n{'notebook':32}{'status':10}{'seconds':>7}  outputs / reason")
     for run in runs:
-        print(f"{run.notebook:32}{run.status:10}{run.seconds:7.0f}  {run.outputs or run.error}")
+        print(f"{run.notebook:32}{run.status:10}{run.seconds:7.0f}  {run.reason()}")
     print(f"summary: {summary_path}")
 
 
@@ -232,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
 
     out_root = (args.out or DEFAULT_OUT).resolve()
     runs = research([path.resolve() for path in args.notebooks], args.n, not args.no_network, out_root)
-    report(runs, out_root / "research.json")
+    report(runs, args.n, out_root / "research.json")
     return 0 if all(run.status == "done" or (args.no_network and run.status == "not run") for run in runs) else 1
 
 

@@ -29,6 +29,7 @@ from harness.lab import (
     KERNEL_NAME,
     NOTEBOOKS_DIR,
     LabServer,
+    needs_network,
     notebook_environment,
     register_kernel,
 )
@@ -122,6 +123,12 @@ def test_kernel_registration_is_idempotent(tmp_path: Path) -> None:
     assert first == second == tmp_path / "share" / "jupyter" / "kernels" / KERNEL_NAME
     spec = json.loads((second / "kernel.json").read_text())
     assert spec["display_name"] == KERNEL_DISPLAY_NAME and spec["argv"][0] == sys.executable  # this venv's Python
+
+
+def test_research_run_knows_which_notebooks_need_the_network() -> None:
+    """`make research` brings the network up for these two only: the ones test_notebooks.py runs on it."""
+    online = {path.name for path in NOTEBOOKS_DIR.glob("0[1-6]_*.ipynb") if needs_network(path)}
+    assert online == {"01_payment_latency.ipynb", "03_double_pay_replay.ipynb"}
 
 
 def test_notebook_runs_through_jupyterlab(lab: LabServer, tmp_path: Path) -> None:

@@ -3,8 +3,8 @@
    The order's status then moves on by itself (checkout.js follows it); this script only pays. */
 "use strict";
 
-(function () {
-  const V = window.VOLTA;
+function startBitcoinConnect() {
+  const V = window.VOLTA; // common.js: a deferred script after this one, so this runs on DOMContentLoaded
   const bc = window.bitcoinConnect;
   const $ = (id) => document.getElementById(id);
   const box = $("bc-pay");
@@ -102,4 +102,6 @@
   payButton.addEventListener("click", pay);
   disconnectButton.addEventListener("click", () => bc.disconnect());
   box.hidden = false;
-})();
+}
+
+document.addEventListener("DOMContentLoaded", startBitcoinConnect);

@@ -70,10 +70,12 @@
       const low = toCents(rate.min_order_vusd);
       const high = toCents(rate.max_order_vusd);
       if (low !== null && cents < low) {
-        return { ok: false, cents, message: V.t("The smallest order is {vusd} VUSD.", { vusd: V.formatVusd(rate.min_order_vusd) }) };
+        const vusd = V.formatVusd(rate.min_order_vusd);
+        return { ok: false, cents, message: V.t("The smallest order is {vusd} VUSD.", { vusd }) };
       }
       if (high !== null && cents > high) {
-        return { ok: false, cents, message: V.t("The largest order is {vusd} VUSD.", { vusd: V.formatVusd(rate.max_order_vusd) }) };
+        const vusd = V.formatVusd(rate.max_order_vusd);
+        return { ok: false, cents, message: V.t("The largest order is {vusd} VUSD.", { vusd }) };
       }
     }
     return { ok: true, cents, text: centsText(cents) };
@@ -115,7 +117,9 @@
     const line = $("rate-line");
     if (!rate) return;
     line.textContent = V.t("1 BTC = {rate} USD, our fee {fee}. Rate checked at {time}.", {
-      rate: V.formatVusd(rate.btc_usd), fee: V.formatPercent(rate.spread_bps), time: V.formatTime(new Date(rateFetchedAt)),
+      rate: V.formatVusd(rate.btc_usd),
+      fee: V.formatPercent(rate.spread_bps),
+      time: V.formatTime(new Date(rateFetchedAt)),
     });
     line.classList.toggle("is-warn", Boolean(rate.stale));
     if (rate.stale) line.textContent += " " + V.t("The price feed is late; buying may fail until it updates.");
@@ -141,7 +145,9 @@
         showRate();
         showAmount(false);
       } catch (err) {
-        if (!rate) $("rate-line").textContent = V.t("We could not load the current rate. The invoice will show the exact amount.");
+        if (!rate) {
+          $("rate-line").textContent = V.t("We could not load the current rate. The invoice will show the exact amount.");
+        }
       } finally {
         rateRequest = null;
       }
@@ -299,7 +305,8 @@
       }, 30000);
     } catch (err) {
       setBusy(false);
-      showFormError(V.t("We could not reach VOLTA."), V.t("Check your connection and try again. No order was created."));
+      showFormError(V.t("We could not reach VOLTA."),
+        V.t("Check your connection and try again. No order was created."));
       return;
     }
     if (reply.status === 201 && reply.body && reply.body.checkout_url) {

@@ -181,7 +181,8 @@
     }
     const seconds = Math.ceil(left / 1000);
     const minutes = Math.floor(seconds / 60);
-    element.textContent = V.t("Expires in {minutes}:{seconds}", { minutes, seconds: String(seconds % 60).padStart(2, "0") });
+    element.textContent = V.t("Expires in {minutes}:{seconds}",
+      { minutes, seconds: String(seconds % 60).padStart(2, "0") });
     element.classList.toggle("is-warn", seconds <= 60);
     if (seconds <= 60 && seconds > 5 && !warnedLastMinute) {
       warnedLastMinute = true;
@@ -271,8 +272,9 @@
     else if (/reject|denied|declin|cancel|refus|user/i.test(text)) {
       what = stage === "enable" ? V.t("You did not allow your browser wallet to connect.")
         : V.t("You declined the payment in your wallet.");
-    } else if (/route|path|unreachable/i.test(text)) what = V.t("Your wallet could not find a route to pay this invoice.");
-    else if (/insufficient|balance|funds|liquidity/i.test(text)) {
+    } else if (/route|path|unreachable/i.test(text)) {
+      what = V.t("Your wallet could not find a route to pay this invoice.");
+    } else if (/insufficient|balance|funds|liquidity/i.test(text)) {
       what = V.t("Your wallet does not have enough funds for this payment.");
     } else if (stage === "enable") {
       what = text ? V.t("Your browser wallet did not connect ({error}).", { error: text })

@@ -79,7 +79,9 @@ window.VOLTA = (function () {
    */
   function checkAddress(raw) {
     const text = String(raw || "").trim();
-    if (!text) return { ok: false, empty: true, message: t("Enter the Starknet address that should receive the VUSD.") };
+    if (!text) {
+      return { ok: false, empty: true, message: t("Enter the Starknet address that should receive the VUSD.") };
+    }
     if (!text.startsWith("0x")) {
       return { ok: false, message: t("A Starknet address starts with 0x, a lower-case x (for example 0x04a1…).") };
     }
@@ -87,8 +89,9 @@ window.VOLTA = (function () {
     if (!digits) return { ok: false, message: t("Keep going: add the hex digits after 0x.") };
     if (!/^[0-9a-f]+$/.test(digits)) {
       const bad = digits.replace(/[0-9a-f]/g, "").charAt(0);
-      return { ok: false, message: t("“{character}” cannot be in an address: after 0x only 0–9 and a–f are allowed.",
-        { character: bad }) };
+      const message = t("“{character}” cannot be in an address: after 0x only 0–9 and a–f are allowed.",
+        { character: bad });
+      return { ok: false, message };
     }
     if (digits.length > 64) {
       return { ok: false, message: t("That is {count} hex digits; a Starknet address has at most 64.",
@@ -97,7 +100,8 @@ window.VOLTA = (function () {
     const value = BigInt("0x" + digits);
     if (value === 0n) return { ok: false, message: t("The zero address cannot receive VUSD.") };
     if (value >= FELT_LIMIT) {
-      return { ok: false, message: t("That number is too large to be a Starknet address (it must be below 2²⁵¹).") };
+      const message = t("That number is too large to be a Starknet address (it must be below 2²⁵¹).");
+      return { ok: false, message };
     }
     return { ok: true, message: t("Looks like a Starknet address.") };
   }

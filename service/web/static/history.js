@@ -161,8 +161,8 @@
     }
     if (!reply.ok || !reply.body) {
       const body = reply.body || {};
-      summary.textContent = [body.message || V.t("We could not load the purchases (HTTP {status}).", { status: reply.status }),
-        body.hint]
+      const fallback = V.t("We could not load the purchases (HTTP {status}).", { status: reply.status });
+      summary.textContent = [body.message || fallback, body.hint]
         .filter(Boolean).join(" ");
       return true;
     }
@@ -183,8 +183,9 @@
     } else {
       summary.textContent = orders.length === total
         ? V.tn("{n} purchase, newest first.", "{n} purchases, newest first.", total)
-        : V.tn("{n} purchase, newest first; showing {first}–{last}.", "{n} purchases, newest first; showing {first}–{last}.",
-          total, { first: V.formatCount(offset + 1), last: V.formatCount(offset + orders.length) });
+        : V.tn("{n} purchase, newest first; showing {first}–{last}.",
+          "{n} purchases, newest first; showing {first}–{last}.", total,
+          { first: V.formatCount(offset + 1), last: V.formatCount(offset + orders.length) });
     }
     const pager = $("pager");
     const hasNewer = offset > 0;
@@ -284,7 +285,8 @@
       const challenge = await post("/api/v1/history/challenge", { starknet_address: address });
       if (!challenge.ok || !challenge.body) {
         const body = challenge.body || {};
-        problem([body.message || V.t("We could not start the sign-in (HTTP {status}).", { status: challenge.status }), body.hint]
+        const fallback = V.t("We could not start the sign-in (HTTP {status}).", { status: challenge.status });
+        problem([body.message || fallback, body.hint]
           .filter(Boolean).join(" "));
         return;
       }
@@ -301,7 +303,8 @@
         { challenge: challenge.body.challenge, signature: signatureFelts(signature) });
       if (!session.ok || !session.body) {
         const body = session.body || {};
-        problem([body.message || V.t("We could not check your signature (HTTP {status}).", { status: session.status }), body.hint]
+        const fallback = V.t("We could not check your signature (HTTP {status}).", { status: session.status });
+        problem([body.message || fallback, body.hint]
           .filter(Boolean).join(" "));
         return;
       }

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -189,6 +189,7 @@ class Measurement:
     legs: dict[str, np.ndarray]  # leg name -> seconds, one per completed order
     failed: list[dict[str, Any]]
     provenance: dict[str, Any]
+    minted_unix: np.ndarray = field(default_factory=lambda: np.array([]))  # when each order entered `minted`
 
     @property
     def n(self) -> int:
@@ -199,8 +200,9 @@ def load_measurement(path: Path | str = DEFAULT_MEASUREMENT) -> Measurement:
     data = json.loads(Path(path).read_text())
     done = [order for order in data["orders"] if order["completed"]]
     legs = {name: np.array([order[name] for order in done]) for name in (*LEGS, "end_to_end")}
+    minted = np.array([order["state_unix"]["minted"] for order in done if "state_unix" in order])
     return Measurement(data["network"]["starknet_block_time_s"], legs,
-                       [order for order in data["orders"] if not order["completed"]], data["provenance"])
+                       [order for order in data["orders"] if not order["completed"]], data["provenance"], minted)
 
 
 def resample(values: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -293,6 +295,49 @@ def validate_rule(measured: Measurement, devnet_mint: LogNormal, rng: np.random.
             "measured_mean_s": float(observed.mean()), "predicted_mean_s": float(predicted.mean()),
             "measured_p95_s": float(np.percentile(observed, 95)),
             "predicted_p95_s": float(np.percentile(predicted, 95))}
+
+
+def landing_phase(measured: Measurement) -> dict[str, float]:
+    """The rule's mechanism, seen directly: if a mint lands only when a block closes, the moments mints were
+    recorded `minted` fall at one phase of the block clock (plus the service's polling), whatever moment they
+    were sent. Returns the share of mints within 0.5 s after the modal phase, and the phases' spread."""
+    phases = np.mod(measured.minted_unix, measured.block_time_s)
+    angles = 2 * np.pi * phases / measured.block_time_s
+    centre = float(np.mod(np.angle(np.exp(1j * angles).mean()) / (2 * np.pi) * measured.block_time_s,
+                          measured.block_time_s))
+    offset = np.mod(phases - centre + measured.block_time_s / 2, measured.block_time_s) - measured.block_time_s / 2
+    start = float(np.percentile(offset, 2.5))
+    return {"n": len(phases), "modal_phase_s": centre,
+            "share_within_0.5s": float(((offset >= start) & (offset <= start + 0.5)).mean()),
+            "spread_p95_s": float(np.percentile(offset, 97.5) - start),
+            "share_if_uniform": 0.5 / measured.block_time_s}
+
+
+def block_mode_overhead_s(measured: Measurement) -> float:
+    """The mint leg's time outside the wait for the block, as the rule reads a run: mean(mint) - block time / 2."""
+    return float(measured.legs["mint"].mean() - measured.block_time_s / 2)
+
+
+def shifted(devnet_mint: LogNormal, overhead_s: float) -> LogNormal:
+    """The devnet's per-mint time (a block per transaction) moved to a measured mean overhead (block-time mode)."""
+    return LogNormal(devnet_mint.median_s, devnet_mint.sigma, devnet_mint.shift_s + overhead_s - devnet_mint.mean())
+
+
+def transfer_check(short: Measurement, long: Measurement, rng: np.random.Generator,
+                   n_simulated: int = 20_000) -> dict[str, Any]:
+    """A held-out check of the rule that needs no overhead: for a long block time k x the short one, U(0, long)
+    is U(0, short) + short x (0, 1, ..., k-1 equally likely), so the rule predicts the long run's mint legs from
+    the short run's alone. Two-sample KS against the long run."""
+    k = long.block_time_s / short.block_time_s
+    if k != int(k) or k < 2:
+        raise ValueError(f"the long block time must be a whole multiple of the short one: {long.block_time_s} "
+                         f"/ {short.block_time_s}")
+    predicted = resample(short.legs["mint"], rng, n_simulated) + short.block_time_s * rng.integers(0, int(k),
+                                                                                                   n_simulated)
+    observed = long.legs["mint"]
+    return {"from_block_time_s": short.block_time_s, "to_block_time_s": long.block_time_s,
+            "ks": latency_test(observed, predicted), "measured_mean_s": float(observed.mean()),
+            "predicted_mean_s": float(predicted.mean())}
 
 
 # -- the devnet in block-time mode ---------------------------------------------------------------------------------

@@ -86,6 +86,37 @@ def test_the_rule_check_accepts_the_rule_and_rejects_a_wrong_block_time(rng: np.
     assert not wrong["ks"]["agrees"]  # the check has the power to fail
 
 
+def test_landing_phase_sees_mints_land_at_block_close(rng: np.random.Generator) -> None:
+    closes = 1_000 + 6.0 * rng.integers(0, 500, 200) + 0.3 + rng.uniform(0, 0.1, 200)  # a close, then the poll
+    at_close = ml.landing_phase(ml.Measurement(6.0, {"end_to_end": np.zeros(200)}, [], {}, closes))
+    assert at_close["share_within_0.5s"] > 0.95 and at_close["spread_p95_s"] < 0.2
+    anywhere = ml.landing_phase(ml.Measurement(6.0, {"end_to_end": np.zeros(200)}, [], {},
+                                               rng.uniform(1_000, 4_000, 200)))
+    assert anywhere["share_within_0.5s"] < 0.3
+
+
+def test_landing_phase_handles_a_close_at_the_clock_wrap(rng: np.random.Generator) -> None:
+    closes = 6.0 * rng.integers(0, 500, 200) + rng.uniform(-0.1, 0.1, 200)  # around phase 0 = 6
+    assert ml.landing_phase(ml.Measurement(6.0, {"end_to_end": np.zeros(200)}, [], {}, closes))[
+        "share_within_0.5s"] > 0.95
+
+
+def test_transfer_check_predicts_a_longer_block_time_from_a_shorter_one(rng: np.random.Generator) -> None:
+    short = measurement(2.0, ml.devnet_prediction(2.0, DEVNET_MINT, rng, 150), 150)
+    long = measurement(6.0, ml.devnet_prediction(6.0, DEVNET_MINT, rng, 150), 150)
+    assert ml.transfer_check(short, long, rng)["ks"]["agrees"]
+    too_long = measurement(6.0, ml.devnet_prediction(12.0, DEVNET_MINT, rng, 150), 150)
+    assert not ml.transfer_check(short, too_long, rng)["ks"]["agrees"]
+    with pytest.raises(ValueError, match="whole multiple"):
+        ml.transfer_check(short, measurement(5.0, long.legs["mint"], 150), rng)
+
+
+def test_overhead_read_from_a_run_moves_the_per_mint_time(rng: np.random.Generator) -> None:
+    run = measurement(6.0, ml.devnet_prediction(6.0, ml.shifted(DEVNET_MINT, 1.5), rng, 2_000), 2_000)
+    assert ml.block_mode_overhead_s(run) == pytest.approx(1.5, abs=0.1)
+    assert ml.shifted(DEVNET_MINT, 1.5).mean() == pytest.approx(1.5)
+
+
 def test_summary_counts_timeouts_apart_and_gives_intervals(rng: np.random.Generator) -> None:
     latency = np.concatenate([rng.uniform(1, 9, 1_000), np.full(10, np.nan)])
     summary = ml.summarise(latency, rng)
@@ -131,3 +162,4 @@ def test_committed_devnet_runs_are_whole(name: str, block_time_s: float, at_leas
     assert run.block_time_s == block_time_s and run.failed == [] and run.n >= at_least
     assert run.provenance["commit"] and run.provenance["seed"] is not None
     assert (run.legs["mint"] <= block_time_s + 3).all()  # no mint waited more than a block (plus its own time)
+    assert len(run.minted_unix) == run.n

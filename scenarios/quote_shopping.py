@@ -216,12 +216,17 @@ class AtomiqQuote:
     HTLC arrives (no bound); the invoice expires after `invoiceTimeoutSeconds` (default 90 s); the price is
     Binance's ticker cached 15 s (BinanceSwapPrice.ts, CACHE_DURATION); the fee on Lightning swaps is 0.3 %
     plus 10 sats (atomiq-lp config/config.mainnet.yaml, LN.FEE_PERCENTAGE, LN.BASE_FEE); its REST API allows
-    100 requests per 5 minutes per IP by default (atomiq-lp src/http/HttpRateLimiter.ts). In the legacy flow
-    (FromBtcLnAbs) the payer may also decline to commit the escrow for AUTHORIZATION_TIMEOUT (60 s on
-    Starknet) after the HTLC is held, which lengthens the option to 150 s."""
+    100 requests per 5 minutes per IP by default (atomiq-lp src/http/HttpRateLimiter.ts).
 
-    lifetime_s: float = 90.0
-    legacy_authorization_s: float = 60.0
+    The payee holds the secret: after the LP has locked the tokens on the smart chain, they reveal it (over
+    Nostr, to watchtowers) only if they still want the tokens (docs.atomiq.exchange, "Lightning -> Smart
+    chain"); otherwise the LP refunds itself at the escrow's expiry (`destinationHtlcTimeoutSeconds`, 3600 s
+    in atomiq-lp src/runner/IntermediaryRunner.ts) and the payer's HTLC is released. So the option runs to
+    that expiry, the free option of HTLC atomic swaps (Han, Lin & Yu 2019, "On the optionality and fairness
+    of atomic swaps", AFT '19)."""
+
+    lifetime_s: float = 90.0  # the invoice: a payer who claims at once decides only until then
+    escrow_timeout_s: float = 3600.0  # a payer who withholds the secret decides until then
     fee_bps: float = 30.0
     price_cache_s: float = 15.0
     requests_per_hour_per_ip: float = 100 * 3600 / 300

@@ -91,6 +91,6 @@ def test_recommendation_and_atomiq_comparison(results: dict[str, Any]) -> None:
     if answer["recommend_change"]:
         assert answer["completion_cost"] <= 0.005 + 1e-12 and answer["cut_in_extraction"] >= 0.25
     for rows in results["atomiq"].values():
-        assert set(rows) == {"VOLTA defaults", "VOLTA, no bound", "Atomiq LP, 90 s", "Atomiq LP legacy, 150 s"}
+        assert set(rows) == {"VOLTA defaults", "VOLTA, no bound", "Atomiq LP, 90 s", "Atomiq LP, secret withheld"}
         assert rows["Atomiq LP, 90 s"]["k"] == 6
     assert all(row["protocol_usd_per_hour"] >= 0 for row in results["per_hour"].values())

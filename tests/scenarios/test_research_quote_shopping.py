@@ -116,9 +116,9 @@ def test_the_continuum_bounds_one_quote_and_both_grow_with_volatility() -> None:
 
 def test_the_atomiq_option_has_no_bound_and_its_fee_as_cushion() -> None:
     quote = AtomiqQuote()
-    assert (quote.lifetime_s, quote.fee_bps, quote.price_cache_s) == (90.0, 30.0, 15.0)
+    assert (quote.lifetime_s, quote.escrow_timeout_s, quote.fee_bps, quote.price_cache_s) == (90.0, 3600.0, 30.0, 15.0)
     assert quote.requests_per_hour_per_ip == 1200
-    paths = simulate_grid(PriceModel(1.3, 5.0), Oracle(update_interval_s=15, max_age_s=15), 4_000, 150, seed=3)
-    short = shop(paths, 1, 90, UNBOUNDED_BPS, 30, buyer_bound_bps=UNBOUNDED_BPS)
-    legacy = shop(paths, 1, 150, UNBOUNDED_BPS, 30, buyer_bound_bps=UNBOUNDED_BPS)
-    assert 0 < short.per_order_bps < legacy.per_order_bps
+    paths = simulate_grid(PriceModel(1.3, 5.0), Oracle(update_interval_s=15, max_age_s=15), 4_000, 900, seed=3)
+    at_once = shop(paths, 1, 90, UNBOUNDED_BPS, 30, buyer_bound_bps=UNBOUNDED_BPS)
+    withheld = shop(paths, 1, 900, UNBOUNDED_BPS, 30, buyer_bound_bps=UNBOUNDED_BPS)
+    assert 0 < at_once.per_order_bps < withheld.per_order_bps

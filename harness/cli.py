@@ -23,7 +23,7 @@ from harness import tools
 from harness.btcd import BtcdRpc, BtcdRpcError
 from harness.contracts.deploy import make_account, set_price
 from harness.devnet import DevnetError
-from harness.errors import UsageError, down_message
+from harness.errors import UsageError, down_message, unreachable_address
 from harness.faults import FaultClient, FaultError, Proxy
 from harness.network import Network
 from harness.scale import DATABASES, ServiceScale
@@ -41,7 +41,7 @@ from harness.util import Timeouts, tail, wait_until
 from service.domain.pricing import vusd_from_base_units
 from service.lightning.lnd_rest import LndError
 
-console = Console()
+console = Console(soft_wrap=True)  # URLs and paths stay on one line, to be copied
 errors = Console(stderr=True, soft_wrap=True)  # what went wrong goes to stderr, so scripts can read stdout
 
 
@@ -146,11 +146,11 @@ def cmd_mine(args: argparse.Namespace) -> int:
 
 
 def cmd_price(args: argparse.Namespace) -> int:
+    if args.action == "set" and args.value is None:
+        raise UsageError(f"price set needs a value, e.g. `{program_name()} price set 97123.45`")
     starknet, client = starknet_from_state()
     try:
         if args.action == "set":
-            if args.value is None:
-                raise UsageError(f"price set needs a value, e.g. `{program_name()} price set 97123.45`")
             owner = starknet["owner"]
             account = make_account(starknet["rpc_url"], owner["address"], Path(owner["private_key_file"]).read_text())
             asyncio.run(set_price(account, int(starknet["contracts"]["oracle"], 16), Decimal(args.value)))
@@ -446,14 +446,14 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         errors.print(f"[red]error:[/red] {exc}")
         return 2
-    except (tools.ToolError, FileNotFoundError, FaultError, DevnetError, BtcdRpcError, LndError) as exc:
+    except (tools.ToolError, FileNotFoundError, FaultError, DevnetError, BtcdRpcError, LndError, ValueError) as exc:
         errors.print(f"[red]error:[/red] {exc}")
         return 1
     except KeyError as exc:  # state.json lacks a part this command needs; the message says which
         errors.print(f"[red]error:[/red] {exc.args[0] if exc.args else exc}")
         return 1
     except (httpx.TransportError, OSError) as exc:  # a node, the devnet or the service is not answering
-        errors.print(f"[red]error:[/red] {_down_message(exc)}")
+        errors.print(f"[red]error:[/red] {_down_message(exc) if unreachable_address(exc) else exc}")
         return 1
 
 

@@ -124,6 +124,10 @@ class NwcWalletService:
     wallet_keys: Keys = field(default_factory=Keys.generate)
     client_keys: Keys = field(default_factory=Keys.generate)  # the connection string's secret
     handled: list[HandledRequest] = field(default_factory=list)
+    # The next this many pay_invoice requests are refused, as when the wallet's owner taps "decline": nothing
+    # reaches lnd, and the answer is NIP-47's error (code OTHER, "declined by the wallet's owner").
+    refuse_payments: int = 0
+    problems: list[str] = field(default_factory=list)  # requests it could not read or answer
 
     def __post_init__(self) -> None:
         self._thread: threading.Thread | None = None
@@ -194,7 +198,15 @@ class NwcWalletService:
             if notification.is_new_event():
                 event = notification.event  # type: ignore[attr-defined]
                 if event.kind().as_u16() == REQUEST_KIND:
-                    await self._answer(client, event)
+                    await self._answer_one(client, event)
+
+    async def _answer_one(self, client: Client, request: Event) -> None:
+        """Answer one request; one that cannot be read or answered is recorded (`problems`, for the tests to
+        see) instead of ending the service for every later request."""
+        try:
+            await self._answer(client, request)
+        except Exception as exc:  # recorded with the event, not hidden: tests assert `problems` is empty
+            self.problems.append(f"request {request.id().to_hex()}: {exc!r}")
 
     async def _answer(self, client: Client, request: Event) -> None:
         encryption = _tag_value(request, "encryption") or "nip04"  # no tag: NIP-47's original NIP-04
@@ -231,6 +243,9 @@ class NwcWalletService:
     def _pay_invoice(self, bolt11: str) -> dict[str, Any]:
         if not bolt11:
             raise NwcError("OTHER", "pay_invoice needs an invoice")
+        if self.refuse_payments > 0:
+            self.refuse_payments -= 1
+            raise NwcError("OTHER", "declined by the wallet's owner")
         payment = self.lnd.pay(bolt11, int(Timeouts.PAYMENT))
         if payment.get("status") != "SUCCEEDED":
             raise NwcError("PAYMENT_FAILED", f"lnd: {payment.get('failure_reason') or payment.get('status')}")

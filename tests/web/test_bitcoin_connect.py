@@ -6,18 +6,25 @@ payment hash used. The page's policy stays strict: no CSP violation while the mo
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import json
 import re
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from nostr_sdk import Client, EventBuilder, Filter, Kind, RelayUrl, ReqTarget, Tag, Timestamp
 from playwright.sync_api import Page, expect
 
 from harness.network import Network
-from harness.nostr import NostrRelay, NwcWalletService
+from harness.nostr import REQUEST_KIND, RESPONSE_KIND, NostrRelay, NwcWalletService
+from harness.util import Timeouts
 from service.starknet.client import StarknetClient
-from tests.web.support import assert_good_layout, snap
+from tests.web.support import PageProblems, assert_good_layout, run_async, snap
 
 pytestmark = pytest.mark.regtest
 
@@ -66,11 +73,14 @@ def test_the_vendored_bundle_is_the_pinned_version() -> None:
     assert "@getalby/bitcoin-connect@" in (VENDOR / "LICENSES.txt").read_text()
 
 
-def connect_in_the_modal(page: Page, connection_uri: str) -> None:
+def connect_in_the_modal(page: Page, connection_uri: str, screenshot: str = "") -> None:
     """Through Bitcoin Connect's modal as a person would: Connect wallet, the NWC tile, paste, Connect."""
     page.get_by_role("button", name="Connect wallet").click()
     modal = page.locator("bc-modal")
     expect(modal.get_by_role("heading", name="How would you like to connect to VOLTA?")).to_be_visible()
+    if screenshot:
+        page.wait_for_timeout(500)  # the modal's slide-in
+        snap(page, screenshot)
     modal.get_by_role("button", name="Connect with NWC").click()
     secret = modal.get_by_placeholder("nostr+walletconnect://...")
     expect(secret).to_be_visible()
@@ -85,7 +95,7 @@ def assert_no_csp_violations(page: Page) -> None:
 
 def test_connect_a_nostr_wallet_and_pay_with_one_tap(
         restarted: Callable[[dict[str, str]], str], page: Page, desktop: Callable[[str], Page], network: Network,
-        starknet: StarknetClient, relay: NostrRelay, wallet: NwcWalletService) -> None:
+        starknet: StarknetClient, relay: NostrRelay, wallet: NwcWalletService, page_problems: PageProblems) -> None:
     # Any TLS relay as by default, plus the test's relay, which is plain ws:// on loopback.
     base = restarted({"VOLTA_NWC_RELAYS": f"wss:,{relay.url}"})
     address = network.users[-1]["address"]
@@ -101,7 +111,7 @@ def test_connect_a_nostr_wallet_and_pay_with_one_tap(
     assert f"connect-src 'self' wss: {relay.url};" in policy, policy
     expect(page.get_by_role("button", name="Connect wallet")).to_be_visible()
 
-    connect_in_the_modal(page, wallet.connection_uri)
+    connect_in_the_modal(page, wallet.connection_uri, screenshot="checkout-connect-modal")
     pay_name = re.compile(r"^Pay [0-9,.]+ sats with your connected wallet$")  # the amount as the page writes it
     pay = page.get_by_role("button", name=pay_name)
     expect(pay).to_be_visible()
@@ -123,14 +133,61 @@ def test_connect_a_nostr_wallet_and_pay_with_one_tap(
     snap(wide, "checkout-connect")
     assert_no_csp_violations(wide)
 
-    pay.click()  # the one tap
+    # The first tap is declined in the wallet: the page says so and keeps every other way to pay.
+    page_problems.allow(r"Failed to request pay_invoice .*declined by the wallet's owner")  # the SDK logs it
+    wallet.refuse_payments = 1
+    pay.click()
+    error = page.locator("#bc-error")
+    expect(error).to_contain_text("You declined the payment in your wallet.")
+    expect(error).to_contain_text("scan the QR code")
+    expect(page.locator("#qr")).to_be_visible()
+    refused = [request for request in wallet.handled if request.method == "pay_invoice"]
+    assert len(refused) == 1 and refused[0].error is not None, wallet.handled  # the refusal did happen
+    assert wallet.refuse_payments == 0
+    assert httpx.get(f"{base}/api/v1/orders/{order['order_id']}", timeout=30).json()["status"] == "awaiting_payment"
+    assert_no_csp_violations(page)
+
+    pay.click()  # the one tap that pays
     expect(page.locator("#status-headline")).to_have_text("Done: 2.00 VUSD is yours")
-    paid = [request for request in wallet.handled if request.method == "pay_invoice"]
+    paid = [request for request in wallet.handled if request.method == "pay_invoice" and request.error is None]
     assert len(paid) == 1, wallet.handled
-    assert paid[0].params["invoice"] == order["bolt11"] and paid[0].error is None, paid[0]
+    assert paid[0].params["invoice"] == order["bolt11"] and paid[0].result, paid[0]
+    assert hashlib.sha256(bytes.fromhex(paid[0].result["preimage"])).hexdigest() == order["payment_hash"]
 
     # Judged from outside the service: the merchant's lnd and the vault on Starknet.
     payment_hash = bytes.fromhex(order["payment_hash"])
     assert network.merchant.client().lookup_invoice(payment_hash)["state"] == "SETTLED"
     assert starknet.is_payment_used(payment_hash)
+    assert wallet.problems == []
     assert_no_csp_violations(page)
+
+
+async def ask_over_nip04(wallet: NwcWalletService, relay_url: str, method: str) -> dict[str, Any]:
+    """One NIP-47 request as an older client sends it: NIP-04, no `encryption` tag; the decrypted reply."""
+    client = Client()
+    await client.add_relay(RelayUrl.parse(relay_url))
+    await client.connect(timedelta(seconds=Timeouts.RPC))
+    try:
+        wallet_key, app = wallet.wallet_keys.public_key(), wallet.client_keys
+        await client.subscribe(ReqTarget.auto([Filter().kind(Kind(RESPONSE_KIND)).author(wallet_key)
+                                               .since(Timestamp.now())]))
+        content = app.nip04_encrypt(wallet_key, json.dumps({"method": method, "params": {}}))
+        await client.send_event(EventBuilder(Kind(REQUEST_KIND), content).tags([Tag.public_key(wallet_key)])
+                                .finalize(app))
+        notifications = client.notifications()
+        while True:
+            notification = await asyncio.wait_for(notifications.next(), Timeouts.RPC)
+            if notification is not None and notification.is_new_event():
+                reply: dict[str, Any] = json.loads(app.nip04_decrypt(wallet_key, notification.event.content()))
+                return reply
+    finally:
+        await client.shutdown()
+
+
+def test_the_wallet_service_answers_nip04_clients_too(wallet: NwcWalletService, relay: NostrRelay,
+                                                      network: Network) -> None:
+    """Bitcoin Connect speaks NIP-44; a client that predates it sends NIP-04 and gets its answer the same way."""
+    reply = run_async(ask_over_nip04(wallet, relay.url, "get_balance"))
+    assert reply["result_type"] == "get_balance", reply
+    assert reply["result"]["balance"] == network.payer.client().channel_balance()["local_msat"]
+    assert wallet.handled[-1].encryption == "nip04" and wallet.problems == []

@@ -23,7 +23,9 @@ from playwright.sync_api import Page, expect
 from harness.network import Network
 from harness.nostr import REQUEST_KIND, RESPONSE_KIND, NostrRelay, NwcWalletService
 from harness.util import Timeouts
+from service.config import load_settings
 from service.starknet.client import StarknetClient
+from service.web.security import bitcoin_connect_style_hashes, content_security_policy, nwc_relay_sources
 from tests.web.support import PageProblems, assert_good_layout, run_async, snap
 
 pytestmark = pytest.mark.regtest
@@ -191,3 +193,19 @@ def test_the_wallet_service_answers_nip04_clients_too(wallet: NwcWalletService, 
     assert reply["result_type"] == "get_balance", reply
     assert reply["result"]["balance"] == network.payer.client().channel_balance()["local_msat"]
     assert wallet.handled[-1].encryption == "nip04" and wallet.problems == []
+
+
+def test_the_relays_the_policy_allows() -> None:
+    """Any TLS relay by default; the operator's list otherwise; an entry that is no relay origin never widens it."""
+    settings = load_settings(environ={})
+    default = content_security_policy(settings, environ={})
+    assert "connect-src 'self' wss:;" in default and "ws:" not in default.replace("wss:", "")
+    listed = content_security_policy(settings, environ={"VOLTA_NWC_RELAYS": "wss://relay.example, ws://127.0.0.1:7447/"})
+    assert "connect-src 'self' wss://relay.example ws://127.0.0.1:7447;" in listed
+    junk = content_security_policy(settings, environ={"VOLTA_NWC_RELAYS": "https://evil.example, *, 'unsafe-inline'"})
+    assert "connect-src 'self';" in junk
+    assert nwc_relay_sources({"VOLTA_NWC_RELAYS": "wss:,ws://127.0.0.1:1"}) == ["wss:", "ws://127.0.0.1:1"]
+    # Inline style: only the vendored tiles' colours, by hash; no 'unsafe-inline' anywhere.
+    assert "style-src 'self';" in default and "'unsafe-inline'" not in default
+    hashes = bitcoin_connect_style_hashes()
+    assert hashes and f"style-src-attr 'unsafe-hashes' {' '.join(hashes)};" in default

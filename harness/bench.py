@@ -6,18 +6,22 @@ and throughput with several senders at once, for plain invoices and for hold inv
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import secrets
 import shutil
 import statistics
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import psutil
 from rich.console import Console
 from rich.progress import track
 from rich.table import Table
@@ -26,9 +30,10 @@ from harness.contracts.deploy import deploy_all_sync, make_account
 from harness.devnet import Devnet
 from harness.lnd_client import HarnessLndClient
 from harness.network import Network
-from harness.purchase import Buyer
+from harness.purchase import Buyer, PurchaseNotCompleted
 from harness.scale import Database
 from harness.tools import locate
+from harness.util import WaitTimeout
 from service.domain.pricing import vusd_base_units
 from service.starknet.client import StarknetClient, StarknetConfig
 
@@ -297,3 +302,137 @@ def _print_scaled_table(scale: str, concurrency: int, count: int, holds: list[fl
     console.print(f"issue #12 goals: purchases/s = {ratio:.2f} x raw hold payments/s (goal >= 0.8: "
                   f"{'met' if ratio >= 0.8 else 'not met'}); purchase p99 {p99:.2f} s (goal < 5 s: "
                   f"{'met' if p99 < 5 else 'not met'})")
+
+
+# -- the same, as one sweep: worker counts and concurrencies in one network (issue #12's figures) ---------------
+
+SWEEP_WAVES = {32: 3, 128: 2}  # purchases per phase = waves x concurrency: enough for batches to fill
+
+
+def run_scale_sweep(workers: int = 3, concurrencies: tuple[int, ...] = (32, 128), api_instances: int = 2,
+                    payers: int = 2) -> int:
+    """One network with `workers` workers (one mint lane each) behind nginx on PostgreSQL; for each worker count
+    from `workers` down to 1 (a worker is stopped between phases) and each concurrency: raw lnd hold payments
+    settled at once, then purchases through nginx, at that concurrency, so every ratio compares two figures
+    measured under the same load. Prints one table; asserts nothing."""
+    started = time.perf_counter()
+    with Network(payers=payers, api_instances=api_instances, workers=workers, database="postgres",
+                 mint_lanes=workers) as network:
+        console.print(f"network bring-up: {time.perf_counter() - started:.1f}s; {api_instances} API instances, "
+                      f"{workers} workers with a mint lane each, {payers} payer nodes")
+        rows = _sweep(network, concurrencies, payers)
+    _print_sweep(rows)
+    return 0
+
+
+def _sweep(network: Network, concurrencies: tuple[int, ...], payers: int) -> list[dict[str, Any]]:
+    merchant = network.merchant.client()
+    payer_clients = [node.client() for node in network.payers]
+    buyers = [Buyer(network.service_url, client) for client in payer_clients]
+    address = network.users[0]["address"]
+    rows: list[dict[str, Any]] = []
+    try:
+        for i in range(2):  # warm-up, not counted
+            buyers[i % payers].timed_purchase(address)
+        while network.workers:
+            for concurrency in concurrencies:
+                count = SWEEP_WAVES.get(concurrency, 2) * concurrency
+                idle = idle_cpu_rate(network)
+                before = cpu_seconds(network)
+                _, holds_s = _concurrently(
+                    lambda i: pay_hold_settled_at_once(merchant, payer_clients[i % payers]), count, concurrency)
+                between = cpu_seconds(network)
+                outcomes, legs_s = _concurrently(lambda i: _purchase_or_none(buyers[i % payers], address), count,
+                                                 concurrency)
+                after = cpu_seconds(network)
+                legs = [leg for leg in outcomes if leg is not None]
+                rows.append({"workers": len(network.workers), "concurrency": concurrency, "count": count,
+                             "unfinished": count - len(legs),
+                             "holds_per_s": count / holds_s, "purchases_per_s": len(legs) / legs_s,
+                             "end_to_end": [leg["end_to_end"] for leg in legs], "mint": [leg["mint"] for leg in legs],
+                             "cpu_per_hold": _per_item(before, between, count, idle, holds_s),
+                             "cpu_per_purchase": _per_item(between, after, count, idle, legs_s)})
+                console.print(_sweep_line(rows[-1]))
+            network.workers.pop().stop()  # its claims lapse; the others hold their own lanes
+    finally:
+        for buyer in buyers:
+            buyer.close()
+    return rows
+
+
+def _purchase_or_none(buyer: Buyer, address: str) -> dict[str, float] | None:
+    """A purchase's legs, or None when it did not complete in time (counted and shown, never hidden)."""
+    try:
+        return buyer.timed_purchase(address)
+    except (WaitTimeout, PurchaseNotCompleted) as exc:
+        console.print(f"[yellow]a purchase did not complete: {exc}")
+        return None
+
+
+def cpu_seconds(network: Network) -> Counter[str]:
+    """CPU seconds (user + system) each kind of process of the network has used so far, its children included
+    (PostgreSQL's backends, gunicorn's workers; those already reaped through their parent's children_* times),
+    and this process (the bench's own clients)."""
+    totals: Counter[str] = Counter()
+    for process in network.processes:
+        if not process.is_running() or process.pid is None:
+            continue
+        with contextlib.suppress(psutil.NoSuchProcess):
+            root = psutil.Process(process.pid)
+            for member in (root, *root.children(recursive=True)):
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    times = member.cpu_times()
+                    totals[type(process).__name__] += times.user + times.system + times.children_user + \
+                        times.children_system
+    own = psutil.Process().cpu_times()
+    totals["bench clients"] = own.user + own.system
+    return totals
+
+
+IDLE_WINDOW_S = 10.0
+
+
+def idle_cpu_rate(network: Network) -> dict[str, float]:
+    """CPU seconds per second each kind of process uses with nothing to do (block timers, polls, keepalives):
+    subtracted from a phase's CPU so a slower phase is not charged for idling longer."""
+    start = cpu_seconds(network)
+    time.sleep(IDLE_WINDOW_S)
+    end = cpu_seconds(network)
+    return {kind: max(0.0, end[kind] - start[kind]) / IDLE_WINDOW_S for kind in end}
+
+
+def _per_item(start: Counter[str], end: Counter[str], count: int, idle: dict[str, float],
+              duration_s: float) -> dict[str, float]:
+    """The CPU each item added (the phase's CPU less what idling would have used in as long), per item."""
+    return {kind: max(0.0, end[kind] - start[kind] - idle.get(kind, 0.0) * duration_s) / count for kind in end}
+
+
+def _sweep_line(row: dict[str, Any]) -> str:
+    purchase_cpu = ", ".join(f"{kind} {seconds * 1000:.0f}" for kind, seconds in
+                             sorted(row["cpu_per_purchase"].items(), key=lambda item: -item[1]) if seconds > 0.0005)
+    return (f"{row['workers']} worker(s), concurrency {row['concurrency']}: {row['purchases_per_s']:.2f} purchases/s "
+            f"({row['unfinished']} of {row['count']} unfinished) "
+            f"vs {row['holds_per_s']:.2f} raw hold payments/s ({row['purchases_per_s'] / row['holds_per_s']:.2f}x), "
+            f"p99 {percentile(row['end_to_end'], 0.99):.2f} s; CPU per raw hold "
+            f"{sum(row['cpu_per_hold'].values()) * 1000:.0f} ms, per purchase "
+            f"{sum(row['cpu_per_purchase'].values()) * 1000:.0f} ms ({purchase_cpu})")
+
+
+def _print_sweep(rows: list[dict[str, Any]]) -> None:
+    table = Table(title="purchases through nginx against raw lnd hold payments, same network, same concurrency")
+    for column in ("workers", "concurrency", "n", "unfinished", "raw holds/s", "purchases/s", "ratio", "p50", "p95",
+                   "p99", "mint p50", "CPU/hold", "CPU/purchase", "CPU ratio"):
+        table.add_column(column, justify="right")
+    for row in rows:
+        end_to_end = row["end_to_end"]
+        table.add_row(str(row["workers"]), str(row["concurrency"]), str(row["count"]), str(row["unfinished"]),
+                      f"{row['holds_per_s']:.2f}",
+                      f"{row['purchases_per_s']:.2f}", f"{row['purchases_per_s'] / row['holds_per_s']:.2f}",
+                      *(f"{percentile(end_to_end, q):.2f} s" for q in (0.5, 0.95, 0.99)),
+                      f"{percentile(row['mint'], 0.5):.2f} s", f"{sum(row['cpu_per_hold'].values()) * 1000:.0f} ms",
+                      f"{sum(row['cpu_per_purchase'].values()) * 1000:.0f} ms",
+                      f"{sum(row['cpu_per_hold'].values()) / sum(row['cpu_per_purchase'].values()):.2f}")
+    console.print(table)
+    console.print(f"{os.cpu_count()} cores. CPU: what each raw hold payment or purchase added over idling, all "
+                  "processes of the network counted (children included). CPU ratio: a raw hold's over a purchase's: "
+                  "where the CPU is what runs out, purchases/s cannot exceed that fraction of raw hold payments/s.")

@@ -29,7 +29,7 @@ from service.domain.states import OrderStatus
 from service.lightning.base import InvoiceState, InvoiceStatus, LightningBackend, LightningError
 from service.loop_thread import LoopThread
 from service.storage.models import OrderRow
-from service.storage.orders import OrderRepository
+from service.storage.orders import OrderRepository, RecheckItem
 
 log = logging.getLogger("volta.worker")
 RESUBSCRIBE_DELAY_S = 1.0
@@ -103,7 +103,7 @@ class Worker:
     def is_alive(self) -> bool:
         return self._recheck_thread.is_alive() and not self._stop.is_set()
 
-    def watch(self, order: OrderRow) -> None:
+    def watch(self, order: OrderRow | RecheckItem) -> None:
         """Follow this order's invoice on the node's stream (called for every new order). Returns at once."""
         with self._lock:
             if order.id in self._watched or self._stop.is_set():
@@ -179,7 +179,7 @@ class Worker:
         self._passes += 1
         poll_all_open = self._passes % FULL_POLL_EVERY_PASSES == 1
         now = self.clock()
-        for order in self.orders.unfinished():
+        for order in self.orders.to_recheck(now):
             if OrderStatus(order.status) is OrderStatus.AWAITING_PAYMENT:
                 watched = order.id in self._watched
                 self.watch(order)  # re-subscribes after a restart or a dropped stream
@@ -187,13 +187,13 @@ class Worker:
                 # call per open order every few seconds, so unwatched, expired or all-every-Nth only.
                 if poll_all_open or not watched or now > order.expires_at:
                     self._submit(order.id, partial(self._poll, order.id))
-            else:
+            elif not order.held_elsewhere:  # another worker is on it; if it dies, its claim expires and we resume
                 self._submit(order.id, partial(self._resume, order.id))
         if poll_all_open:
             # A refund or expiry whose cancel did not reach lnd (it was down) must not leave the HTLC held.
-            for order in self.orders.cancel_sweep_candidates(now - REFUNDED_SWEEP_WINDOW, now - EXPIRED_SWEEP_WINDOW,
+            for ended in self.orders.cancel_sweep_candidates(now - REFUNDED_SWEEP_WINDOW, now - EXPIRED_SWEEP_WINDOW,
                                                              limit=CANCEL_SWEEP_MAX_PER_PASS):
-                self._submit(order.id, partial(self._sweep, order))
+                self._submit(ended.id, partial(self._sweep, ended))
 
     def recheck(self, order_id: str) -> None:
         """Ask the node about this order again soon (a hint from an inbound webhook, say)."""

@@ -339,8 +339,8 @@ def _sweep(network: Network, concurrencies: tuple[int, ...], payers: int) -> lis
                 count = SWEEP_WAVES.get(concurrency, 2) * concurrency
                 idle = idle_cpu_rate(network)
                 before = cpu_seconds(network)
-                _, holds_s = _concurrently(
-                    lambda i: pay_hold_settled_at_once(merchant, payer_clients[i % payers]), count, concurrency)
+                holds, holds_s = _concurrently(
+                    lambda i: _hold_or_none(merchant, payer_clients[i % payers]), count, concurrency)
                 between = cpu_seconds(network)
                 outcomes, legs_s = _concurrently(lambda i: _purchase_or_none(buyers[i % payers], address), count,
                                                  concurrency)
@@ -348,7 +348,8 @@ def _sweep(network: Network, concurrencies: tuple[int, ...], payers: int) -> lis
                 legs = [leg for leg in outcomes if leg is not None]
                 rows.append({"workers": len(network.workers), "concurrency": concurrency, "count": count,
                              "unfinished": count - len(legs),
-                             "holds_per_s": count / holds_s, "purchases_per_s": len(legs) / legs_s,
+                             "holds_per_s": sum(hold is not None for hold in holds) / holds_s,
+                             "purchases_per_s": len(legs) / legs_s,
                              "end_to_end": [leg["end_to_end"] for leg in legs], "mint": [leg["mint"] for leg in legs],
                              "cpu_per_hold": _per_item(before, between, count, idle, holds_s),
                              "cpu_per_purchase": _per_item(between, after, count, idle, legs_s)})
@@ -358,6 +359,15 @@ def _sweep(network: Network, concurrencies: tuple[int, ...], payers: int) -> lis
         for buyer in buyers:
             buyer.close()
     return rows
+
+
+def _hold_or_none(merchant: HarnessLndClient, payer: HarnessLndClient) -> float | None:
+    """A raw hold payment's seconds, or None when lnd did not finish it (counted out of the rate, and shown)."""
+    try:
+        return pay_hold_settled_at_once(merchant, payer)
+    except Exception as exc:  # a stream read timeout under load, a payment lnd failed: the rate counts only the rest
+        console.print(f"[yellow]a raw hold payment did not complete: {exc!r}")
+        return None
 
 
 def _purchase_or_none(buyer: Buyer, address: str) -> dict[str, float] | None:

@@ -166,6 +166,20 @@ class Settings(BaseModel):
     # separated in VOLTA_FRAME_ANCESTORS. Empty (the default): no site may frame them ('none').
     frame_ancestors: list[str] = Field(default_factory=list)
 
+    # Nostr Wallet Connect relays the checkout may open a WebSocket to (CSP connect-src; service/web/security.py
+    # says why): origins such as wss://relay.getalby.com, ws://127.0.0.1:7447 for a relay on this machine, or
+    # `wss:` for any relay over TLS. Comma-separated in VOLTA_NWC_RELAYS. Empty (the default): any TLS relay.
+    nwc_relays: list[str] = Field(default_factory=list)
+
+    @field_validator("nwc_relays", mode="after")
+    @classmethod
+    def _relay_origins(cls, value: list[str]) -> list[str]:
+        relays = [entry.rstrip("/") for entry in value]
+        for relay in relays:
+            if not re.fullmatch(r"wss:|wss?://[A-Za-z0-9.-]+(:\d{1,5})?", relay):
+                raise ValueError(f"{relay!r} is not a relay origin: use wss://host[:port], ws://host[:port] or wss:")
+        return relays
+
     @field_validator("frame_ancestors", mode="after")
     @classmethod
     def _origins_only(cls, value: list[str]) -> list[str]:
@@ -174,7 +188,7 @@ class Settings(BaseModel):
                 raise ValueError(f"{origin!r} is not an origin such as https://shop.example (scheme, host, port)")
         return value
 
-    @field_validator("webhook_urls", "redirect_hosts", "frame_ancestors", mode="before")
+    @field_validator("webhook_urls", "redirect_hosts", "frame_ancestors", "nwc_relays", mode="before")
     @classmethod
     def _split_urls(cls, value: object) -> object:
         if isinstance(value, str):

@@ -4,7 +4,6 @@ the one exception is the WebSocket to a Nostr Wallet Connect relay the buyer's o
 from __future__ import annotations
 
 import logging
-import os
 import re
 from functools import cache
 from pathlib import Path
@@ -19,10 +18,9 @@ log = logging.getLogger(__name__)
 # any relay over TLS (`wss:`) and nothing else beyond 'self' (no ws:, no https: to third parties). That widens
 # only connect-src: script-src stays 'self', so no injected or third-party script runs to use the socket, and
 # the connection string (the wallet's secret) stays in the page. An operator who knows the wallets its buyers
-# use can narrow it to a list (VOLTA_NWC_RELAYS, below), at the price of NWC failing for every other wallet.
+# use can narrow it to a list (VOLTA_NWC_RELAYS, Settings.nwc_relays: checked at start, an entry that is no
+# relay origin stops the service rather than widening the policy), at the price of NWC failing for other wallets.
 ANY_TLS_RELAY = "wss:"
-NWC_RELAYS_VARIABLE = "VOLTA_NWC_RELAYS"
-_RELAY_SOURCE = re.compile(r"wss:|wss?://[A-Za-z0-9.-]+(:\d{1,5})?")
 
 # Bitcoin Connect styles its web components with constructable stylesheets (adoptedStyleSheets, which CSP does
 # not govern), except one thing: each connector tile's colour, a `style="background: #rrggbb;"` attribute. Those
@@ -51,26 +49,8 @@ def same_origin_only(connect_sources: list[str]) -> str:
     )
 
 
-def nwc_relay_sources(environ: dict[str, str] | None = None) -> list[str]:
-    """The relays the pages may open a WebSocket to, from VOLTA_NWC_RELAYS (comma-separated origins such as
-    wss://relay.getalby.com, ws://127.0.0.1:7447 for a relay on this machine, or `wss:` for any TLS relay);
-    unset or empty: any TLS relay. An entry that is not such an origin is left out and logged, never widened.
-
-    Read from the environment here until the settings carry it (service/config.py is another change)."""
-    value = (os.environ if environ is None else environ).get(NWC_RELAYS_VARIABLE, "")
-    entries = [entry.strip().rstrip("/") for entry in value.split(",") if entry.strip()]
-    if not entries:
-        return [ANY_TLS_RELAY]
-    allowed = [entry for entry in entries if _RELAY_SOURCE.fullmatch(entry)]
-    for entry in entries:
-        if entry not in allowed:
-            log.warning("%s: %r is not a relay origin (wss://host[:port], ws://host[:port] or wss:); left out",
-                        NWC_RELAYS_VARIABLE, entry)
-    return allowed
-
-
-def content_security_policy(settings: Settings, environ: dict[str, str] | None = None) -> str:
+def content_security_policy(settings: Settings) -> str:
     """Only the origins the operator allows (VOLTA_FRAME_ANCESTORS) may show the pages in an iframe; none by
-    default. WebSockets to Nostr Wallet Connect relays as `nwc_relay_sources` says."""
+    default. WebSockets to the Nostr Wallet Connect relays of VOLTA_NWC_RELAYS, by default to any TLS relay."""
     allowed = " ".join(settings.frame_ancestors) or "'none'"
-    return f"{same_origin_only(nwc_relay_sources(environ))}; frame-ancestors {allowed}"
+    return f"{same_origin_only(settings.nwc_relays or [ANY_TLS_RELAY])}; frame-ancestors {allowed}"

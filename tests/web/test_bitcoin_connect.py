@@ -25,7 +25,7 @@ from harness.nostr import REQUEST_KIND, RESPONSE_KIND, NostrRelay, NwcWalletServ
 from harness.util import Timeouts
 from service.config import load_settings
 from service.starknet.client import StarknetClient
-from service.web.security import bitcoin_connect_style_hashes, content_security_policy, nwc_relay_sources
+from service.web.security import bitcoin_connect_style_hashes, content_security_policy
 from tests.web.support import PageProblems, assert_good_layout, run_async, snap
 
 pytestmark = pytest.mark.regtest
@@ -197,14 +197,15 @@ def test_the_wallet_service_answers_nip04_clients_too(wallet: NwcWalletService, 
 
 def test_the_relays_the_policy_allows() -> None:
     """Any TLS relay by default; the operator's list otherwise; an entry that is no relay origin never widens it."""
-    settings = load_settings(environ={})
-    default = content_security_policy(settings, environ={})
+    default = content_security_policy(load_settings(environ={}))
     assert "connect-src 'self' wss:;" in default and "ws:" not in default.replace("wss:", "")
-    listed = content_security_policy(settings, environ={"VOLTA_NWC_RELAYS": "wss://relay.example, ws://127.0.0.1:7447/"})
-    assert "connect-src 'self' wss://relay.example ws://127.0.0.1:7447;" in listed
-    junk = content_security_policy(settings, environ={"VOLTA_NWC_RELAYS": "https://evil.example, *, 'unsafe-inline'"})
-    assert "connect-src 'self';" in junk
-    assert nwc_relay_sources({"VOLTA_NWC_RELAYS": "wss:,ws://127.0.0.1:1"}) == ["wss:", "ws://127.0.0.1:1"]
+    listed = load_settings(environ={"VOLTA_NWC_RELAYS": "wss://relay.example, ws://127.0.0.1:7447/"})
+    assert "connect-src 'self' wss://relay.example ws://127.0.0.1:7447;" in content_security_policy(listed)
+    for junk in ("https://evil.example", "*", "'unsafe-inline'", "wss://relay.example; script-src *"):
+        with pytest.raises(ValueError, match="not a relay origin"):
+            load_settings(environ={"VOLTA_NWC_RELAYS": junk})
+    assert load_settings(environ={"VOLTA_NWC_RELAYS": "wss:,ws://127.0.0.1:1"}).nwc_relays == ["wss:",
+                                                                                             "ws://127.0.0.1:1"]
     # Inline style: only the vendored tiles' colours, by hash; no 'unsafe-inline' anywhere.
     assert "style-src 'self';" in default and "'unsafe-inline'" not in default
     hashes = bitcoin_connect_style_hashes()

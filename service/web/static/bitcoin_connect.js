@@ -59,7 +59,8 @@ function startBitcoinConnect() {
     } else if (/route|path|unreachable/i.test(text)) what = V.t("Your wallet could not find a route to pay this invoice.");
     else if (/timeout|publish|relay|connect/i.test(text)) what = V.t("Your wallet did not answer in time.");
     else what = V.t("Your connected wallet could not pay ({reason}).", { reason: text || "?" });
-    return `${what} ${V.t("If it was not paid, scan the QR code or open the invoice in another wallet instead.")}`;
+    // Concatenated, not a template literal: the extractor that builds the catalogue does not look inside one.
+    return what + " " + V.t("If it was not paid, scan the QR code or open the invoice in another wallet instead.");
   }
 
   async function pay() {

@@ -1,7 +1,13 @@
-"""Rate limits per client IP (Flask-Limiter). The limit per Starknet address counts created orders, so it
-lives with them (service.domain.orders.PlaceOrder), not here."""
+"""Rate limits per client (Flask-Limiter). The limit per Starknet address counts created orders, so it lives with
+them (service.domain.orders.PlaceOrder), not here.
+
+A client is its IPv4 address, or the /64 network of its IPv6 address: an ISP hands one subscriber a /64 (or
+more; RFC 6177), so counting each IPv6 address apart would give one person 2^64 quotas (notebook 8 found the
+quote-shopping limit sidestepped that way)."""
 
 from __future__ import annotations
+
+import ipaddress
 
 from flask import Flask
 from flask_limiter import Limiter
@@ -9,7 +15,28 @@ from flask_limiter.util import get_remote_address
 
 from service.config import Settings
 
-limiter = Limiter(key_func=get_remote_address)
+IPV6_SUBSCRIBER_PREFIX = 64
+
+
+def client_key(address: str) -> str:
+    """`address` as the limits count it: IPv4 as is, IPv6 as its /64, anything unparsable as given."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, IPV6_SUBSCRIBER_PREFIX), strict=False))
+    return str(ip)
+
+
+def client() -> str:
+    """The requesting client (behind VOLTA_PROXY_HOPS proxies, the address they forwarded), as the limits count it."""
+    return client_key(get_remote_address())
+
+
+limiter = Limiter(key_func=client)
 
 
 def init_app(app: Flask, settings: Settings) -> None:

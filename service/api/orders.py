@@ -10,10 +10,10 @@ from collections.abc import Iterator
 import segno
 from flask import Blueprint, Response, abort, request, stream_with_context
 from flask.typing import ResponseReturnValue
-from flask_limiter.util import get_remote_address
 
 from service.api import container
 from service.api.errors import error_response
+from service.api.limits import client as limited_client
 from service.api.limits import limiter
 from service.api.serializers import order_json
 from service.domain.orders import OrderRequest
@@ -93,7 +93,7 @@ def order_qr(order_id: str) -> ResponseReturnValue:
 @blueprint.get("/<order_id>/events")
 def order_events(order_id: str) -> ResponseReturnValue:
     load_order(order_id)  # 404 before the stream starts
-    slots, client = container().stream_slots, get_remote_address()
+    slots, client = container().stream_slots, limited_client()
     if not slots.take(client):
         return error_response(429, "too_many_streams", f"This address already follows {slots.per_ip} orders live.",
                               "Close other checkout pages, or read the order with GET /api/v1/orders/<id>.")

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from harness import tools
@@ -70,8 +71,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         topology = Topology(args.payers, args.routers, args.topology)
         scale = ServiceScale(args.api, args.workers, args.db)
     except ValueError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        return 2
+        return report_error(exc, 2)
     code = bring_up(args.starknet_block_time, args.faults, args.foreground, topology, scale, args.lanes)
     if code == 0 and not args.foreground:
         print_where_things_are(read_state())
@@ -256,8 +256,7 @@ def cmd_chaos(args: argparse.Namespace) -> int:
     try:
         scale = ServiceScale(args.api, args.workers, args.db)
     except ValueError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        return 2
+        return report_error(exc, 2)
     with console.status("bringing up a network for the chaos run…"), \
             Network(starknet_block_time=args.starknet_block_time, api_instances=scale.api_instances,
                     workers=scale.workers, database=scale.database, mint_lanes=args.lanes) as network:
@@ -444,17 +443,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except UsageError as exc:
-        errors.print(f"[red]error:[/red] {exc}")
-        return 2
+        return report_error(exc, 2)
     except (tools.ToolError, FileNotFoundError, FaultError, DevnetError, BtcdRpcError, LndError, ValueError) as exc:
-        errors.print(f"[red]error:[/red] {exc}")
-        return 1
+        return report_error(exc, 1)
     except KeyError as exc:  # state.json lacks a part this command needs; the message says which
-        errors.print(f"[red]error:[/red] {exc.args[0] if exc.args else exc}")
-        return 1
+        return report_error(exc.args[0] if exc.args else exc, 1)
     except (httpx.TransportError, OSError) as exc:  # a node, the devnet or the service is not answering
-        errors.print(f"[red]error:[/red] {_down_message(exc) if unreachable_address(exc) else exc}")
-        return 1
+        return report_error(_down_message(exc) if unreachable_address(exc) else exc, 1)
+
+
+def report_error(problem: object, exit_code: int) -> int:
+    """One line on stderr; escaped, as messages hold brackets that rich would read as markup ("[merchant] …")."""
+    errors.print(f"[red]error:[/red] {escape(str(problem))}")
+    return exit_code
 
 
 def _down_message(exc: BaseException) -> str:

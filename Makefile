@@ -86,6 +86,7 @@ bench: tools
 	$(PY) -m harness bench purchase
 	$(PY) -m harness bench purchase --starknet-block-time 6 --payments 30 --concurrent 0
 	$(PY) -m harness bench purchase --api 2 --workers 2 --db postgres --lanes 2 --payers 2
+	$(PY) -m harness bench sweep
 
 # Purchases from several payers while the service is SIGKILLed at random for 3 minutes, judged from outside:
 # one process on SQLite, then 3 API instances behind nginx, 3 workers and 3 mint lanes on PostgreSQL.

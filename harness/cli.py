@@ -236,6 +236,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from harness.streams_bench import run_streams_bench
 
         return run_streams_bench(count=args.streams)
+    if args.what == "sweep":
+        from harness.bench import run_scale_sweep
+
+        return run_scale_sweep(workers=args.workers or 3, api_instances=args.api or 2, payers=args.payers or 2)
     topology = (args.api, args.workers, args.db, args.payers, args.lanes)
     if args.what == "purchase" and any(option is not None for option in topology):
         return run_scaled_purchase_bench(purchases=args.payments, concurrency=args.senders, api_instances=args.api or 1,
@@ -373,9 +377,10 @@ def _up_parser(up: argparse.ArgumentParser) -> None:
 
 
 def _bench_parser(bench: argparse.ArgumentParser) -> None:
-    bench.add_argument("what", choices=["lightning", "starknet", "purchase", "streams"],
-                       help="plain Lightning payments, plain mints, purchases through the service, or open "
-                            "event streams")
+    bench.add_argument("what", choices=["lightning", "starknet", "purchase", "streams", "sweep"],
+                       help="plain Lightning payments, plain mints, purchases through the service, open event "
+                            "streams, or the scale sweep: raw hold payments against purchases through nginx with "
+                            "--workers down to 1 worker, at 32 and 128 at once, with CPU per item")
     bench.add_argument("--payments", type=int, default=100, help="payments, mints or purchases to make")
     bench.add_argument("--streams", type=int, default=2000, metavar="N",
                        help="streams bench: open orders, each followed live, on one API instance")
@@ -392,7 +397,7 @@ def _bench_parser(bench: argparse.ArgumentParser) -> None:
                        help="purchase bench on a topology of its own: API instances (default: 1 when any "
                             "topology option is given)")
     bench.add_argument("--workers", type=int, default=None, metavar="M",
-                       help="purchase bench: worker processes (default: 0)")
+                       help="purchase bench: worker processes (default: 0); sweep: workers to start from (default: 3)")
     bench.add_argument("--db", choices=DATABASES, default=None,
                        help="purchase bench: the service's database (default: sqlite)")
     bench.add_argument("--lanes", type=int, default=None, metavar="L", help="purchase bench: mint lanes (default: 1)")

@@ -21,6 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psutil
 from rich.console import Console
 from rich.progress import track
@@ -57,10 +58,11 @@ def pay_plain(merchant: HarnessLndClient, payer: HarnessLndClient) -> float:
     return elapsed
 
 
-def pay_hold_settled_at_once(merchant: HarnessLndClient, payer: HarnessLndClient) -> float:
+def pay_hold_settled_at_once(merchant: HarnessLndClient, payer: HarnessLndClient,
+                             amount_msat: int = PAYMENT_MSAT) -> float:
     preimage = secrets.token_bytes(32)
     payment_hash = hashlib.sha256(preimage).digest()
-    bolt11 = merchant.add_hold_invoice(payment_hash, PAYMENT_MSAT, memo="bench hold")
+    bolt11 = merchant.add_hold_invoice(payment_hash, amount_msat, memo="bench hold")
     with ThreadPoolExecutor(max_workers=1) as settler:
         settled = settler.submit(_settle_when_accepted, merchant, payment_hash, preimage)
         started = time.perf_counter()
@@ -307,6 +309,7 @@ def _print_scaled_table(scale: str, concurrency: int, count: int, holds: list[fl
 # -- the same, as one sweep: worker counts and concurrencies in one network (issue #12's figures) ---------------
 
 SWEEP_WAVES = {32: 3, 128: 2}  # purchases per phase = waves x concurrency: enough for batches to fill
+SWEEP_PURCHASE_VUSD = Decimal("10.00")  # each purchase, and each raw hold payment's worth
 
 
 def run_scale_sweep(workers: int = 3, concurrencies: tuple[int, ...] = (32, 128), api_instances: int = 2,
@@ -330,6 +333,9 @@ def _sweep(network: Network, concurrencies: tuple[int, ...], payers: int) -> lis
     payer_clients = [node.client() for node in network.payers]
     buyers = [Buyer(network.service_url, client) for client in payer_clients]
     address = network.users[0]["address"]
+    # Raw holds of a purchase's size: the same work for lnd, and the same liquidity (a phase of 100,000-sat holds
+    # would drain the 1 BTC channels before the sweep ends).
+    amount_msat = purchase_msat(network.service_url, SWEEP_PURCHASE_VUSD)
     rows: list[dict[str, Any]] = []
     try:
         for i in range(2):  # warm-up, not counted
@@ -340,7 +346,7 @@ def _sweep(network: Network, concurrencies: tuple[int, ...], payers: int) -> lis
                 idle = idle_cpu_rate(network)
                 before = cpu_seconds(network)
                 holds, holds_s = _concurrently(
-                    lambda i: _hold_or_none(merchant, payer_clients[i % payers]), count, concurrency)
+                    lambda i: _hold_or_none(merchant, payer_clients[i % payers], amount_msat), count, concurrency)
                 between = cpu_seconds(network)
                 outcomes, legs_s = _concurrently(lambda i: _purchase_or_none(buyers[i % payers], address), count,
                                                  concurrency)
@@ -361,10 +367,16 @@ def _sweep(network: Network, concurrencies: tuple[int, ...], payers: int) -> lis
     return rows
 
 
-def _hold_or_none(merchant: HarnessLndClient, payer: HarnessLndClient) -> float | None:
+def purchase_msat(service_url: str, vusd: Decimal) -> int:
+    """What `vusd` costs at the service's current rate, in msat (rounded up), spread left out."""
+    rate = httpx.get(f"{service_url}/api/v1/rate", timeout=30).raise_for_status().json()
+    return int(-(-vusd * 100_000_000_000 // Decimal(rate["btc_usd"])))
+
+
+def _hold_or_none(merchant: HarnessLndClient, payer: HarnessLndClient, amount_msat: int) -> float | None:
     """A raw hold payment's seconds, or None when lnd did not finish it (counted out of the rate, and shown)."""
     try:
-        return pay_hold_settled_at_once(merchant, payer)
+        return pay_hold_settled_at_once(merchant, payer, amount_msat)
     except Exception as exc:  # a stream read timeout under load, a payment lnd failed: the rate counts only the rest
         console.print(f"[yellow]a raw hold payment did not complete: {exc!r}")
         return None
@@ -373,7 +385,7 @@ def _hold_or_none(merchant: HarnessLndClient, payer: HarnessLndClient) -> float 
 def _purchase_or_none(buyer: Buyer, address: str) -> dict[str, float] | None:
     """A purchase's legs, or None when it did not complete in time (counted and shown, never hidden)."""
     try:
-        return buyer.timed_purchase(address)
+        return buyer.timed_purchase(address, str(SWEEP_PURCHASE_VUSD))
     except (WaitTimeout, PurchaseNotCompleted) as exc:
         console.print(f"[yellow]a purchase did not complete: {exc}")
         return None

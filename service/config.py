@@ -176,7 +176,7 @@ class Settings(BaseModel):
     def _relay_origins(cls, value: list[str]) -> list[str]:
         relays = [entry.rstrip("/") for entry in value]
         for relay in relays:
-            if not re.fullmatch(r"wss:|wss?://[A-Za-z0-9.-]+(:\d{1,5})?", relay):
+            if not re.fullmatch(r"wss:|wss?://[A-Za-z0-9.-]+(:[0-9]{1,5})?", relay):
                 raise ValueError(f"{relay!r} is not a relay origin: use wss://host[:port], ws://host[:port] or wss:")
         return relays
 
@@ -184,7 +184,7 @@ class Settings(BaseModel):
     @classmethod
     def _origins_only(cls, value: list[str]) -> list[str]:
         for origin in value:
-            if not re.fullmatch(r"https?://(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?", origin):
+            if not re.fullmatch(r"https?://(\*\.)?[A-Za-z0-9.-]+(:[0-9]{1,5})?", origin):
                 raise ValueError(f"{origin!r} is not an origin such as https://shop.example (scheme, host, port)")
         return value
 

@@ -281,6 +281,9 @@ class StarknetClient(VaultGateway, PriceSource, AccountSignatures):
     def _lane_of(self, account: str | None) -> MintLane:
         """The lane of a recorded mint's account (None: the first operator). A void may use a lane another
         worker leases: its next send then meets a used nonce and reads the nonce again."""
+        if not self._lanes:
+            raise RuntimeError("this process signs no mints: it was built without the operator's keys (an API "
+                               "instance); nonces are voided by workers or the reconcile command")
         address = int(account, 16) if account else self.config.operator_address
         for lane in self._lanes:
             if lane.account.address == address:

@@ -174,9 +174,9 @@ class OrderRepository:
 
     def to_recheck(self, now: datetime) -> list[RecheckItem]:
         """What the worker's safety net goes over every couple of seconds: each unfinished order's id, status,
-        expiry and payment hash, and whether another worker holds a live claim on it. Four columns and a join
-        rather than whole orders with their history: under load the pass loaded every in-flight order's history
-        each time, and was most of a worker's CPU."""
+        expiry and payment hash, and whether another worker holds a live claim on it (four columns and a flag from
+        one join). Whole orders with their history, as the pass once read them, were most of a worker's CPU under
+        load."""
         claim = OrderClaimRow
         held_elsewhere = (claim.worker_id.is_not(None) & (claim.worker_id != self.claims.worker_id)
                           & (claim.expires_at > now))

@@ -63,3 +63,29 @@ def test_idempotency_keys(sessions) -> None:  # type: ignore[no-untyped-def]
     assert store.claim(key, "digest-a") == "ord_1"
     with pytest.raises(IdempotencyConflict):
         store.claim(key, "digest-b")
+
+
+def test_the_recheck_pass_leaves_alone_only_what_another_worker_holds(sessions) -> None:  # type: ignore[no-untyped-def]
+    """The worker's safety net skips an order another worker holds a live claim on, and only that: its own
+    claims, released ones, expired ones (a crashed worker's) and orders never claimed all come back to it."""
+    now = [NOW]
+    mine, theirs, crashed = (OrderRepository(sessions, clock=lambda: now[0], claim_lease_s=5,
+                                             claim_renew_interval_s=600) for _ in range(3))
+    ids = {name: mine.add(new_order(f"0x{uuid.uuid4().hex}")).id
+           for name in ("theirs", "mine", "released", "expired", "unclaimed")}
+    now[0] = NOW - timedelta(seconds=10)
+    assert crashed.claims.take(ids["expired"]) is not None  # its lease ran out 5 s ago; nobody renews it
+    crashed.claims.close()
+    now[0] = NOW
+    assert theirs.claims.take(ids["theirs"]) is not None
+    assert mine.claims.take(ids["mine"]) is not None
+    released = theirs.claims.take(ids["released"])
+    assert released is not None
+    theirs.claims.release(released)
+
+    held_elsewhere = {item.id: item.held_elsewhere for item in mine.to_recheck(NOW) if item.id in ids.values()}
+    assert held_elsewhere == {ids["theirs"]: True, ids["mine"]: False, ids["released"]: False,
+                              ids["expired"]: False, ids["unclaimed"]: False}
+    assert {item.id: item.held_elsewhere for item in theirs.to_recheck(NOW)}[ids["mine"]] is True
+    for repository in (mine, theirs):
+        repository.claims.close()

@@ -55,7 +55,7 @@ class Figure:
 
 
 LNROUTER = "https://blog.lnrouter.app/lightning-payment-speed-2022"
-LND_PR_3372 = "https://github.com/lightningnetwork/lnd/pull/3372"
+LND_APRIORI = "https://github.com/lightningnetwork/lnd/blob/master/routing/probability_apriori.go"
 PICKHARDT_2024 = "https://stacker.news/items/412708"
 MUTINY = "https://blog.mutinywallet.com/fixing-payment-reliability"
 CHAIN_INFO = "https://docs.starknet.io/resources/chain-info"
@@ -70,7 +70,8 @@ PUBLISHED = [
     {"figure": "time for a failed attempt to come back from the first routing node (example)", "value": 0.3,
      "unit": "s", "source": LNROUTER, "says": "This attempt took 0.3 seconds to fail"},
     {"figure": "lnd's a-priori success probability of an untried node pair", "value": 0.6, "unit": "",
-     "source": LND_PR_3372, "says": "default a priori success probability lowered from 95% to a more realistic 60%"},
+     "source": LND_APRIORI,
+     "says": "lnd's default a priori success probability of an untried hop: DefaultAprioriHopProbability = 0.6"},
     {"figure": "P(network can carry 100,000 sat between random nodes), Feb 2024 snapshot", "value": 0.4085,
      "unit": "", "source": PICKHARDT_2024, "says": "full LN 40.85 %, professional subnet 99.98 % (100,000 sat)"},
     {"figure": "probing targets reached with 1,000,000 sat (LDK, Mutiny)", "value": 0.95, "unit": "",
@@ -89,7 +90,7 @@ LIGHTNING_FIGURES = {
     # The merchant is a well-connected node and the buyer's wallet (LSP) usually is too: between the lnd prior for
     # an untried pair (60 %) and the professional subnet's near-certainty (99.98 % that a path exists at all).
     "first_attempt_success": Figure(0.7, 0.4, 0.95, "assumption",
-                                    f"bounded by lnd's 60 % prior ({LND_PR_3372}) and {PICKHARDT_2024}"),
+                                    f"bounded by lnd's 60 % prior ({LND_APRIORI}) and {PICKHARDT_2024}"),
     "retry_success": Figure(0.6, 0.3, 0.9, "assumption", "each later attempt, with what the failures taught"),
     "attempt_success_s": Figure(1.0, 0.4, 3.0, "assumption",
                                 "send -> HTLC held by the merchant over 2-4 hops of mainnet nodes (median); "

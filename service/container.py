@@ -108,8 +108,12 @@ def load_preimage_keys(settings: Settings, repository: OrderRepository) -> Preim
     return keys
 
 
-def build_container(settings: Settings, with_worker: bool, clock: Callable[[], datetime] = utc_now) -> Container:
-    """Everything the service runs; background threads start with `start_background()`."""
+def build_container(settings: Settings, with_worker: bool, clock: Callable[[], datetime] = utc_now,
+                    signs_mints: bool | None = None) -> Container:
+    """Everything the service runs; background threads start with `start_background()`. `signs_mints` (default:
+    with the worker) loads the minting keys and leases mint lanes as a worker does: the reconcile command mints
+    again without running a worker."""
+    signs_mints = with_worker if signs_mints is None else signs_mints
     migrate(settings.database_url)
     sessions = make_session_factory(make_engine(settings.database_url))
     repository = OrderRepository(sessions, clock, settings.claim_lease_s, settings.claim_renew_interval_s)
@@ -123,10 +127,11 @@ def build_container(settings: Settings, with_worker: bool, clock: Callable[[], d
     if settings.webhook_urls:
         repository.add_outbox_writer(outbox.write)
     checkpoint = make_checkpoint(settings)  # one for the settlement and its Starknet client (mint_sent)
-    # A worker sends mints only from the operator accounts (mint lanes) it leases; an API instance never mints.
+    # A worker sends mints only from the operator accounts (mint lanes) it leases; an API instance never mints and
+    # never reads a minting key.
     lanes = LaneLeaseStore(sessions, clock, lambda: repository.claims.worker_id,
-                           settings.mint_lane_lease_s) if with_worker else None
-    lightning, starknet = make_lightning(settings), make_starknet(settings, checkpoint, lanes, signs_mints=with_worker)
+                           settings.mint_lane_lease_s) if signs_mints else None
+    lightning, starknet = make_lightning(settings), make_starknet(settings, checkpoint, lanes, signs_mints=signs_mints)
     settlement = Settlement(settings, repository, lightning, starknet, starknet, clock, preimages,
                             on_double_mint_refused=metrics.double_mint_refusals.inc, checkpoint=checkpoint)
     reconciliation = Reconciliation(repository, lightning, starknet, preimages, on_finding=metrics.observe_finding)

@@ -22,7 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = load_settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    container = build_container(settings, with_worker=False)
+    # No worker, but it may mint again (a mint lost with its block) and void a nonce: it leases a lane as a worker
+    # does, so it never sends beside a live worker on the same account.
+    container = build_container(settings, with_worker=False, signs_mints=True)
     try:
         reconciliation = Reconciliation(container.repository, container.lightning, container.starknet,
                                         container.preimages)

@@ -23,6 +23,7 @@ from enum import StrEnum
 from service.domain.ports import (
     ClaimLost,
     MintAbandoned,
+    MintDeferred,
     MintFate,
     MintRejected,
     MintUncertain,
@@ -144,6 +145,8 @@ class Reconciliation:
             return self._found(order, FindingKind.MINT_ROLLED_BACK, f"minting again refused: {exc.reason}", False)
         except (MintUncertain, MintAbandoned) as exc:
             return self._found(order, FindingKind.MINT_ROLLED_BACK, f"minting again undecided: {exc}", False)
+        except MintDeferred as exc:  # nothing signed: every lane is leased to a worker now; the next pass tries again
+            return self._found(order, FindingKind.MINT_ROLLED_BACK, f"not minted again yet: {exc}", False)
         log.warning("order %s: its mint was rolled back; minted again in %s", order.id, receipt.tx_hash)
         return self._found(order, FindingKind.MINT_ROLLED_BACK, f"minted again: {receipt.tx_hash}", True)
 

@@ -5,6 +5,9 @@ is judged from lnd and the vault."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -142,6 +145,48 @@ def test_a_block_lost_after_the_service_settled_is_repaired_by_the_reconciliatio
     wait_until(lambda: vault.is_payment_used(bytes.fromhex(purchase.order["payment_hash"])),
                timeout=Timeouts.PAYMENT, what="the repair mint to be accepted")
     settled_soundly(judge, purchase, before_mint)
+
+
+def test_the_reconcile_command_mints_a_lost_block_again(
+    shopper: Buyer, judge: Judge, vault: StarknetClient, chain_network: Network,
+) -> None:
+    """`python -m service.reconcile`, run by an operator beside the live service (whose own pass is minutes
+    away): no worker in its process, yet it mints again, from a lane it leases, so never beside the worker on the
+    same account. While the worker still holds the lane the command says so and changes nothing; run again, it
+    repairs. Judged from the vault and lnd."""
+    KillRig(chain_network).restart()
+    purchase = shopper.buy(fresh_address(), "5.00")
+    address = int(purchase.order["starknet_address"], 16)
+    assert purchase.order["status"] == "completed" and chain_network.devnet is not None
+    receipt = chain_network.devnet.rpc("starknet_getTransactionReceipt",
+                                       {"transaction_hash": purchase.order["mint_tx_hash"]})
+    before_mint = vault.vusd_balance(address) - 5 * 10**VUSD_DECIMALS
+    chain_network.devnet.abort_blocks(int(receipt["block_number"]))
+    assert not vault.is_payment_used(bytes.fromhex(purchase.order["payment_hash"])), "the block was not lost"
+
+    finding = wait_until(lambda: _reconciled(chain_network, purchase.order_id), timeout=Timeouts.PAYMENT,
+                         what="the reconcile command to mint the lost block's purchase again")
+    assert finding["kind"] == "mint_rolled_back" and finding["detail"].startswith("minted again"), finding
+    wait_until(lambda: vault.is_payment_used(bytes.fromhex(purchase.order["payment_hash"])),
+               timeout=Timeouts.PAYMENT, what="the repair mint to be accepted")
+    settled_soundly(judge, purchase, before_mint)
+
+
+def _reconciled(network: Network, order_id: str) -> dict[str, object] | None:
+    """The command's finding for the order once it repaired it; None while every lane is leased (exit 1, the
+    finding says it was not minted again), so the caller runs it again."""
+    assert network.service is not None
+    done = subprocess.run([sys.executable, "-m", "service.reconcile", "--hours", "1"], capture_output=True,
+                          text=True, env=network.service.environment(), timeout=Timeouts.PAYMENT)
+    assert done.returncode in (0, 1), f"the command crashed ({done.returncode}):\n{done.stderr[-3000:]}"
+    findings = {finding["order_id"]: finding for finding in json.loads(done.stdout)["findings"]}
+    finding = findings.get(order_id)
+    assert finding is not None, f"no finding for {order_id}: {done.stdout}"
+    if not finding["repaired"]:
+        assert finding["detail"].startswith("not minted again yet"), finding
+        time.sleep(2)
+        return None
+    return finding
 
 
 @pytest.mark.parametrize("restart", ["merchant", "devnet"])

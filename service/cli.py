@@ -28,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                                      epilog="exit codes: 1 failed (a dependency down, the port taken), "
                                             "2 usage error (options or settings not valid)")
-    parser.add_argument("--host", default="127.0.0.1", help="the address to listen on (loopback only)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="the address to listen on (keep it loopback: put a TLS proxy such as nginx in front)")
     parser.add_argument("--port", type=int, default=5000, help="the port to listen on")
     return parser
 
@@ -47,7 +48,9 @@ def main(argv: list[str] | None = None) -> int:
                                   f"({_first_line(exc.orig or exc)}): start it, or set VOLTA_DATABASE_URL")
     except ValueError as exc:  # a setting the container cannot use, e.g. no Lightning node configured
         return _fail(EXIT_USAGE, str(exc))
-    except OSError as exc:  # a file the settings name (certificate, macaroon, key)
+    except OSError as exc:  # a file the settings name (certificate, macaroon, key), or the port to listen on
+        if exc.filename is None:
+            return _fail(EXIT_FAILED, f"cannot start: {exc.strerror or exc}")
         return _fail(EXIT_FAILED, f"cannot read {exc.filename!r} ({exc.strerror or exc}): check the files the "
                                   f"settings name (VOLTA_LND_TLS_CERT, VOLTA_LND_MACAROON, "
                                   f"VOLTA_OPERATOR_PRIVATE_KEY_FILE)")

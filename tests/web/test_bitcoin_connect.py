@@ -134,6 +134,11 @@ def test_connect_a_nostr_wallet_and_pay_with_one_tap(
     assert_good_layout(wide)
     snap(wide, "checkout-connect")
     assert_no_csp_violations(wide)
+    # The wallet's secret is not kept: the page forgets the connection, and a new page starts unconnected.
+    assert wide.evaluate("localStorage.getItem('bc:config')") is None
+    wide.reload()
+    expect(wide.get_by_role("button", name="Connect wallet")).to_be_visible()
+    expect(wide.get_by_role("button", name=pay_name)).to_be_hidden()
 
     # The first tap is declined in the wallet: the page says so and keeps every other way to pay.
     page_problems.allow(r"Failed to request pay_invoice .*declined by the wallet's owner")  # the SDK logs it

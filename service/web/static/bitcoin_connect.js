@@ -3,6 +3,16 @@
    The order's status then moves on by itself (checkout.js follows it); this script only pays. */
 "use strict";
 
+const STORED_CONNECTION = "bc:config"; // Bitcoin Connect's localStorage key
+
+function forgetConnection() {
+  try {
+    window.localStorage.removeItem(STORED_CONNECTION);
+  } catch (_) {
+    // storage disabled: nothing was kept
+  }
+}
+
 function startBitcoinConnect() {
   const V = window.VOLTA; // common.js: a deferred script after this one, so this runs on DOMContentLoaded
   const bc = window.bitcoinConnect;
@@ -21,7 +31,13 @@ function startBitcoinConnect() {
   let provider = null;
   let paying = false;
 
+  // By default Bitcoin Connect keeps the connection string (the wallet's spending secret) in localStorage and
+  // reconnects from it on every later page: on a shared browser the next visitor's tap would pay from this
+  // wallet. The connection lasts for this page only (persistConnection: false); one an earlier version of this
+  // page kept is forgotten, so later pages start unconnected.
+  forgetConnection();
   bc.init({
+    persistConnection: false,
     appName: "VOLTA",
     // Nostr Wallet Connect only: LNbits would need connect-src to its host, Lightning Node Connect is not
     // bundled, and a WebLN browser extension already has checkout.js's own "Pay with browser wallet".

@@ -26,7 +26,10 @@ def create_app(settings: Settings | None = None, overrides: dict[str, Any] | Non
     app = Flask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     if settings.proxy_hops:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops)  # type: ignore[method-assign]
+        # The client's address for the limits, and the scheme it used: behind a TLS proxy the language cookie is
+        # Secure and URLs built from the request (LNURL callbacks) are https.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops,  # type: ignore[method-assign]
+                                x_proto=settings.proxy_hops)
     container = build_container(settings, with_worker=settings.run_worker)
     app.extensions["volta"] = container
 

@@ -126,8 +126,9 @@ class Settings(BaseModel):
     rate_limit_storage_url: str = "memory://"
     # Where processes tell each other of order changes (live events); empty: one process, or polling.
     redis_url: str = ""
-    # Reverse proxies in front that append the client to X-Forwarded-For (nginx: 1). The client address for
-    # rate limits and stream caps is read that many hops back; 0 trusts no header (a client could forge it).
+    # Reverse proxies in front that append the client to X-Forwarded-For and set X-Forwarded-Proto (nginx: 1). The
+    # client address for rate limits and stream caps, and the scheme (https behind a TLS proxy), are read that many
+    # hops back; 0 trusts no header (a client could forge it).
     proxy_hops: int = Field(default=0, ge=0, le=5)
     max_event_streams_per_ip: int = Field(default=20, ge=1)
     # Per client IP on each of GET /api/v1/rate, /health and /balance, which ask lnd, the devnet or the database.

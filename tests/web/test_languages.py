@@ -98,6 +98,9 @@ def test_german_buy_page_in_german_numbers(reader: Callable[[str], Page], base: 
     expect(page.locator("#sats")).to_have_text(f"{german(sats)} sats")
     amount.fill("12,34")  # German readers type a decimal comma
     expect(page.locator("#sats")).to_have_text(f"{german(expected_sats(rate, '12.34'))} sats")
+    amount.fill("1.000")  # and a dot between thousands: one thousand, not one with three decimals
+    expect(page.locator("#sats")).to_have_text(f"{german(expected_sats(rate, '1000'))} sats")
+    expect(page.locator("#amount-msg")).to_have_text("")
     page.get_by_role("button", name="50", exact=True).click()
     expect(amount).to_have_value("50,00")
     expect(page.locator("#max-vusd")).to_have_text("1.000,00")
@@ -157,6 +160,12 @@ def test_english_is_the_default(reader: Callable[[str], Page], base: str, locale
     expect(page.get_by_role("heading", level=1)).to_have_text("Buy VUSD with Lightning")
     expect(page.locator("#max-vusd")).to_have_text("1,000.00")
     expect(page.locator("#slippage-summary")).to_have_text("1.00\u00a0%")
+    amount = page.get_by_label("Amount", exact=True)
+    amount.fill("1,000")  # an English reader's comma groups thousands
+    expect(page.locator("#sats")).not_to_have_text("–")
+    expect(page.locator("#amount-msg")).to_have_text("")
+    amount.fill("1.000")  # and a dot is the decimal point: three decimals are refused
+    expect(page.locator("#amount-msg")).to_have_text("VUSD is sold in whole cents: use at most 2 decimals.")
 
 
 def test_the_switch_only_leads_back_to_this_site(base: str) -> None:

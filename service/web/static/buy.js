@@ -56,8 +56,8 @@
 
   /** What the person typed, as cents, or why it is not an amount we can sell. */
   function parseAmount(raw) {
-    let text = String(raw || "").replace(/\s/g, "");
-    if (/^\d*,\d{1,2}$/.test(text)) text = text.replace(",", ".");
+    let text = V.plainNumber(String(raw || "").replace(/\s/g, "")); // "1.000,50" in German, "1,000.50" in English
+    if (/^\d*,\d{1,2}$/.test(text)) text = text.replace(",", "."); // a decimal comma, whatever the language
     if (!text) return { ok: false, empty: true, message: V.t("Enter how much VUSD you want.") };
     if (!/^\d*\.?\d*$/.test(text) || text === ".") {
       return { ok: false, message: V.t("Use digits only, like 25 or {example}.", { example: V.formatVusd("25.50") }) };

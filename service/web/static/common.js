@@ -15,6 +15,24 @@ window.VOLTA = (function () {
   const plurals = new Intl.PluralRules(lang);
   const groups = new Intl.NumberFormat(lang);
   const decimalSeparator = groups.formatToParts(1.5).find((part) => part.type === "decimal").value;
+  const groupPart = groups.formatToParts(10000).find((part) => part.type === "group");
+  const groupSeparator = groupPart ? groupPart.value : "";
+
+  /** A number as the reader types it, "1.000,50" in German or "1,000.50" in English, as "1000.50": group
+      separators go only where they group thousands (so "1.000" in English stays one with three decimals), and the
+      reader's decimal separator becomes ".". Anything else is returned as it is, for the caller to refuse. */
+  function plainNumber(text) {
+    let plain = String(text);
+    const escape = (sign) => sign.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    if (groupSeparator) {
+      const grouped = new RegExp(`^\\d{1,3}(${escape(groupSeparator)}\\d{3})+(${escape(decimalSeparator)}\\d*)?$`);
+      if (grouped.test(plain)) plain = plain.split(groupSeparator).join("");
+    }
+    if (decimalSeparator !== "." && plain.split(decimalSeparator).length === 2) {
+      plain = plain.replace(decimalSeparator, ".");
+    }
+    return plain;
+  }
 
   /** "{name}" placeholders filled from `values`. */
   function fillIn(text, values) {
@@ -187,6 +205,7 @@ window.VOLTA = (function () {
     return /reject|declin|abort|cancel|denied|refused/i.test(String((err && err.message) || err));
   }
 
-  return { lang, t, tn, decimalSeparator, formatCount, formatSats, formatVusd, formatPercent, formatPercentNumber,
-    formatTime, checkAddress, copyText, requestJSON, setMessage, starknetWallet, connectStarknet, walletDeclined };
+  return { lang, t, tn, decimalSeparator, plainNumber, formatCount, formatSats, formatVusd, formatPercent,
+    formatPercentNumber, formatTime, checkAddress, copyText, requestJSON, setMessage, starknetWallet, connectStarknet,
+    walletDeclined };
 })();

@@ -223,14 +223,14 @@ PATHS: dict[str, Any] = {
                       "404": _error("no such delivery")},
     }},
     "/.well-known/lnurlp/{username}": {"get": {
-        "operationId": "lightningAddress", "tags": ["LNURL"], "parameters": [USERNAME],
+        "operationId": "lightningAddress", "parameters": [USERNAME],
         "description": "LUD-16 Lightning Address: <username>@<host> resolves here to a LUD-06 payRequest for VUSD "
                        "minted to the username's Starknet address.",
         "responses": {"200": _lnurl(schemas.LnurlPayRequest, "the payRequest, or LNURL's error form"),
                       **LNURL_REFUSED},
     }},
     "/api/v1/lnurlp/{username}/callback": {"get": {
-        "operationId": "lightningAddressInvoice", "tags": ["LNURL"],
+        "operationId": "lightningAddressInvoice",
         "parameters": [USERNAME, _param("amount", "query", {"type": "string", "pattern": "^[0-9]{1,25}$",
                                                              "description": "millisatoshis, a whole number of sats"},
                                         required=True)],

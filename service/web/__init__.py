@@ -171,8 +171,9 @@ def _helpers() -> dict[str, Any]:
 
 @blueprint.after_request
 def _security_headers(response: Response) -> Response:
+    settings = current_app.extensions["volta"].settings
     response.headers.setdefault("Content-Security-Policy",
-                                content_security_policy(current_app.extensions["volta"].settings))
+                                content_security_policy(settings, wallet_connect=request.endpoint == "web.checkout"))
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     return response

@@ -39,18 +39,23 @@ def bitcoin_connect_style_hashes() -> tuple[str, ...]:
     return tuple(line for line in lines if re.fullmatch(r"'sha256-[A-Za-z0-9+/]{43}='", line))
 
 
-def same_origin_only(connect_sources: list[str]) -> str:
+def same_origin_only(connect_sources: list[str], style_hashes: tuple[str, ...] = ()) -> str:
     connect = " ".join(["'self'", *connect_sources])
-    hashes = bitcoin_connect_style_hashes()
-    style_attributes = f"'unsafe-hashes' {' '.join(hashes)}" if hashes else "'none'"
+    style_attributes = f"'unsafe-hashes' {' '.join(style_hashes)}" if style_hashes else "'none'"
     return (
         f"default-src 'self'; script-src 'self'; style-src 'self'; style-src-attr {style_attributes}; "
         f"img-src 'self' data:; connect-src {connect}; object-src 'none'; base-uri 'none'; form-action 'self'"
     )
 
 
-def content_security_policy(settings: Settings) -> str:
+def content_security_policy(settings: Settings, wallet_connect: bool = False) -> str:
     """Only the origins the operator allows (VOLTA_FRAME_ANCESTORS) may show the pages in an iframe; none by
-    default. WebSockets to the Nostr Wallet Connect relays of VOLTA_NWC_RELAYS, by default to any TLS relay."""
+    default. Only a page with Bitcoin Connect on it (`wallet_connect`: the checkout) may open WebSockets to the Nostr
+    Wallet Connect relays of VOLTA_NWC_RELAYS (by default any TLS relay) and carry its tiles' colours: every other
+    page stays same-origin only."""
     allowed = " ".join(settings.frame_ancestors) or "'none'"
-    return f"{same_origin_only(settings.nwc_relays or [ANY_TLS_RELAY])}; frame-ancestors {allowed}"
+    if wallet_connect:
+        policy = same_origin_only(settings.nwc_relays or [ANY_TLS_RELAY], bitcoin_connect_style_hashes())
+    else:
+        policy = same_origin_only([])
+    return f"{policy}; frame-ancestors {allowed}"

@@ -201,11 +201,14 @@ def test_the_wallet_service_answers_nip04_clients_too(wallet: NwcWalletService, 
 
 
 def test_the_relays_the_policy_allows() -> None:
-    """Any TLS relay by default; the operator's list otherwise; an entry that is no relay origin never widens it."""
-    default = content_security_policy(load_settings(environ={}))
+    """On the checkout: any TLS relay by default, the operator's list otherwise, and an entry that is no relay origin
+    never widens it. Every other page stays same-origin only, with no inline style at all."""
+    default = content_security_policy(load_settings(environ={}), wallet_connect=True)
     assert "connect-src 'self' wss:;" in default and "ws:" not in default.replace("wss:", "")
     listed = load_settings(environ={"VOLTA_NWC_RELAYS": "wss://relay.example, ws://127.0.0.1:7447/"})
-    assert "connect-src 'self' wss://relay.example ws://127.0.0.1:7447;" in content_security_policy(listed)
+    assert "connect-src 'self' wss://relay.example ws://127.0.0.1:7447;" in content_security_policy(listed, True)
+    elsewhere = content_security_policy(listed)
+    assert "connect-src 'self';" in elsewhere and "style-src-attr 'none';" in elsewhere and "unsafe" not in elsewhere
     for junk in ("https://evil.example", "*", "'unsafe-inline'", "wss://relay.example; script-src *"):
         with pytest.raises(ValueError, match="not a relay origin"):
             load_settings(environ={"VOLTA_NWC_RELAYS": junk})

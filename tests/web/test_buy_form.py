@@ -188,6 +188,8 @@ def test_pages_send_a_strict_content_security_policy(base: str) -> None:
     for path in ("/", "/history"):
         policy = httpx.get(f"{base}{path}", timeout=30).headers["content-security-policy"]
         assert "script-src 'self'" in policy and "default-src 'self'" in policy
+        # Only the checkout carries Bitcoin Connect: relays and its tiles' colours are allowed there alone.
+        assert "connect-src 'self';" in policy and "unsafe" not in policy, policy
 
 
 def test_unknown_order_gets_a_page_not_json(page: Page, base: str) -> None:

@@ -38,7 +38,7 @@ from harness.util import WaitTimeout
 from service.domain.pricing import vusd_base_units
 from service.starknet.client import StarknetClient, StarknetConfig
 
-console = Console()
+console = Console(width=160)  # tables of figures: wide enough for every column in a log file too
 PAYMENT_MSAT = 100_000_000
 ONE_VUSD = vusd_base_units(Decimal(1))
 

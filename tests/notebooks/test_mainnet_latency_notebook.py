@@ -4,43 +4,21 @@ The same approach as tests/notebooks/test_notebooks.py."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
 
-from scenarios.provenance import REQUIRED_FIELDS
+from tests.notebooks.support import execute
 
-NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "07_mainnet_latency.ipynb"
-CELL_TIMEOUT_S = 900  # other engineers' suites share these two cores
+NAME = "07_mainnet_latency.ipynb"
 N = 4_000
-
-
-def execute(out: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """Run the notebook; return its results.json after checking its provenance."""
-    monkeypatch.setenv("VOLTA_NOTEBOOK_N", str(N))
-    monkeypatch.setenv("VOLTA_NOTEBOOK_OUT", str(out))
-    monkeypatch.delenv("VOLTA_REFRESH_README_PLOTS", raising=False)  # tests never touch the README's plots
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
-    NotebookClient(notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3",
-                   resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
-    report = json.loads((out / "results.json").read_text())
-    provenance = report["provenance"]
-    assert set(REQUIRED_FIELDS) <= set(provenance) and provenance["n"] == N
-    assert provenance["notebook"] == NOTEBOOK.stem and len(provenance["commit"]) >= 7
-    for figure in report["results"]["figures"]:
-        assert (out / figure).stat().st_size > 10_000
-    return report["results"]
 
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     monkeypatch = pytest.MonkeyPatch()
     try:
-        return execute(tmp_path_factory.mktemp("07_mainnet_latency"), monkeypatch)
+        return execute(NAME, N, tmp_path_factory.mktemp("07_mainnet_latency"), monkeypatch)
     finally:
         monkeypatch.undo()
 

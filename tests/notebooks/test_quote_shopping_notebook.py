@@ -5,42 +5,17 @@ tests/notebooks/test_notebooks.py."""
 from __future__ import annotations
 
 import itertools
-import json
-from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
 
-from scenarios.provenance import REQUIRED_FIELDS
 from scenarios.quote_shopping import RateLimits, rate_per_hour
 from service.config import Settings
+from tests.notebooks.support import README_PLOTS, execute
 
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
-README_PLOTS = NOTEBOOKS.parent / "docs" / "plots"
 NAME = "08_quote_shopping.ipynb"
 N = 400
-CELL_TIMEOUT_S = 900  # other engineers' suites share these two cores
 FIGURES = {"quote_shopping_k.png", "quote_shopping_grid.png", "quote_shopping_atomiq.png"}
-
-
-def execute(out: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """Run the notebook; return its results.json after checking its provenance and figures."""
-    monkeypatch.setenv("VOLTA_NOTEBOOK_N", str(N))
-    monkeypatch.setenv("VOLTA_NOTEBOOK_OUT", str(out))
-    monkeypatch.delenv("VOLTA_REFRESH_README_PLOTS", raising=False)  # tests never touch the README's plots
-    notebook = nbformat.read(NOTEBOOKS / NAME, as_version=4)
-    NotebookClient(notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3",
-                   resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
-    report = json.loads((out / "results.json").read_text())
-    provenance = report["provenance"]
-    assert set(REQUIRED_FIELDS) <= set(provenance) and provenance["n"] == N
-    assert provenance["notebook"] == Path(NAME).stem and len(provenance["commit"]) >= 7
-    assert set(report["results"]["figures"]) >= FIGURES
-    for figure in report["results"]["figures"]:
-        assert (out / figure).stat().st_size > 10_000
-    return report["results"]
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +23,8 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     readme_plot = README_PLOTS / "quote_shopping_grid.png"
     before = readme_plot.stat().st_mtime_ns if readme_plot.exists() else None
     with pytest.MonkeyPatch.context() as monkeypatch:
-        report = execute(tmp_path_factory.mktemp("quote_shopping"), monkeypatch)
+        report = execute(NAME, N, tmp_path_factory.mktemp("quote_shopping"), monkeypatch)
+    assert set(report["figures"]) >= FIGURES
     assert (readme_plot.stat().st_mtime_ns if readme_plot.exists() else None) == before  # README untouched
     return report
 

@@ -365,7 +365,7 @@ def measure(block_time_s: float, n: int, seed: int) -> dict[str, Any]:
     """N sequential purchases on a fresh network whose devnet closes blocks every `block_time_s`."""
     from harness.network import Network
     from harness.purchase import Buyer
-    from scenarios.queue_bench import timed_purchase  # one purchase's legs and state times
+    from scenarios.queue_bench import purchase_record  # one purchase's legs and state times
 
     rng = np.random.default_rng(seed)
     began = time.time()
@@ -376,11 +376,11 @@ def measure(block_time_s: float, n: int, seed: int) -> dict[str, Any]:
         orders = []
         try:
             for _ in range(2):  # warm-up: caches and connections, not counted
-                timed_purchase(buyer, address)
+                purchase_record(buyer, address)
             for i in range(n):
                 pause_s = float(rng.uniform(0, block_time_s))  # a random phase of the block clock
                 time.sleep(pause_s)
-                orders.append(timed_purchase(buyer, address) | {"pause_s": pause_s})
+                orders.append(purchase_record(buyer, address) | {"pause_s": pause_s})
                 if (i + 1) % 10 == 0:
                     done = sum(order["completed"] for order in orders)
                     print(f"{i + 1}/{n} purchases, {done} completed", flush=True)

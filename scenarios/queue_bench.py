@@ -32,7 +32,7 @@ def parse_levels(text: str) -> list[tuple[int, int]]:
     return levels
 
 
-def timed_purchase(buyer: Any, address: str) -> dict[str, Any]:
+def purchase_record(buyer: Any, address: str) -> dict[str, Any]:
     """One purchase: its legs (harness.purchase.purchase_legs), when it started (before the order was created),
     when the payer pressed send, when the buyer saw it end, and when the service entered each state."""
     from harness.purchase import purchase_legs, state_times
@@ -68,11 +68,11 @@ def measure(block_time_s: float, lanes: int, levels: list[tuple[int, int]], work
         runs = []
         try:
             for _ in range(2):  # warm-up: caches and connections, not counted
-                timed_purchase(buyer, address)
+                purchase_record(buyer, address)
             for concurrency, count in levels:
                 started = time.time()
                 with ThreadPoolExecutor(max_workers=concurrency) as pool:
-                    orders = list(pool.map(lambda _: timed_purchase(buyer, address), range(count)))
+                    orders = list(pool.map(lambda _: purchase_record(buyer, address), range(count)))
                 runs.append({"concurrency": concurrency, "purchases": count, "started_unix": started,
                              "wall_s": time.time() - started, "orders": orders})
                 done = sum(order["completed"] for order in orders)

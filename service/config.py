@@ -21,6 +21,9 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 from service.validation import validation_problems
 
 ENV_PREFIX = "VOLTA_"
+# A host and optional port in an origin the settings name (CSP sources, public URLs): ASCII only, nothing that
+# could end a CSP directive or a header.
+HOST_PORT = r"[A-Za-z0-9.-]+(:[0-9]{1,5})?"
 
 
 class SettingsError(ValueError):
@@ -177,7 +180,7 @@ class Settings(BaseModel):
     def _relay_origins(cls, value: list[str]) -> list[str]:
         relays = [entry.rstrip("/") for entry in value]
         for relay in relays:
-            if not re.fullmatch(r"wss:|wss?://[A-Za-z0-9.-]+(:[0-9]{1,5})?", relay):
+            if not re.fullmatch(rf"wss:|wss?://{HOST_PORT}", relay):
                 raise ValueError(f"{relay!r} is not a relay origin: use wss://host[:port], ws://host[:port] or wss:")
         return relays
 
@@ -185,7 +188,7 @@ class Settings(BaseModel):
     @classmethod
     def _origins_only(cls, value: list[str]) -> list[str]:
         for origin in value:
-            if not re.fullmatch(r"https?://(\*\.)?[A-Za-z0-9.-]+(:[0-9]{1,5})?", origin):
+            if not re.fullmatch(rf"https?://(\*\.)?{HOST_PORT}", origin):
                 raise ValueError(f"{origin!r} is not an origin such as https://shop.example (scheme, host, port)")
         return value
 
@@ -263,7 +266,7 @@ class Settings(BaseModel):
     @classmethod
     def _lnurl_public_url(cls, value: str) -> str:
         value = value.strip().rstrip("/")
-        if value and not re.fullmatch(r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?", value):
+        if value and not re.fullmatch(rf"https?://{HOST_PORT}", value):
             raise ValueError('must be a scheme and host without a path, such as "https://pay.example.com"')
         return value
 

@@ -35,7 +35,7 @@ from harness.purchase import Buyer, PurchaseNotCompleted
 from harness.scale import Database
 from harness.tools import locate
 from harness.util import WaitTimeout
-from service.domain.pricing import vusd_base_units
+from service.domain.pricing import quote_for_vusd, vusd_base_units
 from service.starknet.client import StarknetClient, StarknetConfig
 
 console = Console(width=160)  # tables of figures: wide enough for every column in a log file too
@@ -368,9 +368,9 @@ def _sweep(network: Network, concurrencies: tuple[int, ...], payers: int) -> lis
 
 
 def purchase_msat(service_url: str, vusd: Decimal) -> int:
-    """What `vusd` costs at the service's current rate, in msat (rounded up), spread left out."""
+    """What the service's invoice for `vusd` asks at its current rate and spread (the quote it would make)."""
     rate = httpx.get(f"{service_url}/api/v1/rate", timeout=30).raise_for_status().json()
-    return int(-(-vusd * 100_000_000_000 // Decimal(rate["btc_usd"])))
+    return quote_for_vusd(vusd, Decimal(rate["btc_usd"]), rate["spread_bps"]).amount_msat
 
 
 def _hold_or_none(merchant: HarnessLndClient, payer: HarnessLndClient, amount_msat: int) -> float | None:

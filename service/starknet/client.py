@@ -166,9 +166,7 @@ class StarknetClient(VaultGateway, PriceSource, AccountSignatures):
         self, recipient: int, amount_base_units: int, payment_hash: bytes,
         on_signed: Callable[[SignedMint], None] | None = None,
     ) -> MintReceipt:
-        if not self._lanes:
-            raise RuntimeError("this process signs no mints: it was built without the operator's keys (an API "
-                               "instance); mints are sent by workers")
+        self._require_keys()
         hash_int = int.from_bytes(payment_hash, "big")
         call = Call(
             to_addr=self.config.vault_address,
@@ -278,12 +276,15 @@ class StarknetClient(VaultGateway, PriceSource, AccountSignatures):
                         calldata=[lane.account.address])
         self._loop.run(lane.void_up_to(nonce, harmless), timeout=self.config.mint_budget_s)
 
+    def _require_keys(self) -> None:
+        if not self._lanes:
+            raise RuntimeError("this process signs no mints: it was built without the operator's keys (an API "
+                               "instance); workers and the reconcile command mint and void nonces")
+
     def _lane_of(self, account: str | None) -> MintLane:
         """The lane of a recorded mint's account (None: the first operator). A void may use a lane another
         worker leases: its next send then meets a used nonce and reads the nonce again."""
-        if not self._lanes:
-            raise RuntimeError("this process signs no mints: it was built without the operator's keys (an API "
-                               "instance); nonces are voided by workers or the reconcile command")
+        self._require_keys()
         address = int(account, 16) if account else self.config.operator_address
         for lane in self._lanes:
             if lane.account.address == address:

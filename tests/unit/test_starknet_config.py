@@ -8,7 +8,7 @@ import pytest
 
 from harness.state import operator_starknet_config, settings_from_regtest_state
 from service.config import Settings
-from service.starknet.client import StarknetConfig
+from service.starknet.client import StarknetClient, StarknetConfig
 
 
 def regtest_state(key_file: Path) -> dict[str, object]:
@@ -68,3 +68,16 @@ def test_an_api_instance_reads_no_minting_key(tmp_path: Path) -> None:
     assert "private_key" not in repr(config)
     with pytest.raises(FileNotFoundError):
         StarknetConfig.from_settings(settings)  # a worker does read them
+
+
+def test_a_keyless_client_refuses_to_mint_or_void_before_any_request(tmp_path: Path) -> None:
+    state = regtest_state(tmp_path / "absent-operator.key")
+    config = StarknetConfig.from_settings(Settings(**settings_from_regtest_state(state)), signs_mints=False)
+    client = StarknetClient(config)  # the node's URL is never reached: both refusals come first
+    try:
+        with pytest.raises(RuntimeError, match="signs no mints"):
+            client.mint_for_payment(1, 1, b"\x01" * 32)
+        with pytest.raises(RuntimeError, match="signs no mints"):
+            client.void_nonce(0)
+    finally:
+        client.close()

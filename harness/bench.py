@@ -15,7 +15,7 @@ import statistics
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
@@ -246,20 +246,13 @@ def run_scaled_purchase_bench(purchases: int = 24, concurrency: int = 8, api_ins
                  else f"one process (API and worker), {database}") + f", {mint_lanes} mint lane(s)"
         console.print(f"network bring-up: {time.perf_counter() - started:.1f}s; service: {scale}; "
                       f"{payers} payer node(s); {purchases} each at concurrency {concurrency}")
-        merchant = network.merchant.client()
-        payer_clients = [node.client() for node in network.payers]
-        buyers = [Buyer(network.service_url, client) for client in payer_clients]
-        address = network.users[0]["address"]
-        try:
+        with _bench_clients(network) as (merchant, payer_clients, buyers, address):
             holds, holds_s = _concurrently(
                 lambda i: pay_hold_settled_at_once(merchant, payer_clients[i % payers]), purchases, concurrency)
             for i in range(2):  # warm-up, not counted: the first orders pay for caches and connections
                 buyers[i % payers].timed_purchase(address)
             legs, legs_s = _concurrently(
                 lambda i: buyers[i % payers].timed_purchase(address), purchases, concurrency)
-        finally:
-            for buyer in buyers:
-                buyer.close()
     _print_scaled_table(scale, concurrency, purchases, holds, purchases / holds_s, legs, purchases / legs_s)
     return 0
 
@@ -329,15 +322,11 @@ def run_scale_sweep(workers: int = 3, concurrencies: tuple[int, ...] = (32, 128)
 
 
 def _sweep(network: Network, concurrencies: tuple[int, ...], payers: int) -> list[dict[str, Any]]:
-    merchant = network.merchant.client()
-    payer_clients = [node.client() for node in network.payers]
-    buyers = [Buyer(network.service_url, client) for client in payer_clients]
-    address = network.users[0]["address"]
     # Raw holds of a purchase's size: the same work for lnd, and the same liquidity (a phase of 100,000-sat holds
     # would drain the 1 BTC channels before the sweep ends).
     amount_msat = purchase_msat(network.service_url, SWEEP_PURCHASE_VUSD)
     rows: list[dict[str, Any]] = []
-    try:
+    with _bench_clients(network) as (merchant, payer_clients, buyers, address):
         for i in range(2):  # warm-up, not counted
             buyers[i % payers].timed_purchase(address)
         while network.workers:
@@ -345,26 +334,36 @@ def _sweep(network: Network, concurrencies: tuple[int, ...], payers: int) -> lis
                 count = SWEEP_WAVES.get(concurrency, 2) * concurrency
                 idle = idle_cpu_rate(network)
                 before = cpu_seconds(network)
-                holds, holds_s = _concurrently(
+                outcomes, holds_s = _concurrently(
                     lambda i: _hold_or_none(merchant, payer_clients[i % payers], amount_msat), count, concurrency)
                 between = cpu_seconds(network)
-                outcomes, legs_s = _concurrently(lambda i: _purchase_or_none(buyers[i % payers], address), count,
-                                                 concurrency)
+                legs_or_none, legs_s = _concurrently(lambda i: _purchase_or_none(buyers[i % payers], address),
+                                                     count, concurrency)
                 after = cpu_seconds(network)
-                legs = [leg for leg in outcomes if leg is not None]
+                holds = [hold for hold in outcomes if hold is not None]
+                legs = [leg for leg in legs_or_none if leg is not None]
                 rows.append({"workers": len(network.workers), "concurrency": concurrency, "count": count,
                              "unfinished": count - len(legs),
-                             "holds_per_s": sum(hold is not None for hold in holds) / holds_s,
-                             "purchases_per_s": len(legs) / legs_s,
+                             "holds_per_s": len(holds) / holds_s, "purchases_per_s": len(legs) / legs_s,
                              "end_to_end": [leg["end_to_end"] for leg in legs], "mint": [leg["mint"] for leg in legs],
-                             "cpu_per_hold": _per_item(before, between, count, idle, holds_s),
-                             "cpu_per_purchase": _per_item(between, after, count, idle, legs_s)})
+                             "cpu_per_hold": _per_item(before, between, len(holds), idle, holds_s),
+                             "cpu_per_purchase": _per_item(between, after, len(legs), idle, legs_s)})
                 console.print(_sweep_line(rows[-1]))
             network.workers.pop().stop()  # its claims lapse; the others hold their own lanes
+    return rows
+
+
+@contextlib.contextmanager
+def _bench_clients(network: Network) -> Iterator[tuple[HarnessLndClient, list[HarnessLndClient], list[Buyer], str]]:
+    """The merchant's and the payers' lnd clients, a buyer per payer node (closed afterwards), and the address
+    every purchase mints to."""
+    payer_clients = [node.client() for node in network.payers]
+    buyers = [Buyer(network.service_url, client) for client in payer_clients]
+    try:
+        yield network.merchant.client(), payer_clients, buyers, network.users[0]["address"]
     finally:
         for buyer in buyers:
             buyer.close()
-    return rows
 
 
 def purchase_msat(service_url: str, vusd: Decimal) -> int:
@@ -423,10 +422,11 @@ def idle_cpu_rate(network: Network) -> dict[str, float]:
     return {kind: max(0.0, end[kind] - start[kind]) / IDLE_WINDOW_S for kind in end}
 
 
-def _per_item(start: Counter[str], end: Counter[str], count: int, idle: dict[str, float],
+def _per_item(start: Counter[str], end: Counter[str], completed: int, idle: dict[str, float],
               duration_s: float) -> dict[str, float]:
-    """The CPU each item added (the phase's CPU less what idling would have used in as long), per item."""
-    return {kind: max(0.0, end[kind] - start[kind] - idle.get(kind, 0.0) * duration_s) / count for kind in end}
+    """The CPU each completed item added (the phase's CPU less what idling would have used in as long)."""
+    return {kind: max(0.0, end[kind] - start[kind] - idle.get(kind, 0.0) * duration_s) / max(1, completed)
+            for kind in end}
 
 
 def _sweep_line(row: dict[str, Any]) -> str:

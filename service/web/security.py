@@ -39,7 +39,8 @@ def bitcoin_connect_style_hashes() -> tuple[str, ...]:
     return tuple(line for line in lines if re.fullmatch(r"'sha256-[A-Za-z0-9+/]{43}='", line))
 
 
-def same_origin_only(connect_sources: list[str], style_hashes: tuple[str, ...] = ()) -> str:
+def directives(connect_sources: list[str], style_hashes: tuple[str, ...] = ()) -> str:
+    """Same origin for everything, but WebSockets to `connect_sources` and style attributes with `style_hashes`."""
     connect = " ".join(["'self'", *connect_sources])
     style_attributes = f"'unsafe-hashes' {' '.join(style_hashes)}" if style_hashes else "'none'"
     return (
@@ -55,7 +56,7 @@ def content_security_policy(settings: Settings, wallet_connect: bool = False) ->
     page stays same-origin only."""
     allowed = " ".join(settings.frame_ancestors) or "'none'"
     if wallet_connect:
-        policy = same_origin_only(settings.nwc_relays or [ANY_TLS_RELAY], bitcoin_connect_style_hashes())
+        policy = directives(settings.nwc_relays or [ANY_TLS_RELAY], bitcoin_connect_style_hashes())
     else:
-        policy = same_origin_only([])
+        policy = directives([])
     return f"{policy}; frame-ancestors {allowed}"

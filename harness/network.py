@@ -47,7 +47,7 @@ from harness.service_process import ServiceProcess, VoltaService, VoltaWorker
 from harness.state import operator_starknet_config, write_state
 from harness.tools import locate
 from harness.topology import Shape, Topology
-from harness.util import Timeouts, wait_until
+from harness.util import Timeouts, WaitTimeout, wait_until
 from service.lightning.lnd_rest import LndError
 from service.starknet.client import StarknetConfig
 
@@ -61,6 +61,9 @@ CHANNEL_CAPACITY_SAT = 100_000_000
 # What the first payer sends every other node that opens a channel: the channel, fees, and a wallet to spare.
 OPENER_FUNDING_SAT = 5 * CHANNEL_CAPACITY_SAT // 2
 COINBASE_MATURITY = 100
+# How often a block is mined while waiting for lnd to follow a restarted btcd: long enough for a loaded
+# lnd to take one block before the next moves the tip.
+CHAIN_NUDGE_INTERVAL_S = 3.0
 INITIAL_BTC_USD = Decimal("97000.00")
 
 
@@ -205,20 +208,36 @@ class Network:
         return list(dict.fromkeys(opener for opener, _ in self.topology.channels()))
 
     def _wait_nodes_follow_chain(self) -> None:
-        """lnd reconnects to a restarted btcd after a few seconds and catches up only on the next block:
-        keep mining single blocks until every node reports the tip and calls itself synced."""
+        """lnd reconnects to a restarted btcd on its own back-off (5 s, 10 s, … up to a minute in btcd's
+        rpcclient) and catches up only on the next block: mine a block every few seconds until every node
+        reports the tip and calls itself synced.
+
+        Checks run between blocks, not right after one: mining on every check raced a loaded machine,
+        where lnd takes longer than a fixed pause to take a block, so the tip moved on every time.
+        """
         assert self.btcd is not None and self.btcd.rpc is not None
         rpc = self.btcd.rpc
+        last_block_at = 0.0
+        lagging: dict[str, str] = {}
 
-        def nudge() -> bool:
-            rpc.generate(1)
-            time.sleep(0.5)
+        def caught_up() -> bool:
+            nonlocal last_block_at
+            if time.monotonic() - last_block_at >= CHAIN_NUDGE_INTERVAL_S:
+                rpc.generate(1)
+                last_block_at = time.monotonic()
             height = rpc.block_count()
-            infos = [node.client().get_info() for node in self.nodes.values()]
-            return all(info["block_height"] == height and info["synced_to_chain"] for info in infos)
+            lagging.clear()
+            for name, node in self.nodes.items():
+                info = node.client().get_info()
+                if info["block_height"] != height or not info["synced_to_chain"]:
+                    lagging[name] = f"height {info['block_height']} of {height}, synced={info['synced_to_chain']}"
+            return not lagging
 
-        wait_until(nudge, timeout=Timeouts.CHAIN_SYNC, what="every lnd to follow btcd after its restart",
-                   transient=(LndError,), interval=1)
+        try:
+            wait_until(caught_up, timeout=2 * Timeouts.CHAIN_SYNC, what="every lnd to follow btcd after its restart",
+                       transient=(LndError,), interval=0.5)
+        except WaitTimeout as exc:
+            raise WaitTimeout(f"{exc}; still behind: {lagging or 'lnd did not answer'}") from exc
 
     def _open_channels(self) -> None:
         channels = [(self.nodes[opener], self.nodes[peer]) for opener, peer in self.topology.channels()]

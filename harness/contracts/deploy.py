@@ -15,10 +15,10 @@ from starknet_py.net.account.account import Account
 from starknet_py.net.client_models import Call
 from starknet_py.net.full_node_client import FullNodeClient
 from starknet_py.net.models import StarknetChainId
-from starknet_py.net.signer.key_pair import KeyPair
 from starknet_py.net.udc_deployer.deployer import Deployer
 
 from service.starknet.client import BTC_USD_PAIR
+from service.starknet.signer import signing_account
 
 COMPILED_DIR = Path(__file__).parent / "compiled"
 ORACLE_DECIMALS = 8
@@ -32,12 +32,9 @@ class DeployedContracts:
 
 
 def make_account(rpc_url: str, address: str | int, private_key: str | int) -> Account:
-    return Account(
-        address=int(address, 16) if isinstance(address, str) else address,
-        client=FullNodeClient(node_url=rpc_url),
-        key_pair=KeyPair.from_private_key(int(private_key, 16) if isinstance(private_key, str) else private_key),
-        chain=StarknetChainId.SEPOLIA,
-    )
+    return signing_account(int(address, 16) if isinstance(address, str) else address,
+                           int(private_key, 16) if isinstance(private_key, str) else private_key,
+                           FullNodeClient(node_url=rpc_url), StarknetChainId.SEPOLIA)
 
 
 async def _declare(account: Account, name: str) -> int:

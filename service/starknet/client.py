@@ -19,12 +19,10 @@ from typing import Any, Protocol
 
 from starknet_py.cairo.felt import encode_shortstring
 from starknet_py.hash.selector import get_selector_from_name
-from starknet_py.net.account.account import Account
 from starknet_py.net.client_errors import ClientError
 from starknet_py.net.client_models import Call
 from starknet_py.net.full_node_client import FullNodeClient
 from starknet_py.net.models import StarknetChainId
-from starknet_py.net.signer.key_pair import KeyPair
 
 from service.config import Settings
 from service.domain.ports import (
@@ -42,6 +40,7 @@ from service.domain.ports import (
 from service.domain.pricing import Price, price_from_oracle
 from service.starknet.lanes import MintLane
 from service.starknet.loop import LoopThread
+from service.starknet.signer import signing_account
 
 log = logging.getLogger("volta.starknet")
 BTC_USD_PAIR = encode_shortstring("BTC/USD")
@@ -138,8 +137,7 @@ class StarknetClient(VaultGateway, PriceSource, AccountSignatures):
         self._client = FullNodeClient(node_url=config.rpc_url)
         self._leases = leases
         self._lanes = [
-            MintLane(Account(address=operator.address, client=self._client,
-                             key_pair=KeyPair.from_private_key(operator.private_key), chain=config.chain_id),
+            MintLane(signing_account(operator.address, operator.private_key, self._client, config.chain_id),
                      self._client, config.chain_id, config.mint_timeout_s,
                      self._lease_check(hex(operator.address)), checkpoint)
             for operator in config.operators]

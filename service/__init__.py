@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import atexit
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
@@ -16,9 +15,6 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from service.config import Settings, load_settings
 from service.container import build_container
-from service.domain.states import OrderStatus
-from service.storage.models import OrderRow
-from service.worker import Worker
 
 
 def create_app(settings: Settings | None = None, overrides: dict[str, Any] | None = None) -> Flask:
@@ -45,19 +41,8 @@ def create_app(settings: Settings | None = None, overrides: dict[str, Any] | Non
                       webhooks.blueprint, web.blueprint, lnurl.blueprint):
         app.register_blueprint(blueprint)
 
-    if container.worker is not None:
-        container.repository.subscribe(_watch_new_orders(container.worker))
     container.start_background()
     atexit.register(container.close)
     logging.getLogger("volta").info("VOLTA service ready (worker %s)", "on" if container.worker else "off")
     return app
 
-
-def _watch_new_orders(worker: Worker) -> Callable[[OrderRow], None]:
-    """Every new order's invoice is followed on the node's stream from the moment it exists."""
-
-    def on_change(order: OrderRow) -> None:
-        if order.status == OrderStatus.AWAITING_PAYMENT.value:
-            worker.watch(order)
-
-    return on_change

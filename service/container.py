@@ -139,6 +139,8 @@ def build_container(settings: Settings, with_worker: bool, clock: Callable[[], d
         settlement, repository, lightning, clock, settings.settlement_threads, settings.recheck_interval_s,
         reconciliation, settings.reconcile_interval_s, timedelta(seconds=settings.reconcile_window_s),
     ) if with_worker else None
+    if worker is not None:
+        changes.on_new_order(worker.watch)  # every new invoice followed from the moment it exists, in any process
     dispatcher = WebhookDispatcher(outbox) if with_worker and settings.webhook_urls else None
     place_order = PlaceOrder(settings, repository, lightning, starknet, clock, preimages)
     inbound = InboundWebhooks(sessions, settings.inbound_webhook_secret, repository, clock)

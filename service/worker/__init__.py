@@ -26,6 +26,7 @@ from service.domain.ports import ClaimLost, OrderClaim
 from service.domain.reconciliation import Reconciliation
 from service.domain.settlement import Settlement
 from service.domain.states import OrderStatus
+from service.events import NewOrder
 from service.lightning.base import InvoiceState, InvoiceStatus, LightningBackend, LightningError
 from service.loop_thread import LoopThread
 from service.storage.models import OrderRow
@@ -103,7 +104,7 @@ class Worker:
     def is_alive(self) -> bool:
         return self._recheck_thread.is_alive() and not self._stop.is_set()
 
-    def watch(self, order: OrderRow | RecheckItem) -> None:
+    def watch(self, order: OrderRow | RecheckItem | NewOrder) -> None:
         """Follow this order's invoice on the node's stream (called for every new order). Returns at once."""
         with self._lock:
             if order.id in self._watched or self._stop.is_set():

@@ -12,7 +12,8 @@ from types import SimpleNamespace
 import pytest
 
 from harness.redis import Redis
-from service.events import POLL_WITH_REDIS_S, RedisOrderChanges
+from service.domain.states import OrderStatus
+from service.events import POLL_WITH_REDIS_S, NewOrder, OrderChanges, RedisOrderChanges
 
 
 @pytest.fixture(scope="module")
@@ -56,3 +57,36 @@ def test_a_writer_is_not_failed_by_redis_going_away(tmp_path: Path) -> None:
         assert changes.version == 1
     finally:
         changes.close()
+
+
+def test_a_new_order_is_announced_to_the_workers_of_every_process(redis_server: Redis) -> None:
+    """An API instance's new order reaches a worker in another process with its payment hash, at once: the worker
+    follows the invoice before the payer pays, not on its next re-check pass. Later changes are not announced."""
+    api_side, worker_side = RedisOrderChanges(redis_server.url), RedisOrderChanges(redis_server.url)
+    announced: list[NewOrder] = []
+    arrived = threading.Event()
+
+    def follow(order: NewOrder) -> None:
+        announced.append(order)
+        arrived.set()
+
+    worker_side.on_new_order(follow)
+    try:
+        time.sleep(0.5)  # both subscribed
+        hash_hex = "ab" * 32
+        api_side.notify(SimpleNamespace(id="ord_new", status=OrderStatus.AWAITING_PAYMENT.value, payment_hash=hash_hex))
+        assert arrived.wait(1.0), "the new order was not announced within a second"
+        api_side.notify(SimpleNamespace(id="ord_new", status=OrderStatus.PAYMENT_HELD.value, payment_hash=hash_hex))
+        time.sleep(0.5)
+        assert announced == [NewOrder("ord_new", hash_hex)]
+    finally:
+        api_side.close()
+        worker_side.close()
+
+
+def test_without_redis_a_new_order_is_announced_in_its_own_process() -> None:
+    changes, announced = OrderChanges(), list[NewOrder]()
+    changes.on_new_order(announced.append)
+    changes.notify(SimpleNamespace(id="ord_here", status=OrderStatus.AWAITING_PAYMENT.value, payment_hash="cd" * 32))
+    changes.notify(SimpleNamespace(id="ord_here", status=OrderStatus.EXPIRED.value, payment_hash="cd" * 32))
+    assert announced == [NewOrder("ord_here", "cd" * 32)]

@@ -26,9 +26,10 @@ from service.storage.database import make_engine, make_session_factory, migrate
 from service.storage.idempotency import IdempotencyStore
 from service.storage.lanes import LaneLeaseStore
 from service.storage.orders import OrderRepository
+from service.storage.workers import WorkerRoster
 from service.webhooks.inbound import InboundWebhooks
 from service.webhooks.outbox import WebhookDispatcher, WebhookOutbox
-from service.worker import Worker
+from service.worker import ROSTER_TTL_PASSES, Worker
 
 
 def utc_now() -> datetime:
@@ -138,9 +139,11 @@ def build_container(settings: Settings, with_worker: bool, clock: Callable[[], d
     worker = Worker(
         settlement, repository, lightning, clock, settings.settlement_threads, settings.recheck_interval_s,
         reconciliation, settings.reconcile_interval_s, timedelta(seconds=settings.reconcile_window_s),
+        WorkerRoster(sessions, clock, lambda: repository.claims.worker_id,
+                     ROSTER_TTL_PASSES * settings.recheck_interval_s),
     ) if with_worker else None
     if worker is not None:
-        changes.on_new_order(worker.watch)  # every new invoice followed from the moment it exists, in any process
+        changes.on_new_order(worker.on_new_order)  # a new invoice followed from the moment it exists, in any process
     dispatcher = WebhookDispatcher(outbox) if with_worker and settings.webhook_urls else None
     place_order = PlaceOrder(settings, repository, lightning, starknet, clock, preimages)
     inbound = InboundWebhooks(sessions, settings.inbound_webhook_secret, repository, clock)

@@ -118,6 +118,16 @@ class MintLaneRow(Base):
     generation: Mapped[int] = mapped_column(Integer)
 
 
+class LiveWorkerRow(Base):
+    """A worker and when it last ran a re-check pass (service.storage.workers): the workers seen lately share the
+    open invoices out among them, each following its own."""
+
+    __tablename__ = "live_workers"
+
+    worker_id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class IdempotencyKeyRow(Base):
     """An `Idempotency-Key` seen on POST /api/v1/orders, with a digest of the body it came with."""
 

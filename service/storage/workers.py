@@ -1,0 +1,52 @@
+"""The roster of live workers: each worker checks in on every re-check pass, and the workers seen lately share the
+open invoices out among them (service.worker), so each invoice has one stream on lnd, not one per worker.
+
+Nothing here guards money: acting on an order still takes its claim (service.storage.claims). A roster that is
+briefly out of date only makes an invoice followed twice, or by nobody until the next pass or the full poll.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.storage.claims import rowcount
+from service.storage.models import LiveWorkerRow
+
+FORGET_AFTER_TTLS = 10  # a row this many TTLs old is deleted by whoever checks in next
+
+
+class WorkerRoster:
+    def __init__(self, sessions: sessionmaker[Session], clock: Callable[[], datetime], worker_id: Callable[[], str],
+                 ttl_s: float) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._worker_id = worker_id
+        self.ttl = timedelta(seconds=ttl_s)
+
+    def check_in(self) -> list[str]:
+        """Record this worker as alive now; every worker seen within the TTL, this one included, sorted."""
+        me, now = self._worker_id(), self._clock()
+        try:
+            with self._sessions() as session, session.begin():
+                seen = rowcount(session.execute(update(LiveWorkerRow).where(LiveWorkerRow.worker_id == me)
+                                                .values(seen_at=now).execution_options(synchronize_session=False)))
+                if not seen:
+                    session.add(LiveWorkerRow(worker_id=me, seen_at=now))
+                session.execute(delete(LiveWorkerRow).where(LiveWorkerRow.seen_at < now - FORGET_AFTER_TTLS * self.ttl)
+                                .execution_options(synchronize_session=False))
+        except IntegrityError:  # only this worker inserts its row: a retry after a lost commit acknowledgement
+            pass
+        with self._sessions() as session:
+            live = session.scalars(select(LiveWorkerRow.worker_id).where(LiveWorkerRow.seen_at >= now - self.ttl))
+            return sorted(set(live) | {me})
+
+    def leave(self) -> None:
+        """Off the roster at once (a worker stopping): the others follow its invoices from their next pass."""
+        with self._sessions() as session, session.begin():
+            session.execute(delete(LiveWorkerRow).where(LiveWorkerRow.worker_id == self._worker_id())
+                            .execution_options(synchronize_session=False))

@@ -3,10 +3,15 @@ open invoices out among them (service.worker), so each invoice has one stream on
 
 Nothing here guards money: acting on an order still takes its claim (service.storage.claims). A roster that is
 briefly out of date only makes an invoice followed twice, or by nobody until the next pass or the full poll.
+
+A worker on another host is live until its check-ins stop for the TTL. One on this host is known dead at once when
+its process is gone (or its pid is this process's own, as in a restarted container): a worker restarted after a
+crash must not leave its predecessor's share of new invoices unfollowed for the TTL.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -42,11 +47,36 @@ class WorkerRoster:
         except IntegrityError:  # only this worker inserts its row: a retry after a lost commit acknowledgement
             pass
         with self._sessions() as session:
-            live = session.scalars(select(LiveWorkerRow.worker_id).where(LiveWorkerRow.seen_at >= now - self.ttl))
-            return sorted(set(live) | {me})
+            live = set(session.scalars(select(LiveWorkerRow.worker_id).where(LiveWorkerRow.seen_at >= now - self.ttl)))
+        if gone := {worker for worker in live - {me} if process_gone(worker, me)}:
+            self._forget(gone)
+        return sorted((live - gone) | {me})
+
+    def _forget(self, workers: set[str]) -> None:
+        with self._sessions() as session, session.begin():
+            session.execute(delete(LiveWorkerRow).where(LiveWorkerRow.worker_id.in_(workers))
+                            .execution_options(synchronize_session=False))
 
     def leave(self) -> None:
         """Off the roster at once (a worker stopping): the others follow its invoices from their next pass."""
         with self._sessions() as session, session.begin():
             session.execute(delete(LiveWorkerRow).where(LiveWorkerRow.worker_id == self._worker_id())
                             .execution_options(synchronize_session=False))
+
+
+def process_gone(worker_id: str, me: str) -> bool:
+    """Whether `worker_id` (host:pid:random, service.storage.claims.new_worker_id) is a process of this host that
+    no longer runs. Another host's, or one that cannot be told, counts as running."""
+    try:
+        host, pid, _ = worker_id.rsplit(":", 2)
+        my_host, my_pid, _ = me.rsplit(":", 2)
+        if host != my_host:
+            return False
+        if pid == my_pid:
+            return True  # one pid cannot be two live processes on one host: this one replaced it
+        os.kill(int(pid), 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except (ValueError, OSError):  # not our format, or another user's process (PermissionError): running
+        return False
+    return False

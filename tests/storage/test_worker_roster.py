@@ -1,13 +1,20 @@
 """The roster of live workers on SQLite and PostgreSQL: a worker is on it from its check-in until its check-ins stop
-for a TTL, or at once when it leaves. (The databases are shared between tests: only this test's workers count.)"""
+for a TTL, or at once when it leaves or, on this host, when its process is gone. (The databases are shared between
+tests: only this test's workers count.)"""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import uuid
+from functools import partial
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.storage.workers import WorkerRoster
+from service.storage.claims import new_worker_id
+from service.storage.workers import WorkerRoster, process_gone
 from tests.clock import Clock
 from tests.storage.test_repository import NOW
 
@@ -39,3 +46,34 @@ def test_a_worker_always_counts_itself(sessions: sessionmaker[Session]) -> None:
     assert alone_id in alone.check_in()
     alone.check_in()  # again: an update, not a second row
     alone.leave()
+
+
+def ended_process_id() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # reaped: its pid names no process any more
+    return child.pid
+
+
+def test_a_process_of_this_host_that_is_gone_is_off_the_roster_at_once(sessions: sessionmaker[Session]) -> None:
+    """A worker restarted after a SIGKILL must not wait the TTL for its predecessor's row to age out: until then it
+    would leave the predecessor's share of new invoices unfollowed."""
+    clock, host = Clock(NOW), socket.gethostname()
+    me = new_worker_id()
+    crashed = f"{host}:{ended_process_id()}:{uuid.uuid4().hex[:8]}"
+    replaced = f"{host}:{os.getpid()}:{uuid.uuid4().hex[:8]}"  # this pid, another id: a restarted container's pid 1
+    elsewhere = f"another-host:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    for worker in (crashed, replaced, elsewhere):
+        WorkerRoster(sessions, clock, partial(str, worker), TTL_S).check_in()
+    live = set(WorkerRoster(sessions, clock, lambda: me, TTL_S).check_in())
+    assert me in live and elsewhere in live, "another host's worker is live until its TTL"
+    assert crashed not in live and replaced not in live
+    assert crashed not in set(WorkerRoster(sessions, clock, lambda: elsewhere, TTL_S).check_in()), "its row is gone"
+
+
+def test_only_a_process_of_this_host_that_is_gone_counts_as_gone() -> None:
+    me = new_worker_id()
+    host = socket.gethostname()
+    assert not process_gone(f"{host}:{os.getppid()}:abcd", me), "a running process of this host"
+    assert process_gone(f"{host}:{ended_process_id()}:abcd", me)
+    assert not process_gone("other:1:abcd", me)
+    assert not process_gone("not-a-worker-id", me)

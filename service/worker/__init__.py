@@ -124,7 +124,8 @@ class Worker:
         return self._recheck_thread.is_alive() and not self._stop.is_set()
 
     def watch(self, order: OrderRow | RecheckItem | NewOrder) -> None:
-        """Follow this order's invoice on the node's stream (called for every new order). Returns at once."""
+        """Follow this order's invoice on the node's stream (for each new order this worker follows, and again by
+        the re-check pass after a restart or a dropped stream). Returns at once."""
         with self._lock:
             if order.id in self._watched or self._stop.is_set():
                 return

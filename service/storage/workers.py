@@ -16,7 +16,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.storage.claims import rowcount
@@ -34,28 +33,22 @@ class WorkerRoster:
         self.ttl = timedelta(seconds=ttl_s)
 
     def check_in(self) -> list[str]:
-        """Record this worker as alive now; every worker seen within the TTL, this one included, sorted."""
+        """Record this worker as alive now; every worker seen within the TTL, this one included, sorted. One
+        transaction: the check-in, the live workers, and the rows of workers known gone (this host's, whose process
+        ended, and any unseen for FORGET_AFTER_TTLS TTLs) deleted."""
         me, now = self._worker_id(), self._clock()
-        try:
-            with self._sessions() as session, session.begin():
-                seen = rowcount(session.execute(update(LiveWorkerRow).where(LiveWorkerRow.worker_id == me)
-                                                .values(seen_at=now).execution_options(synchronize_session=False)))
-                if not seen:
-                    session.add(LiveWorkerRow(worker_id=me, seen_at=now))
-                session.execute(delete(LiveWorkerRow).where(LiveWorkerRow.seen_at < now - FORGET_AFTER_TTLS * self.ttl)
-                                .execution_options(synchronize_session=False))
-        except IntegrityError:  # only this worker inserts its row: a retry after a lost commit acknowledgement
-            pass
-        with self._sessions() as session:
-            live = set(session.scalars(select(LiveWorkerRow.worker_id).where(LiveWorkerRow.seen_at >= now - self.ttl)))
-        if gone := {worker for worker in live - {me} if process_gone(worker, me)}:
-            self._forget(gone)
-        return sorted((live - gone) | {me})
-
-    def _forget(self, workers: set[str]) -> None:
         with self._sessions() as session, session.begin():
-            session.execute(delete(LiveWorkerRow).where(LiveWorkerRow.worker_id.in_(workers))
-                            .execution_options(synchronize_session=False))
+            seen = rowcount(session.execute(update(LiveWorkerRow).where(LiveWorkerRow.worker_id == me)
+                                            .values(seen_at=now).execution_options(synchronize_session=False)))
+            if not seen:
+                session.add(LiveWorkerRow(worker_id=me, seen_at=now))
+            rows = session.execute(select(LiveWorkerRow.worker_id, LiveWorkerRow.seen_at)).all()
+            gone = {worker for worker, seen_at in rows
+                    if seen_at < now - FORGET_AFTER_TTLS * self.ttl or (worker != me and process_gone(worker, me))}
+            if gone:
+                session.execute(delete(LiveWorkerRow).where(LiveWorkerRow.worker_id.in_(gone))
+                                .execution_options(synchronize_session=False))
+        return sorted(({worker for worker, seen_at in rows if seen_at >= now - self.ttl} - gone) | {me})
 
     def leave(self) -> None:
         """Off the roster at once (a worker stopping): the others follow its invoices from their next pass."""

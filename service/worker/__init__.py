@@ -146,8 +146,7 @@ class Worker:
     def follows(self, order_id: str) -> bool:
         """Whether this worker follows the order's invoice: the live worker that ranks first for the order by
         rendezvous hashing does, so a worker joining or leaving moves only its own share of the invoices."""
-        live, me = self._live, self.claims.worker_id
-        return len(live) <= 1 or me not in live or follower_of(order_id, live) == me
+        return len(self._live) <= 1 or follower_of(order_id, self._live) == self.claims.worker_id
 
     def _check_in(self) -> None:
         if self._roster is not None:

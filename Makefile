@@ -18,6 +18,7 @@ $(VENV)/.installed: pyproject.toml
 # compilers the artifact test uses: on a cold machine the builds overlap instead of adding up.
 tools: setup
 	@mkdir -p $(VENV)/logs; \
+	echo "the Cairo compilers: checked or built in the background, progress in $(VENV)/logs/cairo-compilers.log"; \
 	$(PY) harness/contracts/build.py --compilers > $(VENV)/logs/cairo-compilers.log 2>&1 & cairo=$$!; \
 	$(PY) -m harness tools; rc=$$?; \
 	if ! wait $$cairo; then echo "building the Cairo compilers failed:"; tail -20 $(VENV)/logs/cairo-compilers.log; exit 1; fi; \
@@ -69,10 +70,13 @@ demo: tools
 	$(PY) -m harness demo
 
 # pytest exits 5 when it collected no test: that fails the suite too (a broken testpaths must not pass).
+# The clock time as set-up and the checks end, and pytest's 25 slowest tests: a CI log says where the minutes went.
 test: tools browser postgres redis nginx
+	@echo "set-up and tools ready at $$(date -u +%T)"
 	$(PY) -m ruff check .
 	$(PY) -m mypy
-	$(PY) -m pytest $(PYTEST_ARGS)
+	@echo "checks done at $$(date -u +%T)"
+	$(PY) -m pytest --durations=25 $(PYTEST_ARGS)
 
 lint: setup
 	$(PY) -m ruff check .

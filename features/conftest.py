@@ -18,6 +18,7 @@ from harness.network import Network
 from harness.purchase import Buyer, Purchase
 from harness.util import Timeouts, wait_until
 from service.domain.pricing import vusd_from_base_units
+from service.domain.states import OrderStatus
 from service.starknet.client import StarknetClient
 
 pytestmark = pytest.mark.regtest
@@ -123,7 +124,8 @@ def vault_has_hash(story: Story, starknet: StarknetClient) -> None:
 @then("the order's history shows the mint was found on the vault")
 def mint_found(story: Story, buyer: Buyer) -> None:
     history = buyer.get(story.purchase.order_id)["history"]
-    assert [event["detail"] for event in history if event["status"] == "minted"] == ["mint found on the vault"]
+    minted_details = [event["detail"] for event in history if event["status"] == OrderStatus.MINTED]
+    assert minted_details == ["mint found on the vault"]
 
 
 @when("the service is killed with SIGKILL and started again")

@@ -43,11 +43,11 @@ def purchase_legs(history: list[dict[str, Any]], sent_unix: float, seen_unix: fl
     The same machine runs payer, service and buyer, so their clocks agree."""
     at = state_times(history)
     return {
-        "htlc_arrival": at["payment_held"] - sent_unix,
-        "checks": at["minting"] - at["payment_held"],
-        "mint": at["minted"] - at["minting"],
-        "settle": at["completed"] - at["minted"],
-        "notify": seen_unix - at["completed"],
+        "htlc_arrival": at[OrderStatus.PAYMENT_HELD] - sent_unix,
+        "checks": at[OrderStatus.MINTING] - at[OrderStatus.PAYMENT_HELD],
+        "mint": at[OrderStatus.MINTED] - at[OrderStatus.MINTING],
+        "settle": at[OrderStatus.COMPLETED] - at[OrderStatus.MINTED],
+        "notify": seen_unix - at[OrderStatus.COMPLETED],
         "end_to_end": seen_unix - sent_unix,
     }
 

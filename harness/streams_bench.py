@@ -25,6 +25,7 @@ from rich.table import Table
 
 from harness.network import Network
 from harness.service_process import ServiceProcess
+from service.domain.states import OrderStatus
 from service.loop_thread import LoopThread
 
 console = Console()
@@ -123,6 +124,11 @@ class StreamsFigures:
     slot_reuse_s: float | None = None
     slot_reuse_retries: int = 0
     reused: list[str] = field(default_factory=list)  # the streams closed and opened again
+
+    def streams_ended_expired(self) -> int:
+        """How many streams' last event so far says the order expired."""
+        return sum(1 for stream in self.streams.values()
+                   if stream.statuses and stream.statuses[-1] == OrderStatus.EXPIRED)
 
 
 class StreamsLoad:
@@ -349,7 +355,7 @@ def print_figures(figures: StreamsFigures) -> None:
     table.add_row("worker RSS (MB)", f"{figures.worker_idle[0] / 1024:.1f}", f"{figures.worker_loaded[0] / 1024:.1f}")
     table.add_row("worker threads", str(figures.worker_idle[1]), str(figures.worker_loaded[1]))
     console.print(table)
-    finals = sum(1 for stream in figures.streams.values() if stream.statuses and stream.statuses[-1] == "expired")
+    finals = figures.streams_ended_expired()
     console.print(
         f"per open stream: {api_growth_kb / count:.1f} kB in the API instance; per open invoice: "
         f"{worker_growth_kb / count:.1f} kB in the worker ({figures.worker_lnd_connections} connections to lnd); "
@@ -366,6 +372,5 @@ def run_streams_bench(count: int = 2000) -> int:
         console.print(f"network bring-up: {time.perf_counter() - started:.1f}s; one API instance (gunicorn, gevent) "
                       "behind nginx, one worker, PostgreSQL, Redis")
         figures = measure_open_streams(network, count, progress=console.print)  # prints its figures
-        ended = sum(1 for stream in figures.streams.values() if stream.statuses and stream.statuses[-1] == "expired")
-        console.print(f"{ended} of {len(figures.streams)} streams ended with `expired`")
+        console.print(f"{figures.streams_ended_expired()} of {len(figures.streams)} streams ended with `expired`")
     return 0

@@ -64,7 +64,7 @@ def _stats(values: list[float]) -> dict[str, float]:
 def measuring_scenario(n: int, concurrency: int = 1, amount: str = "10.00") -> Scenario:
     return parse_scenario({"name": "calibration", "description": "prompt payers, for latency calibration",
                            "purchases": [{"count": n, "concurrency": concurrency, "vusd_amount": amount,
-                                          "payer": {"behaviour": "pays"}, "expect": {"status": "completed"}}],
+                                          "payer": {"behaviour": "pays"}, "expect": {"status": OrderStatus.COMPLETED}}],
                            "timeout_s": max(300, 10 * n)})
 
 

@@ -23,7 +23,7 @@ from werkzeug.exceptions import NotFound
 from service.api.orders import load_order
 from service.api.serializers import iso, order_json
 from service.domain.pricing import VUSD_DECIMALS
-from service.domain.states import FINAL_STATUSES
+from service.domain.states import FINAL_STATUSES, OrderStatus, RefundReason
 from service.storage.models import OrderRow
 from service.web.i18n import number
 from service.web.security import content_security_policy
@@ -38,46 +38,47 @@ STEPS = [
     {"key": "minting", "label": _l("Minting")},
     {"key": "done", "label": _l("Done")},
 ]
-STEP_OF_STATUS = {"awaiting_payment": 0, "payment_held": 1, "minting": 2, "minted": 2, "completed": 3}
+STEP_OF_STATUS: dict[str, int] = {OrderStatus.AWAITING_PAYMENT: 0, OrderStatus.PAYMENT_HELD: 1, OrderStatus.MINTING: 2,
+                                  OrderStatus.MINTED: 2, OrderStatus.COMPLETED: 3}
 
 # Placeholders: {vusd} the VUSD amount, {slippage} the price protection in percent.
 STATUS_COPY: dict[str, dict[str, LazyString]] = {
-    "awaiting_payment": {
+    OrderStatus.AWAITING_PAYMENT: {
         "badge": _l("Waiting for payment"),
         "headline": _l("Waiting for your payment"),
         "detail": _l("Scan the QR code with a Lightning wallet, or open the invoice in a wallet on this device."),
     },
-    "payment_held": {
+    OrderStatus.PAYMENT_HELD: {
         "badge": _l("Payment received"),
         "headline": _l("Payment received"),
         "detail": _l("Your payment is held, not yet taken, while we mint your {vusd} VUSD."),
     },
-    "minting": {
+    OrderStatus.MINTING: {
         "badge": _l("Minting VUSD"),
         "headline": _l("Minting your VUSD"),
         "detail": _l("The vault is minting {vusd} VUSD to your Starknet address. This takes a few seconds."),
     },
-    "minted": {
+    OrderStatus.MINTED: {
         "badge": _l("Minting VUSD"),
         "headline": _l("VUSD minted"),
         "detail": _l("Your {vusd} VUSD is minted. We are collecting the held payment to finish."),
     },
-    "completed": {
+    OrderStatus.COMPLETED: {
         "badge": _l("Done"),
         "headline": _l("Done: {vusd} VUSD is yours"),
         "detail": _l("The VUSD is at your Starknet address."),
     },
-    "expired": {
+    OrderStatus.EXPIRED: {
         "badge": _l("Expired"),
         "headline": _l("This quote expired"),
         "detail": _l("Nobody paid the invoice in time, so no money moved: your sats never left your wallet."),
     },
-    "refunded": {
+    OrderStatus.REFUNDED: {
         "badge": _l("Refunded"),
         "headline": _l("Refunded: your wallet has your sats back"),
         "detail": _l("We did not take your payment and no VUSD was minted."),
     },
-    "failed": {
+    OrderStatus.FAILED: {
         "badge": _l("Needs attention"),
         "headline": _l("We need to look at this order"),
         "detail": _l("Something went wrong that we could not settle on our own. It is logged for an operator; "
@@ -86,16 +87,17 @@ STATUS_COPY: dict[str, dict[str, LazyString]] = {
 }
 
 REFUND_REASONS: dict[str, LazyString] = {
-    "quote_expired": _l("Your payment arrived after the quote had expired, so we could not honour its price."),
-    "slippage_exceeded": _l("The bitcoin price moved more than your {slippage}\u00a0% price protection between the "
-                            "quote and your payment."),
-    "underpaid": _l("The payment was smaller than the invoice asked for."),
-    "limit_exceeded": _l("This purchase would have gone over the daily limit for your Starknet address."),
-    "mint_failed": _l("We could not mint the VUSD on Starknet, so we did not take your payment."),
-    "overpaid": _l("The payment was larger than the invoice asked for, so we sent all of it back."),
-    "htlc_expiring": _l("Your payment would have timed out on the Lightning network before we could finish, so we "
-                        "sent it back."),
-    "": _l("We could not complete the purchase."),
+    RefundReason.QUOTE_EXPIRED: _l("Your payment arrived after the quote had expired, so we could not honour its "
+                                   "price."),
+    RefundReason.SLIPPAGE_EXCEEDED: _l("The bitcoin price moved more than your {slippage}\u00a0% price protection "
+                                       "between the quote and your payment."),
+    RefundReason.UNDERPAID: _l("The payment was smaller than the invoice asked for."),
+    RefundReason.LIMIT_EXCEEDED: _l("This purchase would have gone over the daily limit for your Starknet address."),
+    RefundReason.MINT_FAILED: _l("We could not mint the VUSD on Starknet, so we did not take your payment."),
+    RefundReason.OVERPAID: _l("The payment was larger than the invoice asked for, so we sent all of it back."),
+    RefundReason.HTLC_EXPIRING: _l("Your payment would have timed out on the Lightning network before we could "
+                                   "finish, so we sent it back."),
+    "": _l("We could not complete the purchase."),  # a refund with no reason recorded
 }
 
 FINAL = tuple(sorted(status.value for status in FINAL_STATUSES))
@@ -120,9 +122,9 @@ def _fill(text: LazyString | str, order: OrderRow) -> str:
 
 def describe(order: OrderRow) -> dict[str, str]:
     """What the checkout page says about an order in its current state, before any script runs."""
-    copy = STATUS_COPY.get(order.status, STATUS_COPY["failed"])
+    copy = STATUS_COPY.get(order.status, STATUS_COPY[OrderStatus.FAILED])
     reason: LazyString | str = ""
-    if order.status == "refunded":
+    if order.status == OrderStatus.REFUNDED:
         reason = REFUND_REASONS.get(order.refund_reason or "", REFUND_REASONS[""])
     return {"badge": str(copy["badge"]), "headline": _fill(copy["headline"], order),
             "detail": _fill(copy["detail"], order), "reason": _fill(reason, order)}

@@ -23,9 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from scenarios.measurement import NetworkShape, measurement_run, write_measurement
 from scenarios.model import DEFAULT_CALIBRATION, LEGS, LogNormal, load_calibration
-from scenarios.provenance import git_commit, machine, modified_files
 from scenarios.stats import latency_test, mean_ci, wilson
+from service.domain.states import OrderStatus
 
 CALIBRATION_DIR = Path(__file__).resolve().parent / "calibration"
 DEFAULT_MEASUREMENT = CALIBRATION_DIR / "mainnet_block6.json"
@@ -205,7 +206,7 @@ def load_measurement(path: Path | str = DEFAULT_MEASUREMENT) -> Measurement:
     data = json.loads(Path(path).read_text())
     done = [order for order in data["orders"] if order["completed"]]
     legs = {name: np.array([order[name] for order in done]) for name in (*LEGS, "end_to_end")}
-    minted = np.array([order["state_unix"]["minted"] for order in done if "state_unix" in order])
+    minted = np.array([order["state_unix"][OrderStatus.MINTED] for order in done if "state_unix" in order])
     return Measurement(data["network"]["starknet_block_time_s"], legs,
                        [order for order in data["orders"] if not order["completed"]], data["provenance"], minted)
 
@@ -363,39 +364,22 @@ def transfer_check(short: Measurement, long: Measurement, rng: np.random.Generat
 
 def measure(block_time_s: float, n: int, seed: int) -> dict[str, Any]:
     """N sequential purchases on a fresh network whose devnet closes blocks every `block_time_s`."""
-    from harness.network import Network
-    from harness.purchase import Buyer
-    from scenarios.queue_bench import purchase_record  # one purchase's legs and state times
-
     rng = np.random.default_rng(seed)
-    began = time.time()
-    with Network(starknet_block_time=block_time_s) as network:
-        bring_up_s = time.time() - began
-        buyer = Buyer(network.service_url, network.payer.client())
-        address = network.users[0]["address"]
+    with measurement_run(NetworkShape(block_time_s)) as run:
         orders = []
-        try:
-            for _ in range(2):  # warm-up: caches and connections, not counted
-                purchase_record(buyer, address)
-            for i in range(n):
-                pause_s = float(rng.uniform(0, block_time_s))  # a random phase of the block clock
-                time.sleep(pause_s)
-                orders.append(purchase_record(buyer, address) | {"pause_s": pause_s})
-                if (i + 1) % 10 == 0:
-                    done = sum(order["completed"] for order in orders)
-                    print(f"{i + 1}/{n} purchases, {done} completed", flush=True)
-        finally:
-            buyer.close()
-    commit, dirty = git_commit()
+        for i in range(n):
+            pause_s = float(rng.uniform(0, block_time_s))  # a random phase of the block clock
+            time.sleep(pause_s)
+            orders.append(run.purchase() | {"pause_s": pause_s})
+            if (i + 1) % 10 == 0:
+                done = sum(order["completed"] for order in orders)
+                print(f"{i + 1}/{n} purchases, {done} completed", flush=True)
     return {
         "what": "sequential purchases on regtest, devnet closing a block every block_time_s, each after a random "
                 "pause of up to one block time (uniform phase of the block clock)",
-        "provenance": {"commit": commit, "dirty": dirty, "machine": machine(), "modified_files": modified_files(),
-                       "date_utc": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(began)), "n": n,
-                       "seed": seed, "command": f"python -m scenarios.mainnet_latency --block-time {block_time_s:g} "
-                                                f"--n {n} --seed {seed}"},
-        "network": {"starknet_block_time_s": block_time_s, "mint_lanes": 1, "workers": 0, "api_instances": 1,
-                    "database": "sqlite", "payer_nodes": 1, "bring_up_s": bring_up_s},
+        "provenance": run.provenance(n, seed, f"python -m scenarios.mainnet_latency --block-time {block_time_s:g} "
+                                              f"--n {n} --seed {seed}"),
+        "network": run.network(),
         "orders": orders,
     }
 
@@ -408,10 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=DEFAULT_MEASUREMENT)
     args = parser.parse_args(argv)
-    data = measure(args.block_time, args.n, args.seed)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(data, indent=1) + "\n")
-    print(f"wrote {args.out}")
+    write_measurement(args.out, measure(args.block_time, args.n, args.seed))
     return 0
 
 

@@ -12,13 +12,12 @@ purchases. A purchase that does not complete is recorded as failed (not retried)
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from scenarios.provenance import git_commit, machine, modified_files
+from scenarios.measurement import NetworkShape, measurement_run, write_measurement
 
 DEFAULT_LEVELS = "1:16,4:24,8:32,16:48"
 
@@ -32,65 +31,23 @@ def parse_levels(text: str) -> list[tuple[int, int]]:
     return levels
 
 
-def purchase_record(buyer: Any, address: str) -> dict[str, Any]:
-    """One purchase: its legs (harness.purchase.purchase_legs), when it started (before the order was created),
-    when the payer pressed send, when the buyer saw it end, and when the service entered each state."""
-    from harness.purchase import purchase_legs, state_times
-
-    started = time.time()
-    try:
-        purchase = buyer.create_order(address, "10.00")
-        sent = time.time()
-        buyer.pay(purchase)
-        order = buyer.follow(purchase)
-        seen = time.time()
-    except Exception as error:  # a failed purchase is data here, recorded with its reason
-        return {"started_unix": started, "finished_unix": time.time(), "completed": False, "error": repr(error)}
-    record: dict[str, Any] = {"started_unix": started, "sent_unix": sent, "finished_unix": seen,
-                              "completed": order["status"] == "completed", "status": order["status"]}
-    if record["completed"]:
-        record.update(purchase_legs(order["history"], sent, seen))
-        record["state_unix"] = state_times(order["history"])
-    return record
-
-
 def measure(block_time_s: float, lanes: int, levels: list[tuple[int, int]], workers: int = 0,
             api_instances: int = 1, database: str = "sqlite") -> dict[str, Any]:
-    from harness.network import Network
-    from harness.purchase import Buyer
-
-    began = time.time()
-    with Network(starknet_block_time=block_time_s, mint_lanes=lanes, workers=workers,
-                 api_instances=api_instances, database=database) as network:  # type: ignore[arg-type]
-        bring_up_s = time.time() - began
-        buyer = Buyer(network.service_url, network.payer.client())
-        address = network.users[0]["address"]
+    shape = NetworkShape(block_time_s, lanes, workers, api_instances, database)
+    with measurement_run(shape) as run:
         runs = []
-        try:
-            for _ in range(2):  # warm-up: caches and connections, not counted
-                purchase_record(buyer, address)
-            for concurrency, count in levels:
-                started = time.time()
-                with ThreadPoolExecutor(max_workers=concurrency) as pool:
-                    orders = list(pool.map(lambda _: purchase_record(buyer, address), range(count)))
-                runs.append({"concurrency": concurrency, "purchases": count, "started_unix": started,
-                             "wall_s": time.time() - started, "orders": orders})
-                done = sum(order["completed"] for order in orders)
-                print(f"concurrency {concurrency}: {done}/{count} completed in {runs[-1]['wall_s']:.1f} s", flush=True)
-        finally:
-            buyer.close()
-    commit, dirty = git_commit()
+        for concurrency, count in levels:
+            started = time.time()
+            with ThreadPoolExecutor(max_workers=concurrency) as pool:
+                orders = list(pool.map(lambda _: run.purchase(), range(count)))
+            runs.append({"concurrency": concurrency, "purchases": count, "started_unix": started,
+                         "wall_s": time.time() - started, "orders": orders})
+            done = sum(order["completed"] for order in orders)
+            print(f"concurrency {concurrency}: {done}/{count} completed in {runs[-1]['wall_s']:.1f} s", flush=True)
     return {
         "what": "purchases through the service at several concurrencies, one network, levels in order",
-        # The service runs from the work tree: files changed there but not committed are part of what was measured.
-        "provenance": {"commit": commit, "dirty": dirty, "machine": machine(),
-                       "modified_files": modified_files(),
-                       "date_utc": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(began)),
-                       "n": sum(count for _, count in levels), "seed": None,
-                       "command": "python -m scenarios.queue_bench"},
-        "network": {"starknet_block_time_s": block_time_s, "mint_lanes": lanes, "workers": workers,
-                    "api_instances": api_instances, "database": database, "payer_nodes": 1,
-                    "bring_up_s": bring_up_s},
+        "provenance": run.provenance(sum(count for _, count in levels), None, "python -m scenarios.queue_bench"),
+        "network": run.network(),
         "runs": runs,
     }
 
@@ -105,10 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--levels", default=DEFAULT_LEVELS)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    data = measure(args.block_time, args.lanes, parse_levels(args.levels), args.workers, args.api, args.db)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(data, indent=1) + "\n")
-    print(f"wrote {args.out}")
+    write_measurement(args.out, measure(args.block_time, args.lanes, parse_levels(args.levels), args.workers,
+                                        args.api, args.db))
     return 0
 
 

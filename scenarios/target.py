@@ -44,7 +44,7 @@ from service.starknet.client import StarknetClient, StarknetConfig
 from service.starknet.lanes import is_nonce_error
 
 T = TypeVar("T")
-# What the service logs when it reaches its fault pause (service.domain.settlement.pause_checkpoint).
+# What the service logs when it reaches its fault pause (service.faults.pause_checkpoint).
 PAUSE_LINE = re.compile(r"fault injection: pausing \S+s at (?P<checkpoint>\w+)")
 # toxiproxy counts a connection's bytes when it closes: the ones a cut drops, and the service's reconnects
 # right after the restore, are counted only a moment later.

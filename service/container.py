@@ -15,8 +15,10 @@ from service.config import Settings
 from service.domain.orders import PlaceOrder
 from service.domain.preimages import PreimageKeys
 from service.domain.reconciliation import Reconciliation
-from service.domain.settlement import Settlement, no_checkpoint, pause_checkpoint
+from service.domain.rules import OrderRules
+from service.domain.settlement import Settlement, no_checkpoint
 from service.events import OrderChanges, StreamSlots, make_order_changes
+from service.faults import pause_checkpoint
 from service.lightning.base import LightningBackend
 from service.lightning.lnd import LndBackend
 from service.lightning.lnd_rest import LndRestClient
@@ -57,6 +59,11 @@ class Container:
     stream_slots: StreamSlots
     lanes: LaneLeaseStore | None = None  # a worker's mint lane leases
 
+    @property
+    def worker_id(self) -> str:
+        """Who this process is to the other workers: the holder named on its claims, leases and roster row."""
+        return self.repository.claims.worker_id
+
     def start_background(self) -> None:
         if self.worker:
             self.worker.start()
@@ -91,6 +98,24 @@ def make_starknet(settings: Settings, checkpoint: Callable[[str], None] = no_che
                   lanes: LaneLeaseStore | None = None, signs_mints: bool = True) -> StarknetClient:
     return StarknetClient(StarknetConfig.from_settings(settings, signs_mints=signs_mints), checkpoint=checkpoint,
                           leases=lanes)
+
+
+def order_rules(settings: Settings) -> OrderRules:
+    """The operator's settings the domain applies to orders; the only place they are copied from."""
+    return OrderRules(
+        quote_lifetime_s=settings.quote_lifetime_s, spread_bps=settings.spread_bps,
+        default_max_slippage_bps=settings.default_max_slippage_bps,
+        max_allowed_slippage_bps=settings.max_allowed_slippage_bps,
+        max_price_age_s=settings.max_price_age_s, max_price_drop_bps=settings.max_price_drop_bps,
+        min_order_vusd=settings.min_order_vusd, max_order_vusd=settings.max_order_vusd,
+        max_vusd_per_address_per_day=settings.max_vusd_per_address_per_day,
+        rate_limit_orders_per_address=settings.rate_limit_orders_per_address,
+        redirect_hosts=tuple(settings.redirect_hosts),
+        max_hold_s=settings.max_hold_s, mint_budget_s=settings.mint_budget_s,
+        min_htlc_blocks_to_mint=settings.min_htlc_blocks_to_mint,
+        void_mint_blocks_before_expiry=settings.void_mint_blocks_before_expiry,
+        void_unseen_mint_after_s=settings.void_unseen_mint_after_s,
+    )
 
 
 def make_checkpoint(settings: Settings) -> Callable[[str], None]:
@@ -133,7 +158,8 @@ def build_container(settings: Settings, with_worker: bool, clock: Callable[[], d
     lanes = LaneLeaseStore(sessions, clock, lambda: repository.claims.worker_id,
                            settings.mint_lane_lease_s) if signs_mints else None
     lightning, starknet = make_lightning(settings), make_starknet(settings, checkpoint, lanes, signs_mints=signs_mints)
-    settlement = Settlement(settings, repository, lightning, starknet, starknet, clock, preimages,
+    rules = order_rules(settings)
+    settlement = Settlement(rules, repository, lightning, starknet, starknet, clock, preimages,
                             on_double_mint_refused=metrics.double_mint_refusals.inc, checkpoint=checkpoint)
     reconciliation = Reconciliation(repository, lightning, starknet, preimages, on_finding=metrics.observe_finding)
     worker = Worker(
@@ -145,7 +171,7 @@ def build_container(settings: Settings, with_worker: bool, clock: Callable[[], d
     if worker is not None:
         changes.on_new_order(worker.on_new_order)  # a new invoice followed from the moment it exists, in any process
     dispatcher = WebhookDispatcher(outbox) if with_worker and settings.webhook_urls else None
-    place_order = PlaceOrder(settings, repository, lightning, starknet, clock, preimages)
+    place_order = PlaceOrder(rules, repository, lightning, starknet, clock, preimages)
     inbound = InboundWebhooks(sessions, settings.inbound_webhook_secret, repository, clock)
     return Container(settings, repository, lightning, starknet, place_order, settlement, worker, changes, metrics,
                     outbox, dispatcher, inbound, IdempotencyStore(sessions, clock), preimages,

@@ -17,12 +17,11 @@ from urllib.parse import urlsplit, urlunsplit
 from limits import RateLimitItem, parse_many
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator, model_validator
 
-from service.config import Settings
-from service.domain.ports import OrderRecord, OrderStore, PriceSource
+from service.domain.ports import HoldInvoiceNode, LightningError, OrderRecord, OrderStore, PriceSource
 from service.domain.preimages import PreimageKeys
 from service.domain.pricing import Quote, StalePrice, ensure_fresh, quote_for_sat, quote_for_vusd
+from service.domain.rules import OrderRules
 from service.domain.states import OrderStatus
-from service.lightning.base import LightningBackend, LightningError
 
 FELT_LIMIT = 2**251
 STARKNET_ADDRESS = re.compile(r"0x[0-9a-fA-F]{1,64}")
@@ -39,11 +38,6 @@ MAX_REDIRECT_URL_CHARS = 2048
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # A redirect host as browsers and urlsplit agree on it: DNS labels (already lower-cased by urlsplit), or an IPv4.
 _HOSTNAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*")
-
-
-def redirect_hosts(settings: Settings) -> frozenset[str]:
-    """The hosts an order's redirect_url may name (`redirect_hosts`, VOLTA_REDIRECT_HOSTS); none when unset."""
-    return frozenset(host.strip().lower() for host in settings.redirect_hosts if host.strip())
 
 
 def _is_unicode(text: str) -> bool:
@@ -191,9 +185,9 @@ class OrderRequest(BaseModel):
 
 @dataclass
 class PlaceOrder:
-    settings: Settings
+    rules: OrderRules
     repository: OrderStore
-    lightning: LightningBackend
+    lightning: HoldInvoiceNode
     prices: PriceSource
     clock: Callable[[], datetime]
     preimages: PreimageKeys
@@ -218,7 +212,7 @@ class PlaceOrder:
         try:
             invoice = self.lightning.create_hold_invoice(
                 preimage, payment_hash, quote.amount_msat, invoice_memo(quote.vusd_amount),
-                self.settings.quote_lifetime_s, description_hash=description_hash,
+                self.rules.quote_lifetime_s, description_hash=description_hash,
             )
         except LightningError as exc:
             raise OrderRejected("lightning_unavailable", "The Lightning node could not create an invoice.",
@@ -230,7 +224,7 @@ class PlaceOrder:
             max_slippage_bps=slippage_bps, payment_hash=payment_hash.hex(),
             preimage=None, preimage_key_id=self.preimages.current_id,
             bolt11=invoice.bolt11, status=OrderStatus.AWAITING_PAYMENT.value, created_at=now, updated_at=now,
-            expires_at=now + timedelta(seconds=self.settings.quote_lifetime_s),
+            expires_at=now + timedelta(seconds=self.rules.quote_lifetime_s),
             metadata_json=None if request.metadata is None else json.dumps(request.metadata, separators=(",", ":")),
             reference=request.reference, redirect_url=request.redirect_url,
         )
@@ -240,7 +234,7 @@ class PlaceOrder:
         so the checkout never sends a buyer wherever a stranger's order asked."""
         if url is None:
             return
-        allowed = redirect_hosts(self.settings)
+        allowed = self.rules.allowed_redirect_hosts()
         host = (urlsplit(url).hostname or "").lower()
         if not allowed:
             raise OrderRejected("redirect_not_allowed", "This service allows no redirect_url: the operator has "
@@ -251,15 +245,15 @@ class PlaceOrder:
                                 "sends buyers to.", f"Use a URL on one of: {', '.join(sorted(allowed))}.")
 
     def _slippage(self, request: OrderRequest) -> int:
-        bps = self.settings.default_max_slippage_bps if request.max_slippage_bps is None else request.max_slippage_bps
-        if bps > self.settings.max_allowed_slippage_bps:
+        bps = self.rules.default_max_slippage_bps if request.max_slippage_bps is None else request.max_slippage_bps
+        if bps > self.rules.max_allowed_slippage_bps:
             raise OrderRejected("slippage_too_high", f"max_slippage_bps {bps} is above what we allow.",
-                                f"Use at most {self.settings.max_allowed_slippage_bps} basis points.")
+                                f"Use at most {self.rules.max_allowed_slippage_bps} basis points.")
         return bps
 
     def _quote(self, request: OrderRequest) -> Quote:
         try:
-            price = ensure_fresh(self.prices.btc_usd(), self.clock().timestamp(), self.settings.max_price_age_s)
+            price = ensure_fresh(self.prices.btc_usd(), self.clock().timestamp(), self.rules.max_price_age_s)
         except StalePrice as exc:
             raise OrderRejected("price_stale", f"We cannot quote right now: {exc}.",
                                 "Try again shortly; the price oracle has not updated.", 503) from exc
@@ -269,18 +263,18 @@ class PlaceOrder:
         if price.btc_usd <= 0:
             raise OrderRejected("price_unavailable", "The oracle has no BTC/USD price.", "Try again later.", 503)
         if request.vusd_amount is not None:
-            return quote_for_vusd(Decimal(request.vusd_amount), price.btc_usd, self.settings.spread_bps)
+            return quote_for_vusd(Decimal(request.vusd_amount), price.btc_usd, self.rules.spread_bps)
         assert request.amount_sat is not None
-        return quote_for_sat(request.amount_sat, price.btc_usd, self.settings.spread_bps)
+        return quote_for_sat(request.amount_sat, price.btc_usd, self.rules.spread_bps)
 
     def _check_limits(self, address: str, vusd: Decimal) -> None:
-        low, high = self.settings.min_order_vusd, self.settings.max_order_vusd
+        low, high = self.rules.min_order_vusd, self.rules.max_order_vusd
         if not low <= vusd <= high:
             raise OrderRejected("amount_out_of_range", f"An order must be between {low} and {high} VUSD; "
                                 f"this one is {vusd} VUSD.", f"Choose an amount from {low} to {high} VUSD.")
         self._check_order_rate(address)
         used = self.repository.vusd_committed_since(address, self.clock() - DAY)
-        allowance = self.settings.max_vusd_per_address_per_day
+        allowance = self.rules.max_vusd_per_address_per_day
         if used + vusd > allowance:
             raise OrderRejected("daily_limit_exceeded", f"This address has bought {used} VUSD in the last 24 "
                                 f"hours; the limit is {allowance} VUSD.",
@@ -289,7 +283,7 @@ class PlaceOrder:
     def _check_order_rate(self, address: str) -> None:
         """At most N orders per window for one address (`rate_limit_orders_per_address`, e.g. 10/minute)."""
         now = self.clock()
-        for window in parse_many(self.settings.rate_limit_orders_per_address):
+        for window in parse_many(self.rules.rate_limit_orders_per_address):
             length = timedelta(seconds=window.get_expiry())
             created = self.repository.created_since(address, now - length)
             if len(created) < window.amount:

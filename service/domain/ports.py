@@ -1,7 +1,7 @@
 """What the domain needs from the outside, as small interfaces it owns: an order store (with the claims that
-say which worker may act on an order), a vault on Starknet and a price source. `service.storage` and
-`service.starknet` implement them; the domain imports neither. (The Lightning backends have their own
-interface, `service.lightning.base`, as LNbits' funding sources do.)"""
+say which worker may act on an order), a vault on Starknet, a price source and a Lightning node that holds
+invoices. `service.storage`, `service.starknet` and `service.lightning` implement them; the domain imports none
+of them."""
 
 from __future__ import annotations
 
@@ -239,3 +239,73 @@ class PriceSource(ABC):
     @abstractmethod
     def btc_usd(self) -> Price:
         """The BTC/USD price with the time it was last updated; the caller decides if it is too old."""
+
+
+class InvoiceState(StrEnum):
+    """A hold invoice's state. "Unknown" is never "failed": a node that cannot tell reports UNKNOWN and the
+    domain treats it as still pending."""
+
+    OPEN = "open"
+    ACCEPTED = "accepted"  # HTLC held, funds locked, waiting for our settle or cancel
+    SETTLED = "settled"
+    CANCELED = "canceled"
+    UNKNOWN = "unknown"
+
+    @classmethod
+    def from_node(cls, name: str) -> InvoiceState:
+        """lnd and the CLN holdinvoice plugin both name states OPEN, ACCEPTED, SETTLED, CANCELED."""
+        try:
+            state = cls(name.lower())
+        except ValueError:
+            return cls.UNKNOWN
+        return state
+
+
+@dataclass(frozen=True)
+class HoldInvoice:
+    payment_hash_hex: str
+    bolt11: str
+
+
+@dataclass(frozen=True)
+class InvoiceStatus:
+    payment_hash_hex: str
+    state: InvoiceState
+    amount_paid_msat: int = 0
+    # Of the HTLCs held (ACCEPTED): when the first was accepted, and the lowest block height at which one
+    # expires. lnd cancels held HTLCs on its own a few blocks before that height (`holdexpirydelta`).
+    accepted_at: datetime | None = None
+    htlc_expiry_height: int | None = None
+
+
+class LightningError(RuntimeError):
+    """The node refused or could not be reached; the message says which."""
+
+
+class HoldInvoiceNode(ABC):
+    """What the domain asks of a Lightning node: hold invoices, their state, the chain tip. Every backend
+    (`service.lightning.base.LightningBackend`) is one."""
+
+    @abstractmethod
+    def create_hold_invoice(
+        self, preimage: bytes, payment_hash: bytes, amount_msat: int, memo: str, expiry_s: int,
+        description_hash: bytes | None = None,
+    ) -> HoldInvoice:
+        """An invoice whose HTLCs are held until we settle or cancel. lnd is given only the hash; CLN's
+        holdinvoice plugin needs the preimage up front (it stays on our own node either way).
+
+        `description_hash` (32 bytes): the invoice commits to it (BOLT 11 `h`) instead of carrying `memo`
+        (`d`), as LNURL-pay requires (the sha256 of its metadata); the memo then stays on our own node."""
+
+    @abstractmethod
+    def settle_hold_invoice(self, preimage: bytes) -> None: ...
+
+    @abstractmethod
+    def cancel_hold_invoice(self, payment_hash: bytes) -> None: ...
+
+    @abstractmethod
+    def invoice_status(self, payment_hash: bytes) -> InvoiceStatus: ...
+
+    @abstractmethod
+    def block_height(self) -> int:
+        """The node's view of the Bitcoin chain tip, to compare with a held HTLC's expiry height."""

@@ -22,6 +22,8 @@ from enum import StrEnum
 
 from service.domain.ports import (
     ClaimLost,
+    HoldInvoiceNode,
+    InvoiceState,
     MintAbandoned,
     MintDeferred,
     MintFate,
@@ -37,7 +39,6 @@ from service.domain.preimages import PreimageKeys
 from service.domain.pricing import vusd_base_units
 from service.domain.settlement import mint_recorder
 from service.domain.states import RECONCILED_STATUSES, IllegalTransition, OrderStatus
-from service.lightning.base import InvoiceState, LightningBackend
 
 log = logging.getLogger("volta.reconcile")
 
@@ -61,7 +62,7 @@ class Finding:
 @dataclass
 class Reconciliation:
     repository: OrderStore
-    lightning: LightningBackend
+    lightning: HoldInvoiceNode
     vault: VaultGateway
     preimages: PreimageKeys
     on_finding: Callable[[Finding], None] = lambda finding: None

@@ -29,10 +29,13 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from service.config import Settings
 from service.domain.orders import DAY
 from service.domain.ports import (
     ClaimLost,
+    HoldInvoiceNode,
+    InvoiceState,
+    InvoiceStatus,
+    LightningError,
     MintAbandoned,
     MintDeferred,
     MintFate,
@@ -48,8 +51,8 @@ from service.domain.ports import (
 )
 from service.domain.preimages import PreimageKeys
 from service.domain.pricing import StalePrice, ensure_fresh, price_move_bps, slippage_refusal, vusd_base_units
+from service.domain.rules import OrderRules
 from service.domain.states import ENDED_WITHOUT_VUSD, ConcurrentChange, IllegalTransition, OrderStatus, RefundReason
-from service.lightning.base import InvoiceState, InvoiceStatus, LightningBackend, LightningError
 
 log = logging.getLogger("volta.settlement")
 
@@ -93,9 +96,9 @@ def mint_recorder(store: OrderStore, order: OrderRecord, while_status: OrderStat
 
 @dataclass
 class Settlement:
-    settings: Settings
+    rules: OrderRules
     repository: OrderStore
-    lightning: LightningBackend
+    lightning: HoldInvoiceNode
     vault: VaultGateway
     prices: PriceSource
     clock: Callable[[], datetime]
@@ -119,7 +122,7 @@ class Settlement:
             accepted_at = invoice.accepted_at or self.clock()
             order = self.repository.transition(
                 order.id, OrderStatus.PAYMENT_HELD, amount_paid_msat=invoice.amount_paid_msat,
-                hold_deadline=accepted_at + timedelta(seconds=self.settings.max_hold_s),
+                hold_deadline=accepted_at + timedelta(seconds=self.rules.max_hold_s),
                 htlc_expiry_height=invoice.htlc_expiry_height, claim=claim,
             )
             self.checkpoint(Checkpoint.PAYMENT_HELD)
@@ -251,9 +254,9 @@ class Settlement:
         for a while (it was signed but never sent, or lost on the way) or when the HTLC nears its expiry.
         Voiding is always safe: if the mint arrives first, the void is refused and the mint is what we find."""
         blocks_left = self._blocks_left(order)
-        near_expiry = blocks_left is not None and blocks_left <= self.settings.void_mint_blocks_before_expiry
+        near_expiry = blocks_left is not None and blocks_left <= self.rules.void_mint_blocks_before_expiry
         unseen_s = (self.clock() - order.updated_at).total_seconds()  # updated when the mint was recorded
-        unseen_too_long = not status.known_to_node and unseen_s >= self.settings.void_unseen_mint_after_s
+        unseen_too_long = not status.known_to_node and unseen_s >= self.rules.void_unseen_mint_after_s
         if order.mint_nonce is not None and (near_expiry or unseen_too_long):
             log.warning("order %s: mint %s undecided (%s, %s blocks left); voiding nonce %s", order.id,
                         order.mint_tx_hash, status.detail, blocks_left, order.mint_nonce)
@@ -325,16 +328,16 @@ class Settlement:
             return RefundReason.QUOTE_EXPIRED, "the HTLC arrived or was processed too late to mint in time"
         if not self._enough_blocks(order):
             return RefundReason.HTLC_EXPIRING, (f"{self._blocks_left(order)} blocks left before the HTLC expires, "
-                                                f"{self.settings.min_htlc_blocks_to_mint} needed to mint")
+                                                f"{self.rules.min_htlc_blocks_to_mint} needed to mint")
         try:
-            price = ensure_fresh(self.prices.btc_usd(), now.timestamp(), self.settings.max_price_age_s)
+            price = ensure_fresh(self.prices.btc_usd(), now.timestamp(), self.rules.max_price_age_s)
         except StalePrice as exc:
             return RefundReason.SLIPPAGE_EXCEEDED, f"cannot check slippage: {exc}"
         moved_bps = price_move_bps(Decimal(order.btc_usd_rate), price.btc_usd)
-        if refusal := slippage_refusal(moved_bps, order.max_slippage_bps, self.settings.max_price_drop_bps):
+        if refusal := slippage_refusal(moved_bps, order.max_slippage_bps, self.rules.max_price_drop_bps):
             return RefundReason.SLIPPAGE_EXCEEDED, refusal
         used = self.repository.vusd_committed_since(order.starknet_address, now - DAY, excluding=order.id)
-        if used + Decimal(order.vusd_amount) > self.settings.max_vusd_per_address_per_day:
+        if used + Decimal(order.vusd_amount) > self.rules.max_vusd_per_address_per_day:
             return RefundReason.LIMIT_EXCEEDED, f"address already bought {used} VUSD in 24 h"
         return None, ""
 
@@ -342,7 +345,7 @@ class Settlement:
         """Whether a mint attempt started now ends before the hold deadline, whatever it does."""
         if order.hold_deadline is None:
             return True
-        return (order.hold_deadline - self.clock()).total_seconds() >= self.settings.mint_budget_s
+        return (order.hold_deadline - self.clock()).total_seconds() >= self.rules.mint_budget_s
 
     def _blocks_left(self, order: OrderRecord) -> int | None:
         if order.htlc_expiry_height is None:
@@ -352,19 +355,5 @@ class Settlement:
     def _enough_blocks(self, order: OrderRecord) -> bool:
         """Whether the HTLC stays held long enough for a mint to be decided, with lnd's own cancel delta."""
         blocks_left = self._blocks_left(order)
-        return blocks_left is None or blocks_left >= self.settings.min_htlc_blocks_to_mint
+        return blocks_left is None or blocks_left >= self.rules.min_htlc_blocks_to_mint
 
-
-def pause_checkpoint(spec: str) -> Callable[[str], None]:
-    """Test-only fault injection (`VOLTA_FAULT_PAUSE_AFTER=mint_signed:30`): sleep at that checkpoint so a
-    test can SIGKILL the process exactly there. The log line tells the test the pause was reached."""
-    point, _, seconds = spec.partition(":")
-    if point not in set(Checkpoint):
-        raise ValueError(f"unknown checkpoint {point!r}; known: {', '.join(Checkpoint)}")
-
-    def pause(reached: str) -> None:
-        if reached == point:
-            log.warning("fault injection: pausing %ss at %s", seconds or 30, point)
-            time.sleep(float(seconds or 30))
-
-    return pause

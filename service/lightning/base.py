@@ -1,79 +1,21 @@
-"""The one small interface every Lightning backend (lnd, CLN) implements, as LNbits' funding sources do.
-
-"Unknown" is never "failed": a backend that cannot tell reports `InvoiceState.UNKNOWN` and the caller
-treats it as still pending.
+"""The interface every Lightning backend (lnd, CLN) implements, as LNbits' funding sources do: the domain's
+`HoldInvoiceNode` (service.domain.ports, with the invoice types it speaks in) and what the worker and the health
+check add to it (following an invoice, reachability). The types are re-exported here for the backends.
 """
 
 from __future__ import annotations
 
 import asyncio
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
-from datetime import datetime
-from enum import StrEnum
+
+from service.domain.ports import HoldInvoice, HoldInvoiceNode, InvoiceState, InvoiceStatus, LightningError
+
+__all__ = ["HoldInvoice", "InvoiceState", "InvoiceStatus", "LightningBackend", "LightningError"]
 
 
-class InvoiceState(StrEnum):
-    OPEN = "open"
-    ACCEPTED = "accepted"  # HTLC held, funds locked, waiting for our settle or cancel
-    SETTLED = "settled"
-    CANCELED = "canceled"
-    UNKNOWN = "unknown"
-
-    @classmethod
-    def from_node(cls, name: str) -> InvoiceState:
-        """lnd and the CLN holdinvoice plugin both name states OPEN, ACCEPTED, SETTLED, CANCELED."""
-        try:
-            state = cls(name.lower())
-        except ValueError:
-            return cls.UNKNOWN
-        return state
-
-
-@dataclass(frozen=True)
-class HoldInvoice:
-    payment_hash_hex: str
-    bolt11: str
-
-
-@dataclass(frozen=True)
-class InvoiceStatus:
-    payment_hash_hex: str
-    state: InvoiceState
-    amount_paid_msat: int = 0
-    # Of the HTLCs held (ACCEPTED): when the first was accepted, and the lowest block height at which one
-    # expires. lnd cancels held HTLCs on its own a few blocks before that height (`holdexpirydelta`).
-    accepted_at: datetime | None = None
-    htlc_expiry_height: int | None = None
-
-
-class LightningError(RuntimeError):
-    """The backend refused or could not be reached; the message says which."""
-
-
-class LightningBackend(ABC):
+class LightningBackend(HoldInvoiceNode):
     name: str
-
-    @abstractmethod
-    def create_hold_invoice(
-        self, preimage: bytes, payment_hash: bytes, amount_msat: int, memo: str, expiry_s: int,
-        description_hash: bytes | None = None,
-    ) -> HoldInvoice:
-        """An invoice whose HTLCs are held until we settle or cancel. lnd is given only the hash; CLN's
-        holdinvoice plugin needs the preimage up front (it stays on our own node either way).
-
-        `description_hash` (32 bytes): the invoice commits to it (BOLT 11 `h`) instead of carrying `memo`
-        (`d`), as LNURL-pay requires (the sha256 of its metadata); the memo then stays on our own node."""
-
-    @abstractmethod
-    def settle_hold_invoice(self, preimage: bytes) -> None: ...
-
-    @abstractmethod
-    def cancel_hold_invoice(self, payment_hash: bytes) -> None: ...
-
-    @abstractmethod
-    def invoice_status(self, payment_hash: bytes) -> InvoiceStatus: ...
 
     @abstractmethod
     def watch_invoice(self, payment_hash: bytes) -> Iterator[InvoiceStatus]:
@@ -88,10 +30,6 @@ class LightningBackend(ABC):
         while (status := await loop.run_in_executor(None, next, statuses, finished)) is not finished:
             assert isinstance(status, InvoiceStatus)
             yield status
-
-    @abstractmethod
-    def block_height(self) -> int:
-        """The node's view of the Bitcoin chain tip, to compare with a held HTLC's expiry height."""
 
     @abstractmethod
     def is_reachable(self) -> bool: ...

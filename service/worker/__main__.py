@@ -20,7 +20,7 @@ def main() -> None:
     container = build_container(settings, with_worker=True)
     assert container.worker is not None
     container.worker.start()
-    log.info("worker running as %s; Ctrl-C to stop", container.repository.claims.worker_id)
+    log.info("worker running as %s; Ctrl-C to stop", container.worker_id)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

@@ -74,8 +74,8 @@ class FakeBuyer:
 
 
 def pause_line(checkpoint: str, seconds: int = 120) -> str:
-    # As service.domain.settlement.pause_checkpoint logs it, behind the service's log format.
-    return f"2026-01-01 00:00:00,000 WARNING volta.settlement: fault injection: pausing {seconds}s at {checkpoint}\n"
+    # As service.faults.pause_checkpoint logs it, behind the service's log format.
+    return f"2026-01-01 00:00:00,000 WARNING volta.faults: fault injection: pausing {seconds}s at {checkpoint}\n"
 
 
 def runner_for(faults: list[dict[str, Any]], log: Path, statuses: dict[str, str], orders: int = 1,

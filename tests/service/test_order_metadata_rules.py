@@ -14,6 +14,8 @@ from alembic.config import Config
 from pydantic import ValidationError
 from sqlalchemy import inspect
 
+from service.config import Settings
+from service.container import order_rules
 from service.domain.orders import (
     MAX_METADATA_BYTES,
     MAX_REFERENCE_CHARS,
@@ -75,14 +77,9 @@ def test_metadata_just_under_the_bound_is_kept() -> None:
     assert OrderRequest.model_validate(order(metadata={"blob": blob})).metadata == {"blob": blob}
 
 
-class Settings:
-    def __init__(self, hosts: list[str] | None) -> None:
-        self.redirect_hosts = hosts or []
-
-
 def check_redirect(hosts: list[str] | None, url: str) -> None:
     place = PlaceOrder.__new__(PlaceOrder)
-    place.settings = Settings(hosts)  # type: ignore[assignment]
+    place.rules = order_rules(Settings(redirect_hosts=hosts or []))
     place._check_redirect(url)
 
 

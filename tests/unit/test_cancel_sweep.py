@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from service.config import Settings
+from service.container import order_rules
 from service.domain.preimages import PreimageKeys
 from service.domain.settlement import Settlement
 from service.lightning.base import HoldInvoice, InvoiceState, InvoiceStatus, LightningBackend
@@ -84,7 +85,7 @@ def ended_order(repository: OrderRepository, status: str, ended_ago: timedelta) 
 
 
 def one_sweep_pass(repository: OrderRepository, node: CountingNode) -> None:
-    settlement = Settlement(Settings(), repository, node, None, None, lambda: NOW,  # type: ignore[arg-type]
+    settlement = Settlement(order_rules(Settings()), repository, node, None, None, lambda: NOW,  # type: ignore[arg-type]
                             PreimageKeys.parse(PreimageKeys.generate()))
     worker = Worker(settlement, repository, node, lambda: NOW, threads=4, recheck_interval_s=3600)
     worker.recheck_all()  # the first pass is a full one: it sweeps

@@ -9,6 +9,7 @@ from functools import partial
 from pathlib import Path
 
 from service.config import Settings
+from service.container import order_rules
 from service.domain.settlement import Settlement
 from service.events import NewOrder
 from service.storage.database import make_engine, make_session_factory, migrate
@@ -61,8 +62,8 @@ def test_of_three_workers_exactly_one_follows_each_new_order(tmp_path: Path) -> 
     subscribed: dict[str, list[str]] = {}
     for repository in repositories:
         node = FakeNode()
-        worker = Worker(Settlement(Settings(), repository, node, FakeVault(), FakeVault(), Clock(NOW), KEYS),
-                        repository, node, Clock(NOW), threads=1, recheck_interval_s=3600, roster=roster)
+        settlement = Settlement(order_rules(Settings()), repository, node, FakeVault(), FakeVault(), Clock(NOW), KEYS)
+        worker = Worker(settlement, repository, node, Clock(NOW), threads=1, recheck_interval_s=3600, roster=roster)
         worker._check_in()
         worker.watch = partial(lambda me, order: subscribed.setdefault(order.id, []).append(me),  # type: ignore[method-assign]
                                repository.claims.worker_id)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from service.config import Settings
+from service.container import order_rules
 from service.domain.ports import (
     MintDeferred,
     MintFate,
@@ -134,7 +135,7 @@ def world(tmp_path: Path):  # type: ignore[no-untyped-def]
     clock = {"now": NOW}
     repository = OrderRepository(make_session_factory(make_engine(url)), lambda: clock["now"])
     node, vault = FakeNode(), FakeVault()
-    settlement = Settlement(Settings(), repository, node, vault, vault, lambda: clock["now"], KEYS)
+    settlement = Settlement(order_rules(Settings()), repository, node, vault, vault, lambda: clock["now"], KEYS)
     order = repository.add(OrderRow(
         id=f"ord_{uuid.uuid4().hex}", starknet_address="0x" + "1" * 64, vusd_amount="25.00",
         amount_msat=AMOUNT_MSAT, btc_usd_rate="97000", spread_bps=50, max_slippage_bps=100,
@@ -161,7 +162,7 @@ def resume(settlement: Settlement, order_id: str, order: OrderRecord | None = No
 
 
 def past_hold_bound(settlement: Settlement, clock: dict[str, datetime]) -> None:
-    clock["now"] += timedelta(seconds=settlement.settings.max_hold_s + 1)
+    clock["now"] += timedelta(seconds=settlement.rules.max_hold_s + 1)
 
 
 def test_uncertain_mint_never_seen_is_voided_past_the_bound_then_refunded_once_dead(world) -> None:  # type: ignore[no-untyped-def]
@@ -203,7 +204,7 @@ def test_a_mint_landing_between_two_reads_is_settled_not_refunded(world) -> None
     settlement, repository, node, vault, clock, order = world
     vault.uncertain = True
     accept(settlement, order)
-    clock["now"] += timedelta(seconds=settlement.settings.max_hold_s - 1)  # little time left
+    clock["now"] += timedelta(seconds=settlement.rules.max_hold_s - 1)  # little time left
     vault.fate = MintStatus(MintFate.DEAD, "REVERTED")  # hypothetical worst case: the status lags behind
     vault.used.add(PAYMENT_HASH)
     resume(settlement, order.id)
@@ -270,7 +271,7 @@ def test_lnd_answering_unknown_is_not_a_cancelled_htlc(world) -> None:  # type: 
 
 def test_no_mint_when_too_few_blocks_are_left_before_the_htlc_expires(world) -> None:  # type: ignore[no-untyped-def]
     settlement, repository, node, vault, _clock, order = world
-    node.height = TIP_HEIGHT + 144 - settlement.settings.min_htlc_blocks_to_mint + 1
+    node.height = TIP_HEIGHT + 144 - settlement.rules.min_htlc_blocks_to_mint + 1
     accept(settlement, order)
     stored = repository.get(order.id)
     assert (stored.status, stored.refund_reason, vault.signed) == ("refunded", "htlc_expiring", [])
@@ -281,7 +282,7 @@ def test_an_undecided_mint_is_voided_as_the_htlc_nears_expiry_even_if_the_node_k
     vault.uncertain = True
     accept(settlement, order)
     vault.fate = MintStatus(MintFate.PENDING, "RECEIVED")
-    node.height = TIP_HEIGHT + 144 - settlement.settings.void_mint_blocks_before_expiry
+    node.height = TIP_HEIGHT + 144 - settlement.rules.void_mint_blocks_before_expiry
     resume(settlement, order.id)
     assert (repository.get(order.id).status, vault.voided, node.calls) == ("minting", [(0, "0xa11ce")], [])
 
@@ -291,7 +292,7 @@ def test_the_hold_bound_counts_from_when_lnd_accepted_the_htlc(world) -> None:  
     accepted_at = NOW - timedelta(seconds=100)
     accept(settlement, order, accepted_at=accepted_at)
     stored = repository.get(order.id)
-    assert stored.hold_deadline == accepted_at + timedelta(seconds=settlement.settings.max_hold_s)
+    assert stored.hold_deadline == accepted_at + timedelta(seconds=settlement.rules.max_hold_s)
     # 100 s of a 120 s bound were gone before we noticed: too late to start a mint.
     assert (stored.status, stored.refund_reason) == ("refunded", "quote_expired")
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from service.config import Settings
+from service.container import order_rules
 from service.domain.ports import MintFate, MintReceipt, MintStatus, OrderClaim, SignedMint
 from service.domain.reconciliation import FindingKind, Reconciliation
 from service.domain.settlement import Settlement
@@ -103,7 +104,7 @@ def workers(tmp_path: Path, clock: Clock) -> tuple[WorkerProcess, WorkerProcess]
                                      claim_renew_interval_s=LEASE_S / 3)
         node, vault = FakeNode(), Vault(used)
         return WorkerProcess(repository, node, vault,
-                             Settlement(Settings(), repository, node, vault, vault, clock, KEYS))
+                             Settlement(order_rules(Settings()), repository, node, vault, vault, clock, KEYS))
 
     a, b = process(), process()
     a.repository.add(OrderRow(

@@ -1,6 +1,7 @@
 """No import cycle between the project's modules (lazy imports inside functions count too: they hide a
 cycle rather than remove it). Imports under `if TYPE_CHECKING:` are only for annotations and do not count,
-nor does a module importing a package that contains it (Python runs that package first anyway)."""
+nor does a module importing a package that contains it (Python runs that package first anyway). And the domain
+imports nothing of the project but itself."""
 
 from __future__ import annotations
 
@@ -79,3 +80,53 @@ def test_no_import_cycle_between_project_modules() -> None:
 def test_the_cycle_finder_finds_a_cycle() -> None:
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+# -- the domain's layer -------------------------------------------------------------------------------------------
+
+DOMAIN = "service.domain"
+
+
+def imported_names(source: str, module: str) -> set[str]:
+    """Every module `source` names in an import, anywhere (inside functions and `if TYPE_CHECKING:` too: an
+    annotation is knowledge as well), relative imports resolved against `module`, `from a import b` as `a.b`."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            names |= {f"{_resolved(node, module)}.{alias.name}" for alias in node.names}
+    return names
+
+
+def _resolved(node: ast.ImportFrom, module: str) -> str:
+    if not node.level:
+        return node.module or ""
+    return ".".join([*module.split(".")[:-node.level], *([node.module] if node.module else [])])
+
+
+def outside_the_domain(names: set[str]) -> set[str]:
+    """The project modules named outside `service.domain`: the domain knows nothing of Flask, storage,
+    Starknet, the Lightning backends or the configuration; it owns the ports they implement."""
+    project = tuple(f"{package}." for package in PACKAGES)
+    return {name for name in names
+            if name.startswith(project) and not (name == DOMAIN or name.startswith(DOMAIN + "."))}
+
+
+def test_the_domain_imports_nothing_of_the_project_but_itself() -> None:
+    for path in sorted((ROOT / "service" / "domain").rglob("*.py")):
+        module = module_name(path)
+        reached = outside_the_domain(imported_names(path.read_text(), module))
+        assert not reached, f"{module} imports {sorted(reached)}: give the domain a port or a value of its own"
+
+
+def test_the_layer_check_catches_every_way_of_reaching_out() -> None:
+    module = "service.domain.settlement"
+    for line in ("from service.config import Settings", "import service.lightning.base",
+                 "from service import config", "from .. import config", "from ..lightning.base import X",
+                 "from harness.network import Network", "def f():\n    from service.storage import orders",
+                 "if TYPE_CHECKING:\n    from service.config import Settings"):
+        assert outside_the_domain(imported_names(line, module)), line
+    for line in ("from service.domain.ports import OrderStore", "from . import states", "from .pricing import Price",
+                 "import pydantic"):
+        assert not outside_the_domain(imported_names(line, module)), line

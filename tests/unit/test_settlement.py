@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -42,6 +43,7 @@ PREIMAGE = bytes(32)
 PAYMENT_HASH = hashlib.sha256(PREIMAGE).digest()
 AMOUNT_MSAT = 25_000_000
 TIP_HEIGHT = 1_000
+QUOTED_BTC_USD = Decimal("97000")
 KEYS = PreimageKeys.parse(PreimageKeys.generate())  # the orders here keep a stored preimage, as old ones do
 
 
@@ -49,7 +51,7 @@ class FakeNode(LightningBackend):
     name = "fake"
 
     def __init__(self) -> None:
-        self.state, self.settle_fails, self.calls = InvoiceState.ACCEPTED, False, []
+        self.state, self.settle_fails, self.calls = InvoiceState.ACCEPTED, False, list[str]()
         self.height, self.expiry_height, self.paid_msat = TIP_HEIGHT, TIP_HEIGHT + 144, AMOUNT_MSAT
 
     def create_hold_invoice(self, *args: object) -> HoldInvoice:
@@ -93,6 +95,7 @@ class FakeVault(VaultGateway, PriceSource):
         self.signed: list[SignedMint] = []
         self.before_sending: Callable[[], None] = lambda: None
         self.sent: list[SignedMint] = []
+        self.price = Price(QUOTED_BTC_USD, int(NOW.timestamp()))
 
     def mint_for_payment(self, recipient: int, amount_base_units: int, payment_hash: bytes,
                          on_signed: Callable[[SignedMint], None] | None = None) -> MintReceipt:
@@ -125,23 +128,37 @@ class FakeVault(VaultGateway, PriceSource):
         return True
 
     def btc_usd(self) -> Price:
-        return Price(Decimal("97000"), int(NOW.timestamp()))
+        return self.price
+
+
+class World(NamedTuple):
+    settlement: Settlement
+    repository: OrderRepository
+    node: FakeNode
+    vault: FakeVault
+    clock: dict[str, datetime]
+    order: OrderRow
+
+
+def awaiting_payment(repository: OrderRepository, max_slippage_bps: int = 100, preimage: bytes = PREIMAGE) -> OrderRow:
+    """An order quoted at QUOTED_BTC_USD whose buyer allows `max_slippage_bps`."""
+    payment_hash = hashlib.sha256(preimage).digest()
+    return repository.add(OrderRow(
+        id=f"ord_{uuid.uuid4().hex}", starknet_address="0x" + "1" * 64, vusd_amount="25.00",
+        amount_msat=AMOUNT_MSAT, btc_usd_rate=str(QUOTED_BTC_USD), spread_bps=50, max_slippage_bps=max_slippage_bps,
+        payment_hash=payment_hash.hex(), preimage=preimage.hex(), bolt11="lnbcrt…", status="awaiting_payment",
+        created_at=NOW, updated_at=NOW, expires_at=NOW + timedelta(minutes=10)))
 
 
 @pytest.fixture
-def world(tmp_path: Path):  # type: ignore[no-untyped-def]
+def world(tmp_path: Path) -> World:
     url = f"sqlite:///{tmp_path / 'volta.sqlite'}"
     migrate(url)
     clock = {"now": NOW}
     repository = OrderRepository(make_session_factory(make_engine(url)), lambda: clock["now"])
     node, vault = FakeNode(), FakeVault()
     settlement = Settlement(order_rules(Settings()), repository, node, vault, vault, lambda: clock["now"], KEYS)
-    order = repository.add(OrderRow(
-        id=f"ord_{uuid.uuid4().hex}", starknet_address="0x" + "1" * 64, vusd_amount="25.00",
-        amount_msat=AMOUNT_MSAT, btc_usd_rate="97000", spread_bps=50, max_slippage_bps=100,
-        payment_hash=PAYMENT_HASH.hex(), preimage=PREIMAGE.hex(), bolt11="lnbcrt…", status="awaiting_payment",
-        created_at=NOW, updated_at=NOW, expires_at=NOW + timedelta(minutes=10)))
-    return settlement, repository, node, vault, clock, order
+    return World(settlement, repository, node, vault, clock, awaiting_payment(repository))
 
 
 def accept(settlement: Settlement, order: OrderRow, paid_msat: int = AMOUNT_MSAT,
@@ -165,7 +182,7 @@ def past_hold_bound(settlement: Settlement, clock: dict[str, datetime]) -> None:
     clock["now"] += timedelta(seconds=settlement.rules.max_hold_s + 1)
 
 
-def test_uncertain_mint_never_seen_is_voided_past_the_bound_then_refunded_once_dead(world) -> None:  # type: ignore[no-untyped-def]
+def test_uncertain_mint_never_seen_is_voided_past_the_bound_then_refunded_once_dead(world: World) -> None:
     settlement, repository, node, vault, clock, order = world
     vault.uncertain = True
     accept(settlement, order)
@@ -184,7 +201,7 @@ def test_uncertain_mint_never_seen_is_voided_past_the_bound_then_refunded_once_d
     assert (stored.status, stored.refund_reason, node.calls) == ("refunded", "mint_failed", ["cancel"])
 
 
-def test_a_mint_the_node_knows_keeps_the_htlc_held_past_the_bound_without_voiding(world) -> None:  # type: ignore[no-untyped-def]
+def test_a_mint_the_node_knows_keeps_the_htlc_held_past_the_bound_without_voiding(world: World) -> None:
     settlement, repository, node, vault, clock, order = world
     vault.uncertain = True
     accept(settlement, order)
@@ -199,7 +216,7 @@ def test_a_mint_the_node_knows_keeps_the_htlc_held_past_the_bound_without_voidin
     assert (repository.get(order.id).status, node.calls) == ("completed", ["settle"])
 
 
-def test_a_mint_landing_between_two_reads_is_settled_not_refunded(world) -> None:  # type: ignore[no-untyped-def]
+def test_a_mint_landing_between_two_reads_is_settled_not_refunded(world: World) -> None:
     """The transaction's own status is read first: a mint that lands meanwhile is seen by is_payment_used."""
     settlement, repository, node, vault, clock, order = world
     vault.uncertain = True
@@ -211,7 +228,7 @@ def test_a_mint_landing_between_two_reads_is_settled_not_refunded(world) -> None
     assert (repository.get(order.id).status, node.calls) == ("completed", ["settle"])
 
 
-def test_a_dead_attempt_with_time_left_is_minted_again_replacing_it(world) -> None:  # type: ignore[no-untyped-def]
+def test_a_dead_attempt_with_time_left_is_minted_again_replacing_it(world: World) -> None:
     settlement, repository, node, vault, _clock, order = world
     vault.uncertain = True
     accept(settlement, order)
@@ -222,7 +239,7 @@ def test_a_dead_attempt_with_time_left_is_minted_again_replacing_it(world) -> No
     assert (stored.status, stored.mint_tx_hash, node.calls) == ("completed", "0xfeed1", ["settle"])
 
 
-def test_no_mint_goes_out_after_the_order_was_refunded(world) -> None:  # type: ignore[no-untyped-def]
+def test_no_mint_goes_out_after_the_order_was_refunded(world: World) -> None:
     """Issue 10, way 1: a batch signs a mint after its order was refunded; recording refuses, nothing is sent."""
     settlement, repository, _node, vault, _clock, order = world
 
@@ -236,7 +253,7 @@ def test_no_mint_goes_out_after_the_order_was_refunded(world) -> None:  # type: 
     assert repository.get(order.id).mint_tx_hash is None
 
 
-def test_a_refund_decided_on_an_old_attempt_is_refused_once_a_new_one_is_recorded(world) -> None:  # type: ignore[no-untyped-def]
+def test_a_refund_decided_on_an_old_attempt_is_refused_once_a_new_one_is_recorded(world: World) -> None:
     _settlement, repository, _node, _vault, _clock, order = world
     repository.transition(order.id, OrderStatus.PAYMENT_HELD, amount_paid_msat=AMOUNT_MSAT)
     repository.transition(order.id, OrderStatus.MINTING)
@@ -247,7 +264,7 @@ def test_a_refund_decided_on_an_old_attempt_is_refused_once_a_new_one_is_recorde
     assert repository.get(order.id).status == "minting"
 
 
-def test_a_mint_deferred_for_want_of_a_free_lane_signs_nothing_and_the_next_pass_mints(world) -> None:  # type: ignore[no-untyped-def]
+def test_a_mint_deferred_for_want_of_a_free_lane_signs_nothing_and_the_next_pass_mints(world: World) -> None:
     settlement, repository, node, vault, _clock, order = world
     vault.lanes_free = False
     accept(settlement, order)
@@ -260,7 +277,7 @@ def test_a_mint_deferred_for_want_of_a_free_lane_signs_nothing_and_the_next_pass
     assert node.calls == ["settle"] and len(vault.sent) == 1
 
 
-def test_lnd_answering_unknown_is_not_a_cancelled_htlc(world) -> None:  # type: ignore[no-untyped-def]
+def test_lnd_answering_unknown_is_not_a_cancelled_htlc(world: World) -> None:
     settlement, repository, node, vault, _clock, order = world
     repository.transition(order.id, OrderStatus.PAYMENT_HELD, amount_paid_msat=AMOUNT_MSAT,
                           hold_deadline=NOW + timedelta(seconds=120))
@@ -269,7 +286,7 @@ def test_lnd_answering_unknown_is_not_a_cancelled_htlc(world) -> None:  # type: 
     assert (repository.get(order.id).status, node.calls, vault.signed) == ("payment_held", [], [])
 
 
-def test_no_mint_when_too_few_blocks_are_left_before_the_htlc_expires(world) -> None:  # type: ignore[no-untyped-def]
+def test_no_mint_when_too_few_blocks_are_left_before_the_htlc_expires(world: World) -> None:
     settlement, repository, node, vault, _clock, order = world
     node.height = TIP_HEIGHT + 144 - settlement.rules.min_htlc_blocks_to_mint + 1
     accept(settlement, order)
@@ -277,7 +294,7 @@ def test_no_mint_when_too_few_blocks_are_left_before_the_htlc_expires(world) -> 
     assert (stored.status, stored.refund_reason, vault.signed) == ("refunded", "htlc_expiring", [])
 
 
-def test_an_undecided_mint_is_voided_as_the_htlc_nears_expiry_even_if_the_node_knows_it(world) -> None:  # type: ignore[no-untyped-def]
+def test_an_undecided_mint_is_voided_as_the_htlc_nears_expiry_even_if_the_node_knows_it(world: World) -> None:
     settlement, repository, node, vault, _clock, order = world
     vault.uncertain = True
     accept(settlement, order)
@@ -287,7 +304,7 @@ def test_an_undecided_mint_is_voided_as_the_htlc_nears_expiry_even_if_the_node_k
     assert (repository.get(order.id).status, vault.voided, node.calls) == ("minting", [(0, "0xa11ce")], [])
 
 
-def test_the_hold_bound_counts_from_when_lnd_accepted_the_htlc(world) -> None:  # type: ignore[no-untyped-def]
+def test_the_hold_bound_counts_from_when_lnd_accepted_the_htlc(world: World) -> None:
     settlement, repository, _node, _vault, _clock, order = world
     accepted_at = NOW - timedelta(seconds=100)
     accept(settlement, order, accepted_at=accepted_at)
@@ -297,14 +314,48 @@ def test_the_hold_bound_counts_from_when_lnd_accepted_the_htlc(world) -> None:  
     assert (stored.status, stored.refund_reason) == ("refunded", "quote_expired")
 
 
-def test_an_overpaid_htlc_is_refunded_whole(world) -> None:  # type: ignore[no-untyped-def]
+def test_an_overpaid_htlc_is_refunded_whole(world: World) -> None:
     settlement, repository, node, vault, _clock, order = world
     accept(settlement, order, paid_msat=2 * AMOUNT_MSAT)
     stored = repository.get(order.id)
     assert (stored.status, stored.refund_reason, node.calls, vault.signed) == ("refunded", "overpaid", ["cancel"], [])
 
 
-def test_minted_order_whose_htlc_was_cancelled_goes_to_failed_not_a_loop(world) -> None:  # type: ignore[no-untyped-def]
+# -- the two sides of the slippage bound ------------------------------------------------------------------------
+
+
+def btc_usd_moved(bps: int) -> Price:
+    """The oracle's price now, `bps` basis points from the quote's (negative: BTC fell)."""
+    return Price(QUOTED_BTC_USD * (1 + Decimal(bps) / 10_000), int(NOW.timestamp()))
+
+
+def test_btc_falling_beyond_the_operators_bound_is_refunded_whatever_the_buyer_allows(world: World) -> None:
+    """A fall sells VUSD below the oracle: the operator loses, so the operator's bound (max_price_drop_bps) decides,
+    not the buyer's 500 bps."""
+    settlement, repository, node, vault, _clock, _order = world
+    assert settlement.rules.max_price_drop_bps == 50  # the default: 60 bps is beyond it, well within the buyer's
+    order = awaiting_payment(repository, max_slippage_bps=500, preimage=bytes([1]) * 32)
+    vault.price = btc_usd_moved(-60)
+    accept(settlement, order)
+    stored = repository.get(order.id)
+    assert (stored.status, stored.refund_reason, vault.signed, node.calls) == (
+        "refunded", "slippage_exceeded", [], ["cancel"])
+
+
+def test_btc_rising_within_the_buyers_bound_is_minted_though_beyond_the_operators(world: World) -> None:
+    """A rise makes the buyer's sats buy less than they are now worth: the buyer loses, so the buyer's 500 bps
+    decide, and 60 bps (beyond the operator's 50 bps fall bound) is minted."""
+    settlement, repository, node, vault, _clock, _order = world
+    preimage = bytes([2]) * 32
+    order = awaiting_payment(repository, max_slippage_bps=500, preimage=preimage)
+    vault.price = btc_usd_moved(60)
+    accept(settlement, order)
+    stored = repository.get(order.id)
+    assert (stored.status, stored.refund_reason, node.calls) == ("completed", None, ["settle"])
+    assert hashlib.sha256(preimage).digest() in vault.used
+
+
+def test_minted_order_whose_htlc_was_cancelled_goes_to_failed_not_a_loop(world: World) -> None:
     settlement, repository, node, _vault, _clock, order = world
     node.settle_fails = True
     with pytest.raises(LightningError):  # the worker logs it and retries on its next pass
@@ -317,7 +368,7 @@ def test_minted_order_whose_htlc_was_cancelled_goes_to_failed_not_a_loop(world) 
     assert repository.get(order.id).status == OrderStatus.FAILED.value
 
 
-def test_no_mint_when_the_node_no_longer_holds_the_htlc(world) -> None:  # type: ignore[no-untyped-def]
+def test_no_mint_when_the_node_no_longer_holds_the_htlc(world: World) -> None:
     settlement, repository, node, vault, _clock, order = world
     repository.transition(order.id, OrderStatus.PAYMENT_HELD, amount_paid_msat=AMOUNT_MSAT,
                           hold_deadline=NOW + timedelta(seconds=120))
@@ -327,7 +378,7 @@ def test_no_mint_when_the_node_no_longer_holds_the_htlc(world) -> None:  # type:
     assert repository.get(order.id).status == "refunded" and vault.used == set()
 
 
-def test_a_mint_landing_on_a_refunded_order_is_logged_at_error(world, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_a_mint_landing_on_a_refunded_order_is_logged_at_error(world: World, caplog: pytest.LogCaptureFixture) -> None:
     settlement, repository, _node, vault, _clock, order = world
     vault.uncertain = True
     accept(settlement, order)
@@ -344,7 +395,7 @@ def test_a_mint_landing_on_a_refunded_order_is_logged_at_error(world, caplog) ->
 # -- reconciliation ---------------------------------------------------------------------------------
 
 
-def test_reconciliation_mints_again_a_completed_order_whose_mint_was_rolled_back(world) -> None:  # type: ignore[no-untyped-def]
+def test_reconciliation_mints_again_a_completed_order_whose_mint_was_rolled_back(world: World) -> None:
     settlement, repository, node, vault, _clock, order = world
     accept(settlement, order)
     assert repository.get(order.id).status == "completed"
@@ -357,7 +408,7 @@ def test_reconciliation_mints_again_a_completed_order_whose_mint_was_rolled_back
     assert PAYMENT_HASH in vault.used and repository.get(order.id).mint_tx_hash == "0xfeed1"
 
 
-def test_reconciliation_cancels_a_refunded_order_still_held_and_fails_one_the_vault_contradicts(world) -> None:  # type: ignore[no-untyped-def]
+def test_reconciliation_cancels_a_refunded_order_still_held_and_fails_one_the_vault_contradicts(world: World) -> None:
     settlement, repository, node, vault, _clock, order = world
     accept(settlement, order, paid_msat=2 * AMOUNT_MSAT)  # refunded
     node.state = InvoiceState.ACCEPTED  # the cancel never reached lnd

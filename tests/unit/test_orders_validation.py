@@ -1,8 +1,19 @@
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
-from service.domain.orders import OrderRequest, normalize_starknet_address
+from service.config import Settings
+from service.container import order_rules
+from service.domain.orders import OrderRejected, OrderRequest, PlaceOrder, normalize_starknet_address
+from service.domain.ports import HoldInvoice, HoldInvoiceNode, InvoiceStatus, PriceSource
+from service.domain.preimages import PreimageKeys
+from service.domain.pricing import Price
 from service.domain.states import IllegalTransition, OrderStatus, check_transition
+from service.storage.database import make_engine, make_session_factory, migrate
+from service.storage.orders import OrderRepository
 
 
 def test_address_is_normalized_to_64_hex_digits() -> None:
@@ -60,3 +71,57 @@ def test_only_forward_transitions_are_allowed() -> None:
 @pytest.mark.parametrize("amount", ["1", "25.00", "25.5", "0.01", "1000"])
 def test_plain_decimal_amounts_are_accepted(amount: str) -> None:
     assert OrderRequest.model_validate({"starknet_address": "0x1", "vusd_amount": amount}).vusd_amount == amount
+
+
+# -- the oracle price's age at quote --------------------------------------------------------------------------
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+class InvoicingNode(HoldInvoiceNode):
+    """Makes hold invoices; an order being placed asks nothing else of the node."""
+
+    def create_hold_invoice(self, preimage: bytes, payment_hash: bytes, amount_msat: int, memo: str, expiry_s: int,
+                            description_hash: bytes | None = None) -> HoldInvoice:
+        return HoldInvoice(payment_hash.hex(), "lnbcrt1fake")
+
+    def settle_hold_invoice(self, preimage: bytes) -> None:
+        raise NotImplementedError
+
+    def cancel_hold_invoice(self, payment_hash: bytes) -> None:
+        raise NotImplementedError
+
+    def invoice_status(self, payment_hash: bytes) -> InvoiceStatus:
+        raise NotImplementedError
+
+    def block_height(self) -> int:
+        raise NotImplementedError
+
+
+class Oracle(PriceSource):
+    def __init__(self) -> None:
+        self.age_s = 0
+
+    def btc_usd(self) -> Price:
+        return Price(Decimal("97000"), int(NOW.timestamp()) - self.age_s)
+
+
+def test_the_oldest_price_quoted_on_is_a_minute_by_default() -> None:
+    assert Settings().max_price_age_s == 60 == order_rules(Settings()).max_price_age_s
+
+
+def test_a_quote_on_a_price_older_than_max_price_age_s_is_refused_as_stale(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'volta.sqlite'}"
+    migrate(url)
+    rules, oracle = order_rules(Settings()), Oracle()
+    place = PlaceOrder(rules, OrderRepository(make_session_factory(make_engine(url)), lambda: NOW), InvoicingNode(),
+                       oracle, lambda: NOW, PreimageKeys.parse(PreimageKeys.generate()))
+    request = OrderRequest(starknet_address="0x1", vusd_amount="25.00")
+
+    oracle.age_s = rules.max_price_age_s + 1
+    with pytest.raises(OrderRejected) as refused:
+        place.place(request)
+    assert (refused.value.code, refused.value.http_status) == ("price_stale", 503)
+
+    oracle.age_s = rules.max_price_age_s  # as old as allowed: quoted
+    assert place.place(request).status == "awaiting_payment"

@@ -162,7 +162,7 @@ def _current_btc_usd() -> Decimal:
     flood of /rate. The order itself is priced afresh by the callback."""
     place = container().place_order
     try:
-        price = ensure_fresh(reads().price.get(), place.clock().timestamp(), place.settings.max_price_age_s)
+        price = ensure_fresh(reads().price.get(), place.clock().timestamp(), container().settings.max_price_age_s)
     except StalePrice as exc:
         raise LnurlRefusal(f"We cannot quote right now ({exc}); try again shortly.") from exc
     except Exception as exc:  # the oracle unreachable is a refusal the wallet can show, never a 500
@@ -174,7 +174,7 @@ def _current_btc_usd() -> Decimal:
 
 def _range_for(target: PayTarget) -> tuple[int, int]:
     place = container().place_order
-    settings = place.settings
+    settings = container().settings
     used = place.repository.vusd_committed_since(target.starknet_address, place.clock() - DAY)
     remaining = settings.max_vusd_per_address_per_day - used
     if remaining < settings.min_order_vusd * (1 + RANGE_MARGIN):

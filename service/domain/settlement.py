@@ -58,15 +58,16 @@ log = logging.getLogger("volta.settlement")
 
 
 class Checkpoint(StrEnum):
-    """The moments between a state and its side effect, where a test can stop the service to kill it."""
+    """The moments between a state and its side effect, where a test can stop the service to kill it. A moment
+    right after a status is recorded is named by that status."""
 
-    PAYMENT_HELD = "payment_held"  # HTLC held and recorded, nothing checked yet
-    MINTING = "minting"  # `minting` recorded, nothing signed
+    PAYMENT_HELD = OrderStatus.PAYMENT_HELD.value  # HTLC held and recorded, nothing checked yet
+    MINTING = OrderStatus.MINTING.value  # `minting` recorded, nothing signed
     MINT_SIGNED = "mint_signed"  # signed and recorded, not sent
     MINT_SENT = "mint_sent"  # sent, not yet accepted (reached inside the Starknet client)
     MINT_ACCEPTED = "mint_accepted"  # accepted on L2, not yet recorded
-    MINTED = "minted"  # `minted` recorded, HTLC not settled
-    REFUNDED = "refunded"  # `refunded` recorded, HTLC not cancelled
+    MINTED = OrderStatus.MINTED.value  # `minted` recorded, HTLC not settled
+    REFUNDED = OrderStatus.REFUNDED.value  # `refunded` recorded, HTLC not cancelled
     SETTLED = "settled"  # HTLC settled on lnd, `completed` not recorded
 
 

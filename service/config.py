@@ -223,8 +223,9 @@ class Settings(BaseModel):
     @model_validator(mode="after")
     def _check_hold_bound(self) -> Settings:
         if 2 * self.mint_budget_s > self.max_hold_s:
-            raise ValueError(f"max_hold_s ({self.max_hold_s}) must be at least twice mint_timeout_s + "
-                             "mint_answer_margin_s, so a held HTLC is released within its bound")
+            # The bound comes from two timing settings (never secrets); the value given is not repeated.
+            raise ValueError(f"max_hold_s must be at least twice mint_timeout_s + mint_answer_margin_s (here "
+                             f"{2 * self.mint_budget_s:g} s), so a held HTLC is released within its bound")
         return self
 
     @model_validator(mode="after")
@@ -247,9 +248,10 @@ class Settings(BaseModel):
             raise ValueError("default_max_slippage_bps must not exceed max_allowed_slippage_bps")
         return self
 
-    @field_validator("mint_lane_accounts", mode="before")
+    @field_validator("mint_lane_accounts", "lnurl_aliases", mode="before")
     @classmethod
-    def _lane_accounts_from_json(cls, value: Any) -> Any:
+    def _from_json(cls, value: Any) -> Any:
+        """A list or table given as a VOLTA_* variable is JSON text; from TOML it comes parsed already."""
         return json.loads(value) if isinstance(value, str) else value
 
     @model_validator(mode="after")
@@ -269,11 +271,6 @@ class Settings(BaseModel):
         if value and not re.fullmatch(rf"https?://{HOST_PORT}", value):
             raise ValueError('must be a scheme and host without a path, such as "https://pay.example.com"')
         return value
-
-    @field_validator("lnurl_aliases", mode="before")
-    @classmethod
-    def _lnurl_aliases_from_json(cls, value: Any) -> Any:
-        return json.loads(value) if isinstance(value, str) else value
 
     @field_validator("lnurl_aliases")
     @classmethod

@@ -40,6 +40,8 @@ def test_bad_settings_are_named_without_printing_any_secret(entry_point: str, mi
     assert named in output, output
     leaked = [name for name, value in SECRETS.items() if value in output]
     assert not leaked, f"{leaked} printed:\n{output}"
+    repeated = [name for name, value in mistake.items() if value and value in output]
+    assert not repeated, f"the value of {repeated} printed:\n{output}"
 
 
 def test_the_wsgi_entry_point_refuses_to_run_a_worker_inside_gunicorn() -> None:

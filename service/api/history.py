@@ -18,7 +18,7 @@ from flask.typing import ResponseReturnValue
 from service.api import container
 from service.api.address_proof import SESSION_HINT, AddressProof, ProofRefused, parse_signature, site_of
 from service.api.errors import error_response
-from service.api.limits import limiter
+from service.api.limits import limiter, reads_per_ip
 from service.api.serializers import iso, order_json
 from service.domain.orders import normalize_starknet_address
 
@@ -49,6 +49,7 @@ def _refused(exc: ProofRefused) -> ResponseReturnValue:
 
 
 @blueprint.get("/orders")
+@limiter.limit(reads_per_ip)
 def list_orders() -> ResponseReturnValue:
     address_text = request.args.get("starknet_address", "")
     try:

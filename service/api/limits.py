@@ -13,6 +13,7 @@ from flask import Flask
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
+from service.api import container
 from service.config import Settings
 
 IPV6_SUBSCRIBER_PREFIX = 64
@@ -37,6 +38,13 @@ def client() -> str:
 
 
 limiter = Limiter(key_func=client)
+
+
+def reads_per_ip() -> str:
+    """The limit of every read anyone may make (rate, health, balance, an order, its QR code and events, a
+    history page): each route counts apart, so a checkout page polling its order every few seconds stays far
+    below it while a flood from one client is refused."""
+    return container().settings.rate_limit_reads_per_ip
 
 
 def init_app(app: Flask, settings: Settings) -> None:

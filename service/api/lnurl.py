@@ -32,7 +32,7 @@ from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from service.api import container
-from service.api.limits import limiter
+from service.api.limits import limiter, reads_per_ip
 from service.api.meta import reads
 from service.api.schemas import LnurlError, LnurlInvoice, LnurlMessage, LnurlPayRequest
 from service.config import Settings
@@ -199,7 +199,7 @@ def _target(username: str) -> PayTarget:
 
 
 @blueprint.get("/.well-known/lnurlp/<username>")
-@limiter.limit(lambda: container().settings.rate_limit_reads_per_ip)
+@limiter.limit(reads_per_ip)
 def pay_request(username: str) -> ResponseReturnValue:
     target = _target(username)
     base, host = _public_base()

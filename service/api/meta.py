@@ -23,7 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from service.api import container
 from service.api.dependency_reads import BoundedCalls, SharedAnswer
 from service.api.errors import error_response
-from service.api.limits import limiter
+from service.api.limits import limiter, reads_per_ip
 from service.api.openapi import OPENAPI
 from service.domain.orders import normalize_starknet_address
 from service.domain.pricing import Price, vusd_from_base_units
@@ -71,10 +71,6 @@ def _build_reads(state: BlueprintSetupState) -> None:
 
 def reads() -> DependencyReads:
     return current_app.extensions["volta_reads"]
-
-
-def reads_per_ip() -> str:
-    return container().settings.rate_limit_reads_per_ip
 
 
 @operations.get("/metrics")

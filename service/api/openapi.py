@@ -147,7 +147,7 @@ PATHS: dict[str, Any] = {
             "responses": {"200": _json(schemas.OrderList, "purchases, newest first"),
                           "400": _error("invalid query"),
                           "401": _error("no session, or one that is not ours or has expired"),
-                          "403": _error("the session proves another address")},
+                          "403": _error("the session proves another address"), "429": RATE_LIMITED},
         },
     },
     "/api/v1/history/challenge": {"post": {
@@ -173,19 +173,20 @@ PATHS: dict[str, Any] = {
     }},
     "/api/v1/orders/{order_id}": {"get": {
         "operationId": "getOrder", "parameters": [ORDER_ID],
-        "responses": {"200": _json(Order, "the order with its history"), "404": NOT_FOUND},
+        "responses": {"200": _json(Order, "the order with its history"), "404": NOT_FOUND, "429": RATE_LIMITED},
     }},
     "/api/v1/orders/{order_id}/events": {"get": {
         "operationId": "orderEvents", "parameters": [ORDER_ID],
         "responses": {"200": {"description": "Server-Sent Events, one `order` event per state change",
                               "content": {"text/event-stream": {"schema": ORDER_EVENT}}},
-                      "404": NOT_FOUND, "429": _error("too many live streams from this client")},
+                      "404": NOT_FOUND,
+                      "429": _error("rate limited, or too many live streams from this client (too_many_streams)")},
     }},
     "/api/v1/orders/{order_id}/qr.svg": {"get": {
         "operationId": "orderQr", "parameters": [ORDER_ID],
         "responses": {"200": {"description": "LIGHTNING: + the upper-case BOLT11 as a QR code (alphanumeric mode)",
                               "content": {"image/svg+xml": {"schema": {"type": "string"}}}},
-                      "404": NOT_FOUND},
+                      "404": NOT_FOUND, "429": RATE_LIMITED},
     }},
     "/api/v1/rate": {"get": {"operationId": "rate", "responses": {
         "200": _json(schemas.Rate, "BTC/USD and pricing settings"), "429": RATE_LIMITED,

@@ -6,6 +6,7 @@ import io
 import json
 import time
 from collections.abc import Iterator
+from functools import lru_cache
 
 import segno
 from flask import Blueprint, Response, abort, request, stream_with_context
@@ -14,7 +15,7 @@ from flask.typing import ResponseReturnValue
 from service.api import container
 from service.api.errors import error_response
 from service.api.limits import client as limited_client
-from service.api.limits import limiter
+from service.api.limits import limiter, reads_per_ip
 from service.api.serializers import order_json
 from service.domain.orders import OrderRequest
 from service.domain.ports import OrderRecord
@@ -28,6 +29,7 @@ blueprint = Blueprint("orders", __name__, url_prefix="/api/v1/orders")
 
 SSE_KEEPALIVE_S = 15.0
 QR_SCALE, QR_BORDER = 5, 2  # pixels per module, quiet zone in modules
+QR_CACHED = 256  # invoices whose QR code is kept drawn (some 8 KB each): about the checkout pages open at once
 
 
 def lightning_qr(bolt11: str) -> segno.QRCode:
@@ -77,20 +79,30 @@ def _created(order: OrderRecord, replayed: bool = False) -> ResponseReturnValue:
     return order_json(order, with_history=False), 201, headers
 
 
+@lru_cache(maxsize=QR_CACHED)
+def lightning_qr_svg(bolt11: str) -> bytes:
+    """The invoice's QR code as SVG: drawn once per invoice (drawing takes milliseconds of CPU; a reload or a
+    flood of the same order's code is then a lookup)."""
+    buffer = io.BytesIO()
+    lightning_qr(bolt11).save(buffer, kind="svg", scale=QR_SCALE, border=QR_BORDER)
+    return buffer.getvalue()
+
+
 @blueprint.get("/<order_id>")
+@limiter.limit(reads_per_ip)
 def get_order(order_id: str) -> ResponseReturnValue:
     return order_json(load_order(order_id))
 
 
 @blueprint.get("/<order_id>/qr.svg")
+@limiter.limit(reads_per_ip)
 def order_qr(order_id: str) -> ResponseReturnValue:
-    order = load_order(order_id)
-    buffer = io.BytesIO()
-    lightning_qr(order.bolt11).save(buffer, kind="svg", scale=QR_SCALE, border=QR_BORDER)
-    return Response(buffer.getvalue(), mimetype="image/svg+xml", headers={"Cache-Control": "max-age=3600"})
+    svg = lightning_qr_svg(load_order(order_id).bolt11)
+    return Response(svg, mimetype="image/svg+xml", headers={"Cache-Control": "max-age=3600"})
 
 
 @blueprint.get("/<order_id>/events")
+@limiter.limit(reads_per_ip)  # how often a stream may be opened; how many at once: stream_slots
 def order_events(order_id: str) -> ResponseReturnValue:
     load_order(order_id)  # 404 before the stream starts
     slots, client = container().stream_slots, limited_client()

@@ -1,8 +1,10 @@
-"""GET /api/v1/rate, /health and /balance under a flood, against the running service.
+"""GET /api/v1/rate, /health and /balance under a flood, against the running service; and the reads of an order
+(itself, its QR code, its live events, its buyer's history), limited the same way.
 
 Calls to the devnet are counted from outside: the service is restarted with its Starknet RPC pointed at a
 counting proxy on loopback in front of the devnet. A flood of /rate asks the oracle about once per 2 s, a flood
-of /health asks the devnet about once a second, and one client flooding gets 429 with the JSON error body.
+of /health asks the devnet about once a second, and one client flooding gets 429 with the JSON error body while
+another client is still answered.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import pytest
 
 from harness.network import Network
 from harness.service_process import VoltaService
+from tests.service.history_signing import bearer, history_session
 
 pytestmark = pytest.mark.regtest
 
@@ -94,10 +97,12 @@ def counted(network: Network) -> Iterator[tuple[VoltaService, CountingRpcProxy]]
     proxy.http.close()
 
 
-def flood(url: str, clients: list[str], requests_each: int) -> list[httpx.Response]:
+def flood(url: str, clients: list[str], requests_each: int,
+          headers: dict[str, str] | None = None) -> list[httpx.Response]:
     """Each client (a loopback address) asks `url` `requests_each` times back to back, all clients at once."""
     def client(local_address: str) -> list[httpx.Response]:
-        with httpx.Client(transport=httpx.HTTPTransport(local_address=local_address), timeout=30) as http:
+        with httpx.Client(transport=httpx.HTTPTransport(local_address=local_address), timeout=30,
+                          headers=headers) as http:
             return [http.get(url) for _ in range(requests_each)]
 
     with ThreadPoolExecutor(len(clients)) as pool:
@@ -115,15 +120,53 @@ def test_one_client_flooding_gets_429_with_the_json_error_and_others_still_get_a
 ) -> None:
     service, _ = counted
     responses = flood(service.url + path, ["127.0.0.1"] * 8, requests_each=READS_PER_IP // 4 + 2)
+    assert_flood_refused(responses, answered={200, 503})
+    with httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.250"), timeout=30) as other:
+        assert other.get(service.url + path).status_code in (200, 503), "another client is not limited"
+
+
+def assert_flood_refused(responses: list[httpx.Response], answered: set[int]) -> None:
+    """All but READS_PER_IP of one client's flood are refused with 429 and the JSON error body."""
     statuses = Counter(response.status_code for response in responses)
     limited = [response for response in responses if response.status_code == 429]
-    assert len(limited) >= len(responses) - READS_PER_IP and set(statuses) <= {200, 429, 503}, statuses
+    assert len(limited) >= len(responses) - READS_PER_IP and set(statuses) <= {*answered, 429}, statuses
     for response in limited:
         body = response.json()
         assert set(body) == {"error", "message", "hint"} and body["hint"], body
         assert int(response.headers["Retry-After"]) >= 0
-    with httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.250"), timeout=30) as other:
-        assert other.get(service.url + path).status_code in (200, 503), "another client is not limited"
+
+
+@pytest.fixture(scope="module")
+def bought(counted: tuple[VoltaService, CountingRpcProxy], network: Network) -> tuple[dict[str, Any], str]:
+    """An order for the network's first account, and a history session proving that account."""
+    service, _ = counted
+    account = network.users[0]
+    with httpx.Client(base_url=service.url, timeout=30) as http:
+        order = http.post("/api/v1/orders", json={"starknet_address": account["address"], "vusd_amount": "2.00"})
+        assert order.status_code == 201, order.text
+        return order.json(), history_session(http, account)
+
+
+ORDER_READS = {  # a read of the order (or its buyer's history), and what a client within the limit is answered
+    "order": ("/api/v1/orders/{order_id}", 200),
+    "qr-code": ("/api/v1/orders/{order_id}/qr.svg", 200),
+    "events": ("/api/v1/orders/ord_none/events", 404),  # an open order's stream would stay open: no such order
+    "history": ("/api/v1/orders?starknet_address={starknet_address}", 200),
+}
+
+
+@pytest.mark.parametrize(("path", "answered"), ORDER_READS.values(), ids=ORDER_READS.keys())
+def test_one_client_flooding_an_orders_reads_gets_429_and_others_are_still_answered(
+    counted: tuple[VoltaService, CountingRpcProxy], bought: tuple[dict[str, Any], str], path: str, answered: int,
+) -> None:
+    service, _ = counted
+    order, session = bought
+    url = service.url + path.format(**order)
+    responses = flood(url, ["127.0.0.1"] * 8, requests_each=READS_PER_IP // 4 + 2, headers=bearer(session))
+    assert_flood_refused(responses, answered={answered})
+    with httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.250"), timeout=30,
+                      headers=bearer(session)) as other:
+        assert other.get(url).status_code == answered, "another client is not limited"
 
 
 @pytest.mark.parametrize(("path", "method", "shared_s"), [("/api/v1/rate", "oracle", RATE_SHARED_S),

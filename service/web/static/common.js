@@ -150,7 +150,8 @@ window.VOLTA = (function () {
     return done;
   }
 
-  /** fetch() that returns {ok, status, body}; body is parsed JSON or null. Never throws for HTTP errors. */
+  /** fetch() that returns {ok, status, body, retryAfterS}; body is parsed JSON or null, retryAfterS the
+      Retry-After header in seconds (0 without one). Never throws for HTTP errors. */
   async function requestJSON(url, options, timeoutMs) {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), timeoutMs || 20000);
@@ -163,7 +164,8 @@ window.VOLTA = (function () {
       } catch (err) {
         body = null;
       }
-      return { ok: response.ok, status: response.status, body };
+      return { ok: response.ok, status: response.status, body,
+        retryAfterS: Number(response.headers.get("Retry-After")) || 0 };
     } finally {
       clearTimeout(timer);
     }

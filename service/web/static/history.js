@@ -12,6 +12,8 @@
   const PAGE_SIZE = 10;
   const ADDRESS_KEY = "volta.starknet_address";
   const ORDERS_KEY = "volta.orders";
+  const READ_AT_ONCE = 4;
+  const READ_RETRIES = 3;
   const SESSION_KEY = "volta.history.session";
   const badges = JSON.parse($("badges").textContent);
   const when = new Intl.DateTimeFormat(V.lang, { dateStyle: "medium", timeStyle: "short" });
@@ -196,6 +198,30 @@
     return true;
   }
 
+  /** Each order, READ_AT_ONCE at a time (a browser may remember 50): reads of an order are limited per client
+      (VOLTA_RATE_LIMIT_READS_PER_IP), so one refused with 429 is read again after its Retry-After. */
+  async function readOrders(ids) {
+    const replies = new Array(ids.length).fill(null);
+    let next = 0;
+    async function reader() {
+      while (next < ids.length) {
+        const index = next++;
+        replies[index] = await readOrder(ids[index]);
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(READ_AT_ONCE, ids.length) }, reader));
+    return replies;
+  }
+
+  async function readOrder(id) {
+    for (let attempt = 0; ; attempt++) {
+      const reply = await V.requestJSON(`/api/v1/orders/${encodeURIComponent(id)}`, {}, 20000).catch(() => null);
+      if (!reply || reply.status !== 429 || attempt >= READ_RETRIES) return reply;
+      const waitS = Math.min(Math.max(reply.retryAfterS, 1), 10);
+      await new Promise((resolve) => setTimeout(resolve, waitS * 1000));
+    }
+  }
+
   /** The purchases this browser made for the address: each order id is its own key to the order. */
   async function loadFromThisBrowser() {
     const summary = $("results-summary");
@@ -208,8 +234,7 @@
       return;
     }
     summary.textContent = V.t("Loading the purchases made in this browser…");
-    const replies = await Promise.all(ids.map((id) =>
-      V.requestJSON(`/api/v1/orders/${encodeURIComponent(id)}`, {}, 20000).catch(() => null)));
+    const replies = await readOrders(ids);
     const orders = replies.filter((reply) => reply && reply.ok && reply.body).map((reply) => reply.body)
       .sort((a, b) => Date.parse(b.created_at) - Date.parse(a.created_at));
     $("purchases").replaceChildren(...orders.map(purchaseItem));

@@ -7,9 +7,13 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, create_engine, event, make_url, pool, text
 from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 POOL_SIZE, POOL_OVERFLOW = 10, 40
@@ -50,13 +54,19 @@ def migrate(database_url: str) -> None:
     workers on a fresh PostgreSQL) take turns: each upgrades under one lock, and those after the first find the
     schema at head already. Without it two of them create the same tables at once and one fails to start."""
     from alembic import command
+
+    with _migration_lock(database_url):
+        command.upgrade(alembic_config(database_url), "head")
+
+
+def alembic_config(database_url: str) -> Config:
+    """Alembic's configuration for our migrations on `database_url`."""
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", database_url)
-    with _migration_lock(database_url):
-        command.upgrade(config, "head")
+    return config
 
 
 @contextmanager

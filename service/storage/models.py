@@ -39,8 +39,9 @@ class OrderRow(Base):
     spread_bps: Mapped[int] = mapped_column(Integer)
     max_slippage_bps: Mapped[int] = mapped_column(Integer)
     payment_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    # Only orders made before preimages were derived (service.domain.preimages) have one here; it is never
-    # logged nor returned by any endpoint, and the repr below leaves it out. Newer orders name their key.
+    # Only orders made before preimages were derived (service.domain.preimages) have one here, and of those only
+    # the ones still unfinished, or finished too lately for every HTLC to be gone, when migration 0010 ran; it is
+    # never logged nor returned by any endpoint, and the repr below leaves it out. Newer orders name their key.
     preimage: Mapped[str | None] = mapped_column(String(64), nullable=True)
     preimage_key_id: Mapped[str | None] = mapped_column(String(8), nullable=True)
     bolt11: Mapped[str] = mapped_column(Text)

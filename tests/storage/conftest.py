@@ -3,10 +3,13 @@ harness's own Postgres process: initdb, then the server on a free port, as `post
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
+from sqlalchemy import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from harness.postgres import Postgres
@@ -29,6 +32,25 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'volta.sqlite'}"
     return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def fresh_postgres_url(postgres_url: str) -> str:
+    """A new, empty database on the session's PostgreSQL cluster."""
+    url = make_url(postgres_url)
+    name = f"fresh_{secrets.token_hex(4)}"
+    with psycopg.connect(host=url.host, port=url.port, user=url.username, dbname=url.database,
+                         autocommit=True) as connection:
+        connection.execute(f"CREATE DATABASE {name}")
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new, empty database of each kind (not migrated)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'fresh.sqlite'}"
+    return request.getfixturevalue("fresh_postgres_url")
 
 
 @pytest.fixture

@@ -4,15 +4,12 @@ of a scaled-out service do): they take turns under one lock, every one of them s
 from __future__ import annotations
 
 import itertools
-import secrets
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import psycopg
-import pytest
-from sqlalchemy import create_engine, inspect, make_url, text
+from sqlalchemy import create_engine, inspect, text
 
 from service.storage.database import MIGRATIONS_DIR
 
@@ -73,17 +70,6 @@ def _assert_schema_at_head(database_url: str) -> None:
         engine.dispose()
     assert versions == [_head_revision()]
     assert {"orders", "order_events"} <= tables
-
-
-@pytest.fixture
-def fresh_postgres_url(postgres_url: str) -> str:
-    """A new, empty database on the session's PostgreSQL cluster."""
-    url = make_url(postgres_url)
-    name = f"fresh_{secrets.token_hex(4)}"
-    with psycopg.connect(host=url.host, port=url.port, user=url.username, dbname=url.database,
-                         autocommit=True) as connection:
-        connection.execute(f"CREATE DATABASE {name}")
-    return url.set(database=name).render_as_string(hide_password=False)
 
 
 def test_processes_starting_at_once_on_fresh_postgres_all_migrate(fresh_postgres_url: str) -> None:

@@ -249,6 +249,60 @@ PATHS: dict[str, Any] = {
         "description": "Prometheus metrics", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
 }
 
+# -- links: where an answer leads (create -> read -> events -> QR -> history); schemathesis follows them ------------
+
+ITS_ORDER = {"order_id": "$response.body#/order_id"}
+ITS_ADDRESS = {"starknet_address": "$response.body#/starknet_address"}
+
+
+def _link(operation_id: str, description: str, parameters: dict[str, str] | None = None,
+          request_body: dict[str, str] | None = None) -> dict[str, Any]:
+    """A link to `operation_id`; `request_body` names the fields of the body to send that come from the answer."""
+    link: dict[str, Any] = {"operationId": operation_id, "description": description}
+    if parameters:
+        link["parameters"] = parameters
+    if request_body:
+        link["requestBody"] = request_body
+    return link
+
+
+LINKS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
+    ("createOrder", "201"): {
+        "ReadOrder": _link("getOrder", "the order as it is now", ITS_ORDER),
+        "FollowOrder": _link("orderEvents", "each state change of the order, live", ITS_ORDER),
+        "DrawOrderQr": _link("orderQr", "the invoice as a QR code", ITS_ORDER),
+        "ListAddressHistory": _link("listOrders", "the address's purchases (with a session proving it)", ITS_ADDRESS),
+        "NotifyPayment": _link("lightningNotice", "a hosted node's signed notice that the invoice was paid",
+                               request_body={"payment_hash": "$response.body#/payment_hash"}),
+        "OrderDeliveries": _link("webhookDeliveries", "the order's webhook deliveries (operator only)", ITS_ORDER),
+        "AddressBalance": _link("balance", "the address's VUSD balance", ITS_ADDRESS),
+        "ProveAddress": _link("historyChallenge", "the message to sign to prove the address",
+                              request_body=ITS_ADDRESS),
+    },
+    ("getOrder", "200"): {
+        "FollowReadOrder": _link("orderEvents", "each state change of the order, live", ITS_ORDER),
+        "DrawReadOrderQr": _link("orderQr", "the invoice as a QR code", ITS_ORDER),
+        "ListReadOrderHistory": _link("listOrders", "the address's purchases (with a session proving it)",
+                                      ITS_ADDRESS),
+    },
+    ("historyChallenge", "200"): {
+        "RedeemChallenge": _link("historySession", "the session, for the challenge signed by the account",
+                                 request_body={"challenge": "$response.body#/challenge"}),
+    },
+    ("historySession", "200"): {
+        "ListProvenHistory": _link("listOrders", "the proven address's purchases", ITS_ADDRESS),
+    },
+}
+
+
+def _add_links(paths: dict[str, Any]) -> None:
+    operations = {operation["operationId"]: operation for path in paths.values() for operation in path.values()}
+    for (operation_id, status), links in LINKS.items():
+        operations[operation_id]["responses"][status]["links"] = links
+
+
+_add_links(PATHS)
+
 OPENAPI: dict[str, Any] = {
     "openapi": "3.0.3",
     "info": {"title": "VOLTA Lightning", "version": "1.0.0",

@@ -1,11 +1,9 @@
-"""Stateful fuzzing: the OpenAPI document with links between operations, and the schemathesis state machine that
-follows them against the running service.
+"""Stateful fuzzing: the schemathesis state machine that follows the served document's links between operations
+(service.api.openapi.LINKS) against the running service.
 
-The served document has no `links` yet, so they are added here to a copy (LINKS): an order that was created is
-read, followed live, drawn as a QR code, looked up in its address's history (after its buyer proves the address:
-challenge, then session), its payment hash is sent as a signed payment notice and its deliveries are listed. The
-copy's response schemas, which every answer is checked against, are the served ones but for one (see
-ORDER_EVENT_SCHEMA). Half of the orders and challenges generated are valid ones for the network's accounts
+An order that was created is read, followed live, drawn as a QR code, looked up in its address's history (after
+its buyer proves the address: challenge, then session), its payment hash is sent as a signed payment notice and its
+deliveries are listed. Half of the orders and challenges generated are valid ones for the network's accounts
 (a `flatmap_body` hook): random strings are almost never a Starknet address, and a link needs a 201 to follow.
 
 The machine does what a wallet, a hosted node and the operator would: it signs challenges for the accounts whose
@@ -15,7 +13,6 @@ right one, now another address's, now none) and, mostly, the operator's token to
 
 from __future__ import annotations
 
-import copy
 import itertools
 import json
 import secrets
@@ -37,63 +34,7 @@ from service.domain.orders import normalize_starknet_address
 from service.webhooks.signing import sign
 from tests.service.history_signing import sign_typed_data
 
-ORDER = "$response.body#/order_id"
-LINKS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
-    ("createOrder", "201"): {
-        "ReadOrder": {"operationId": "getOrder", "parameters": {"order_id": ORDER}},
-        "FollowOrder": {"operationId": "orderEvents", "parameters": {"order_id": ORDER}},
-        "DrawOrderQr": {"operationId": "orderQr", "parameters": {"order_id": ORDER}},
-        "ListAddressHistory": {"operationId": "listOrders",
-                               "parameters": {"starknet_address": "$response.body#/starknet_address"}},
-        "NotifyPayment": {"operationId": "lightningNotice",
-                          "requestBody": {"payment_hash": "$response.body#/payment_hash"}},
-        "OrderDeliveries": {"operationId": "webhookDeliveries", "parameters": {"order_id": ORDER}},
-        "AddressBalance": {"operationId": "balance",
-                           "parameters": {"starknet_address": "$response.body#/starknet_address"}},
-        "ProveAddress": {"operationId": "historyChallenge",
-                         "requestBody": {"starknet_address": "$response.body#/starknet_address"}},
-    },
-    ("getOrder", "200"): {
-        "FollowReadOrder": {"operationId": "orderEvents", "parameters": {"order_id": ORDER}},
-        "DrawReadOrderQr": {"operationId": "orderQr", "parameters": {"order_id": ORDER}},
-        "ListReadOrderHistory": {"operationId": "listOrders",
-                                 "parameters": {"starknet_address": "$response.body#/starknet_address"}},
-    },
-    ("historyChallenge", "200"): {
-        "RedeemChallenge": {"operationId": "historySession", "requestBody": {"challenge": "$response.body#/challenge"}},
-    },
-    ("historySession", "200"): {
-        "ListProvenHistory": {"operationId": "listOrders",
-                              "parameters": {"starknet_address": "$response.body#/starknet_address"}},
-    },
-}
 VALID_AMOUNTS = ["2.00", "5.00", "12.34"]
-
-# What the served document should say of GET /api/v1/orders/{order_id}/events, and does not yet: schemathesis
-# (as OpenAPI 3.2 does) checks each event of a text/event-stream against the schema, where the served document
-# has {"type": "string"}. Applied to the fuzzed copy so the rest of the stateful run can go on;
-# test_api_fuzz.test_the_document_describes_each_order_event checks the served document for it.
-ORDER_EVENT_SCHEMA: dict[str, Any] = {
-    "type": "object", "required": ["event", "id", "data"],
-    "properties": {"event": {"type": "string", "enum": ["order"]}, "id": {"type": "string", "pattern": "^[0-9]+$"},
-                   "data": {"type": "string", "contentMediaType": "application/json",
-                            "contentSchema": {"$ref": "#/components/schemas/Order"}}},
-}
-
-
-def linked_document() -> dict[str, Any]:
-    """OPENAPI with LINKS beside its own links (it has none yet), and each order event described
-    (ORDER_EVENT_SCHEMA) where it still says {"type": "string"}."""
-    document = copy.deepcopy(OPENAPI)
-    operations = {operation["operationId"]: operation for path in document["paths"].values()
-                  for operation in path.values()}
-    for (operation_id, status), links in LINKS.items():
-        response = operations[operation_id]["responses"][status]
-        response["links"] = {**links, **response.get("links", {})}  # the served ones win, once there are some
-    events = operations["orderEvents"]["responses"]["200"]["content"]["text/event-stream"]
-    if events["schema"] == {"type": "string"}:
-        events["schema"] = ORDER_EVENT_SCHEMA
-    return document
 
 
 def valid_half_the_time(addresses: list[str]) -> Callable[[HookContext, Any], st.SearchStrategy[Any]]:
@@ -126,7 +67,7 @@ def workflow(base_url: str, held: Secrets, checks: list[CheckFunction], sent: Co
     """The state machine class for the running service; `sent` counts every request, by operation."""
     accounts, sessions, inbound_secret = held.accounts, held.sessions, held.inbound_webhook_secret
     keys = {normalize_starknet_address(account["address"]): account["private_key"] for account in accounts}
-    schema = schemathesis.openapi.from_dict(linked_document())
+    schema = schemathesis.openapi.from_dict(OPENAPI)
     schema.hooks.register_hook_with_name(valid_half_the_time(list(keys)), "flatmap_body")
     schema.config.phases.stateful.inference.algorithms = []  # the links above, nothing guessed
     # An order's event stream lasts until the order ends: one event shows its shape.

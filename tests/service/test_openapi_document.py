@@ -87,3 +87,37 @@ def test_a_valid_order_request_matches_the_document(body: dict[str, object]) -> 
 def test_what_the_document_refuses_the_model_refuses_too(body: dict[str, object]) -> None:
     with pytest.raises(jsonschema.ValidationError):
         check(body, "OrderRequest")
+
+
+OPERATIONS = {operation["operationId"]: operation for path in OPENAPI["paths"].values() for operation in path.values()}
+
+
+def links_of(operation_id: str, status: str) -> dict[str, str]:
+    """The operations an answer links to, by link name."""
+    links = OPERATIONS[operation_id]["responses"][status].get("links", {})
+    return {name: link["operationId"] for name, link in links.items()}
+
+
+def test_the_document_links_an_order_to_its_reads_and_a_proof_to_the_history() -> None:
+    """create → read → events → QR → history, and challenge → session → history: integrators (and the stateful
+    fuzzing, tests/service/fuzz_workflow.py) follow these links."""
+    reads_of_an_order = {"getOrder", "orderEvents", "orderQr", "listOrders"}
+    assert reads_of_an_order <= set(links_of("createOrder", "201").values())
+    assert reads_of_an_order - {"getOrder"} <= set(links_of("getOrder", "200").values())
+    assert set(links_of("historyChallenge", "200").values()) == {"historySession"}
+    assert set(links_of("historySession", "200").values()) == {"listOrders"}
+
+
+def test_every_link_names_an_operation_and_what_it_takes() -> None:
+    links = [link for operation in OPERATIONS.values() for response in operation["responses"].values()
+             for link in response.get("links", {}).values()]
+    assert links
+    for link in links:
+        target = OPERATIONS[link["operationId"]]
+        assert set(link.get("parameters", {})) <= {parameter["name"] for parameter in target.get("parameters", [])}
+        body = link.get("requestBody", {})
+        if body:
+            model = target["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+            assert set(body) <= set(SCHEMAS[model]["properties"]), (link, model)
+        assert all(value.startswith("$response.body#/") for value in [*link.get("parameters", {}).values(),
+                                                                       *body.values()]), link

@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.domain.ports import ClaimLost, OrderClaim
+from service.storage.heartbeat import LeaseHeartbeat
 from service.storage.models import OrderClaimRow
 
 log = logging.getLogger("volta.claims")
@@ -46,8 +47,8 @@ class ClaimStore:
         self._identity = (os.getpid(), new_worker_id())
         self._held: dict[str, OrderClaim] = {}
         self._lock = threading.Lock()
-        self._closed = threading.Event()
-        self._heartbeat: threading.Thread | None = None
+        self._heartbeat = LeaseHeartbeat(self.renew, renew_every_s, leases="claims", thread_name="claims-heartbeat",
+                                         log=log)
 
     @property
     def worker_id(self) -> str:
@@ -105,7 +106,7 @@ class ClaimStore:
             return
         with self._lock:
             self._held[order_id] = claim
-        self._start_heartbeat()
+        self._heartbeat.start()
         try:
             yield claim
         finally:
@@ -174,22 +175,7 @@ class ClaimStore:
             return list(self._held.values())
 
     def close(self) -> None:
-        self._closed.set()
-
-    def _start_heartbeat(self) -> None:
-        with self._lock:
-            # is_alive, not `is not None`: a forked child copies the object but not the thread.
-            if (self._heartbeat is not None and self._heartbeat.is_alive()) or self._closed.is_set():
-                return
-            self._heartbeat = threading.Thread(target=self._renew_loop, name="claims-heartbeat", daemon=True)
-        self._heartbeat.start()
-
-    def _renew_loop(self) -> None:
-        while not self._closed.wait(self.renew_every_s):
-            try:
-                self.renew()
-            except Exception:  # the database is away: the next beat tries again; the fence keeps writes safe
-                log.warning("renewing claims failed", exc_info=True)
+        self._heartbeat.close()
 
 
 def _is(claim: OrderClaim) -> tuple[Any, ...]:

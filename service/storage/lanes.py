@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.storage.claims import rowcount
+from service.storage.heartbeat import LeaseHeartbeat
 from service.storage.models import MintLaneRow
 
 log = logging.getLogger("volta.lanes")
@@ -35,8 +36,9 @@ class LaneLeaseStore:
         self.lease = timedelta(seconds=lease_s)
         self._held: set[str] = set()
         self._lock = threading.Lock()
-        self._closed = threading.Event()
-        self._heartbeat: threading.Thread | None = None
+        # A third of a lease apart: after one failed beat the next still comes before the lane runs out.
+        self._heartbeat = LeaseHeartbeat(self.renew, lease_s / 3, leases="mint lanes", thread_name="lanes-heartbeat",
+                                         log=log)
 
     def take(self, account: str) -> bool:
         """Lease the lane if it is free or its holder's lease ran out; False while another worker holds it."""
@@ -59,7 +61,7 @@ class LaneLeaseStore:
         with self._lock:
             self._held.add(account)
         log.info("mint lane %s leased by worker %s", account, me)
-        self._start_heartbeat()
+        self._heartbeat.start()
         return True
 
     def holds(self, account: str) -> bool:
@@ -100,7 +102,7 @@ class LaneLeaseStore:
 
     def close(self) -> None:
         """Stop renewing and give every lane back (a worker stopping cleanly need not make others wait)."""
-        self._closed.set()
+        self._heartbeat.close()
         with self._lock:
             held = sorted(self._held)
         for account in held:
@@ -109,17 +111,3 @@ class LaneLeaseStore:
             except Exception:  # the database is away: the lease runs out instead
                 log.warning("could not release mint lane %s; it expires within %ss", account,
                             self.lease.total_seconds(), exc_info=True)
-
-    def _start_heartbeat(self) -> None:
-        with self._lock:
-            if (self._heartbeat is not None and self._heartbeat.is_alive()) or self._closed.is_set():
-                return
-            self._heartbeat = threading.Thread(target=self._renew_loop, name="lanes-heartbeat", daemon=True)
-        self._heartbeat.start()
-
-    def _renew_loop(self) -> None:
-        while not self._closed.wait(self.lease.total_seconds() / 3):
-            try:
-                self.renew()
-            except Exception:  # the database is away: the next beat tries again
-                log.warning("renewing mint lanes failed", exc_info=True)

@@ -26,17 +26,11 @@ target="$root/service/web/static/vendor/bitcoin-connect"
 lock="$target/package-lock.json"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-
-command -v npm >/dev/null || { echo "npm is missing: apt-get install npm" >&2; exit 1; }
+# shellcheck source=lib/npm_vendor.sh
+source "$root/scripts/lib/npm_vendor.sh"
 
 # The package's own tarball, checked against the pinned integrity before anything is built from it.
-(cd "$work" && npm pack --silent "$PACKAGE@$VERSION" >/dev/null)
-tarball="$work/getalby-bitcoin-connect-$VERSION.tgz"
-actual="sha512-$(openssl dgst -sha512 -binary "$tarball" | base64 -w0)"
-if [[ "$actual" != "$INTEGRITY" ]]; then
-    echo "$PACKAGE@$VERSION: integrity $actual, expected $INTEGRITY; not vendored" >&2
-    exit 1
-fi
+npm_pack_verified "$PACKAGE" "$VERSION" "$INTEGRITY" "$work" >/dev/null
 
 cat > "$work/package.json" <<EOF
 {"name": "volta-bitcoin-connect-bundle", "private": true,

@@ -13,15 +13,10 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 target="$root/service/web/static/vendor/swagger-ui"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
+# shellcheck source=lib/npm_vendor.sh
+source "$root/scripts/lib/npm_vendor.sh"
 
-command -v npm >/dev/null || { echo "npm is missing: apt-get install npm" >&2; exit 1; }
-(cd "$work" && npm pack --silent "$PACKAGE@$VERSION" >/dev/null)
-tarball="$work/$PACKAGE-$VERSION.tgz"
-actual="sha512-$(openssl dgst -sha512 -binary "$tarball" | base64 -w0)"
-if [[ "$actual" != "$INTEGRITY" ]]; then
-    echo "$PACKAGE@$VERSION: integrity $actual, expected $INTEGRITY; not vendored" >&2
-    exit 1
-fi
+tarball="$(npm_pack_verified "$PACKAGE" "$VERSION" "$INTEGRITY" "$work")"
 tar -xzf "$tarball" -C "$work"
 mkdir -p "$target"
 for file in "${FILES[@]}"; do

@@ -6,8 +6,8 @@
 # @getalby/lightning-tools and qrcode-generator by name (its README loads it from esm.sh, a CDN that bundles on
 # the fly). So this script does what esm.sh does, here and pinned: it installs the package and its dependencies
 # from the npm registry at the versions in package-lock.json (npm ci checks every tarball against the lock's
-# integrity hash; the package itself is also checked against INTEGRITY below, as scripts/vendor_swagger_ui.sh
-# does), and bundles them with esbuild (pinned too) into one IIFE that sets window.bitcoinConnect.
+# integrity hash; the package itself is also checked against INTEGRITY below, by scripts/lib/npm_vendor.sh as
+# for Swagger UI), and bundles them with esbuild (pinned too) into one IIFE that sets window.bitcoinConnect.
 # Lightning Node Connect (@lightninglabs/lnc-web, a large WebAssembly client the checkout does not offer) is
 # replaced by a stub that refuses; the checkout's modal shows only the NWC and browser-extension connectors.
 #

@@ -8,8 +8,6 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import httpx
 import pytest
@@ -20,6 +18,7 @@ from harness.network import Network
 from harness.purchase import Buyer
 from harness.util import Timeouts, wait_until
 from tests.service.readme_signing import readme_signature, signed_by_readme
+from tests.service.webhook_receiver import WebhookReceiver, webhook_receiver
 
 RECEIVER_SECRET = "whsec_feature_tests"
 ADMIN_TOKEN = "admin_feature_tests"  # the delivery log is closed without one
@@ -37,38 +36,15 @@ def exchange() -> Exchange:
     return Exchange()
 
 
-class Receiver(ThreadingHTTPServer):
-    """A merchant's webhook endpoint on loopback that answers 500 to its first two requests."""
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), ReceiverHandler)
-        self.seen: list[tuple[dict[str, str], bytes, int]] = []
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/hooks/volta"
-
-
-class ReceiverHandler(BaseHTTPRequestHandler):
-    server: Receiver
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        status = 500 if len(self.server.seen) < 2 else 200
-        self.server.seen.append((dict(self.headers), body, status))
-        self.send_response(status)
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
+def fail_twice_then_succeed(path: str, seen_before: int) -> int:
+    """A merchant's webhook endpoint that answers 500 to its first two requests, 200 after."""
+    return 500 if seen_before < 2 else 200
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.shutdown()
+def receiver() -> Iterator[WebhookReceiver]:
+    with webhook_receiver(fail_twice_then_succeed) as server:
+        yield server
 
 
 # -- inbound payment notices ---------------------------------------------------------------------------
@@ -214,18 +190,18 @@ def refused_request(exchange: Exchange, status: int, code: str) -> None:
 
 
 @given("a webhook receiver that fails twice and then succeeds")
-def failing_receiver(network: Network, service_env: dict[str, str], receiver: Receiver) -> None:
-    service_env.update({"VOLTA_WEBHOOK_URLS": receiver.url, "VOLTA_WEBHOOK_SECRET": RECEIVER_SECRET,
+def failing_receiver(network: Network, service_env: dict[str, str], receiver: WebhookReceiver) -> None:
+    service_env.update({"VOLTA_WEBHOOK_URLS": receiver.url("/hooks/volta"), "VOLTA_WEBHOOK_SECRET": RECEIVER_SECRET,
                         "VOLTA_WEBHOOK_BACKOFF_S": "0.3", "VOLTA_ADMIN_TOKEN": ADMIN_TOKEN})
     network.service.restart(dict(service_env))
 
 
 @then(parsers.parse("the receiver eventually accepts the {status} event"))
-def receiver_accepts(story: Story, receiver: Receiver, status: str) -> None:
+def receiver_accepts(story: Story, receiver: WebhookReceiver, status: str) -> None:
     def accepted_event() -> bool:
-        return any(code == 200 and json.loads(body)["type"] == f"order.{status}" and
-                   json.loads(body)["data"]["order_id"] == story.purchase.order_id
-                   for _, body, code in receiver.seen)
+        return any(post.status == 200 and json.loads(post.body)["type"] == f"order.{status}" and
+                   json.loads(post.body)["data"]["order_id"] == story.purchase.order_id
+                   for post in receiver.seen)
 
     wait_until(accepted_event, timeout=Timeouts.PAYMENT, what=f"the receiver to accept order.{status}")
 
@@ -240,7 +216,8 @@ def delivery_log(network: Network, story: Story) -> None:
 
 
 @then("every delivery the receiver saw carried a valid signature")
-def signatures_valid(receiver: Receiver) -> None:
-    for headers, body, _ in receiver.seen:
-        assert signed_by_readme(RECEIVER_SECRET, headers["Volta-Signature"], body), headers["Volta-Signature"]
-        assert headers["Volta-Delivery"].startswith("whd_")
+def signatures_valid(receiver: WebhookReceiver) -> None:
+    for post in receiver.seen:
+        signature = post.headers["Volta-Signature"]
+        assert signed_by_readme(RECEIVER_SECRET, signature, post.body), signature
+        assert post.headers["Volta-Delivery"].startswith("whd_")

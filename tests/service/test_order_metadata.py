@@ -7,9 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -19,6 +17,7 @@ from standardwebhooks.webhooks import Webhook
 from harness.network import Network
 from harness.service_process import VoltaService
 from harness.util import wait_until
+from tests.service.webhook_receiver import Post, WebhookReceiver, webhook_receiver
 
 pytestmark = pytest.mark.regtest
 
@@ -27,41 +26,16 @@ METADATA = {"cart": [{"sku": "VUSD-25", "qty": 1}], "customer": {"id": 7, "name"
 REFERENCE = "INV-2026-11-0042"
 
 
-class Receiver(ThreadingHTTPServer):
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.seen: list[tuple[dict[str, str], bytes]] = []
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/hook"
-
-
-class Handler(BaseHTTPRequestHandler):
-    server: Receiver
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.server.seen.append((dict(self.headers), body))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[WebhookReceiver]:
+    with webhook_receiver() as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.shutdown()
-
-
-@pytest.fixture(scope="module")
-def service(network: Network, receiver: Receiver) -> Iterator[VoltaService]:
+def service(network: Network, receiver: WebhookReceiver) -> Iterator[VoltaService]:
     assert network.service is not None
-    network.service.restart({"VOLTA_WEBHOOK_URLS": receiver.url, "VOLTA_WEBHOOK_SECRET": SECRET,
+    network.service.restart({"VOLTA_WEBHOOK_URLS": receiver.url("/hook"), "VOLTA_WEBHOOK_SECRET": SECRET,
                              "VOLTA_REDIRECT_HOSTS": "shop.example"})
     yield network.service
     network.service.restart()
@@ -96,11 +70,12 @@ def test_the_checkout_page_shows_the_reference(created: dict[str, Any]) -> None:
     assert page.status_code == 200 and REFERENCE in page.text
 
 
-def test_webhooks_carry_them(created: dict[str, Any], receiver: Receiver) -> None:
-    def delivered() -> tuple[dict[str, str], bytes] | None:
-        return next(((h, b) for h, b in receiver.seen if created["order_id"].encode() in b), None)
+def test_webhooks_carry_them(created: dict[str, Any], receiver: WebhookReceiver) -> None:
+    def delivered() -> Post | None:
+        return next((post for post in receiver.seen if created["order_id"].encode() in post.body), None)
 
-    headers, body = wait_until(delivered, timeout=60, what="the order's first webhook")
+    post = wait_until(delivered, timeout=60, what="the order's first webhook")
+    headers, body = post.headers, post.body
     event = Webhook(SECRET).verify(body, headers)
     assert event["data"]["metadata"] == METADATA and event["data"]["reference"] == REFERENCE
     assert json.loads(body)["data"]["redirect_url"] is None

@@ -11,10 +11,8 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -25,6 +23,7 @@ from harness.network import Network
 from harness.service_process import VoltaService
 from harness.util import wait_until
 from tests.service.readme_signing import signed_by_readme
+from tests.service.webhook_receiver import WebhookReceiver, webhook_receiver
 
 pytestmark = pytest.mark.regtest
 
@@ -36,41 +35,13 @@ ANSWERS = {"/ok": 200, "/gone": 410, "/down": 503}  # what each receiver path an
 DELIVERIES = "/api/v1/webhooks/deliveries"
 
 
-class Receivers(ThreadingHTTPServer):
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), ReceiverHandler)
-        self.seen: list[tuple[str, dict[str, str], bytes]] = []
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}{path}"
-
-    def posts(self, path: str, delivery_id: str) -> int:
-        return sum(1 for seen_path, headers, _ in self.seen
-                   if seen_path == path and headers.get("Volta-Delivery") == delivery_id)
-
-
-class ReceiverHandler(BaseHTTPRequestHandler):
-    server: Receivers
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.server.seen.append((self.path, dict(self.headers), body))
-        self.send_response(ANSWERS.get(self.path, 404))
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
-def receivers() -> Iterator[Receivers]:
-    server = Receivers()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.shutdown()
+def receivers() -> Iterator[WebhookReceiver]:
+    with webhook_receiver(lambda path, seen_before: ANSWERS.get(path, 404)) as server:
+        yield server
 
 
-def webhook_env(receivers: Receivers, admin_token: str | None) -> dict[str, str]:
+def webhook_env(receivers: WebhookReceiver, admin_token: str | None) -> dict[str, str]:
     env = {"VOLTA_WEBHOOK_URLS": ",".join(receivers.url(path) for path in ANSWERS),
            "VOLTA_WEBHOOK_SECRET": RECEIVER_SECRET, "VOLTA_WEBHOOK_BACKOFF_S": str(BACKOFF_S),
            "VOLTA_WEBHOOK_MAX_ATTEMPTS": str(MAX_ATTEMPTS)}
@@ -78,7 +49,7 @@ def webhook_env(receivers: Receivers, admin_token: str | None) -> dict[str, str]
 
 
 @pytest.fixture(scope="module")
-def service(network: Network, receivers: Receivers) -> Iterator[VoltaService]:
+def service(network: Network, receivers: WebhookReceiver) -> Iterator[VoltaService]:
     """The network's service delivering to the three receivers, with an operator token; plain again afterwards."""
     assert network.service is not None
     network.service.restart(webhook_env(receivers, ADMIN_TOKEN))
@@ -115,13 +86,23 @@ def settled_log(service: VoltaService, order_id: str) -> dict[str, dict[str, Any
     return wait_until(settled, timeout=60, what=f"every delivery of {order_id}'s first event to be decided")
 
 
+def delivered_to(receivers: WebhookReceiver, service: VoltaService,
+                 order_id: str) -> list[tuple[dict[str, str], bytes]]:
+    """Every webhook about the order the receivers got (headers, body), once each delivery of its first event is
+    decided; there is at least one."""
+    settled_log(service, order_id)
+    ours = [(post.headers, post.body) for post in receivers.seen if order_id.encode() in post.body]
+    assert ours
+    return ours
+
+
 @pytest.fixture(scope="module")
 def order_id(service: VoltaService, network: Network) -> str:
     return create_order(service, network)
 
 
 @pytest.fixture
-def service_without_token(network: Network, receivers: Receivers) -> Iterator[VoltaService]:
+def service_without_token(network: Network, receivers: WebhookReceiver) -> Iterator[VoltaService]:
     """Delivering webhooks, as the defaults leave it: no VOLTA_ADMIN_TOKEN."""
     assert network.service is not None
     network.service.restart(webhook_env(receivers, admin_token=None))
@@ -130,10 +111,10 @@ def service_without_token(network: Network, receivers: Receivers) -> Iterator[Vo
 
 
 def test_without_an_operator_token_the_log_and_redelivery_are_closed(
-    service_without_token: VoltaService, network: Network, receivers: Receivers,
+    service_without_token: VoltaService, network: Network, receivers: WebhookReceiver,
 ) -> None:
     order = create_order(service_without_token, network)
-    wait_until(lambda: any(order.encode() in body for _, _, body in receivers.seen), timeout=60,
+    wait_until(lambda: any(order.encode() in post.body for post in receivers.seen), timeout=60,
                what="a first delivery of the order")
     with httpx.Client(base_url=service_without_token.url, timeout=30) as http:
         for response in (http.get(DELIVERIES), http.get(DELIVERIES, params={"order_id": order}),
@@ -146,25 +127,19 @@ def test_without_an_operator_token_the_log_and_redelivery_are_closed(
 
 
 def test_every_delivery_carries_a_signature_as_the_readme_words_it(
-    service: VoltaService, order_id: str, receivers: Receivers,
+    service: VoltaService, order_id: str, receivers: WebhookReceiver,
 ) -> None:
-    settled_log(service, order_id)
-    ours = [(headers, body) for _, headers, body in receivers.seen if order_id.encode() in body]
-    assert ours
-    for headers, body in ours:
+    for headers, body in delivered_to(receivers, service, order_id):
         assert signed_by_readme(RECEIVER_SECRET, headers["Volta-Signature"], body), headers["Volta-Signature"]
         assert not signed_by_readme("whsec_other", headers["Volta-Signature"], body)
         assert headers["Volta-Delivery"].startswith("whd_")
 
 
 def test_every_delivery_verifies_as_standard_webhooks(
-    service: VoltaService, order_id: str, receivers: Receivers,
+    service: VoltaService, order_id: str, receivers: WebhookReceiver,
 ) -> None:
-    settled_log(service, order_id)
-    ours = [(headers, body) for _, headers, body in receivers.seen if order_id.encode() in body]
-    assert ours
     other = Webhook("whsec_" + base64.b64encode(secrets.token_bytes(32)).decode())
-    for headers, body in ours:
+    for headers, body in delivered_to(receivers, service, order_id):
         payload = Webhook(RECEIVER_SECRET).verify(body, headers)
         assert payload == json.loads(body)
         assert payload["type"] == f"order.{payload['data']['status']}" and payload["timestamp"]
@@ -173,12 +148,12 @@ def test_every_delivery_verifies_as_standard_webhooks(
             other.verify(body, headers)
     # the id is the event's for that receiver: the same on every retry, so receivers can de-duplicate
     down = settled_log(service, order_id)["/down"]
-    retried = [headers for path, headers, _ in receivers.seen
-               if path == "/down" and headers.get("webhook-id") == down["delivery_id"]]
+    retried = [post.headers for post in receivers.seen
+               if post.path == "/down" and post.headers.get("webhook-id") == down["delivery_id"]]
     assert len(retried) == MAX_ATTEMPTS
 
 
-def test_a_4xx_answer_stops_the_retries(service: VoltaService, order_id: str, receivers: Receivers) -> None:
+def test_a_4xx_answer_stops_the_retries(service: VoltaService, order_id: str, receivers: WebhookReceiver) -> None:
     gone = settled_log(service, order_id)["/gone"]
     time.sleep(BACKOFF_S * 2 ** MAX_ATTEMPTS)  # longer than every retry would have waited
     gone = delivery_log(service, order_id)["/gone"]
@@ -187,7 +162,7 @@ def test_a_4xx_answer_stops_the_retries(service: VoltaService, order_id: str, re
 
 
 def test_a_5xx_answer_is_retried_up_to_the_attempt_limit_and_no_more(
-    service: VoltaService, order_id: str, receivers: Receivers,
+    service: VoltaService, order_id: str, receivers: WebhookReceiver,
 ) -> None:
     settled_log(service, order_id)
     time.sleep(BACKOFF_S * 2 ** MAX_ATTEMPTS)
@@ -217,7 +192,7 @@ def test_the_log_and_redelivery_refuse_anyone_without_the_token(
 
 
 def test_redelivery_with_the_token_sends_the_delivery_again(
-    service: VoltaService, order_id: str, receivers: Receivers,
+    service: VoltaService, order_id: str, receivers: WebhookReceiver,
 ) -> None:
     gone = settled_log(service, order_id)["/gone"]
     before = receivers.posts("/gone", gone["delivery_id"])
@@ -231,7 +206,7 @@ def test_redelivery_with_the_token_sends_the_delivery_again(
 
 
 def test_the_delivery_log_survives_a_restart(
-    service: VoltaService, order_id: str, receivers: Receivers,
+    service: VoltaService, order_id: str, receivers: WebhookReceiver,
 ) -> None:
     before = settled_log(service, order_id)
     service.restart(webhook_env(receivers, ADMIN_TOKEN))

@@ -43,7 +43,6 @@ class ClaimStore:
         self._sessions = sessions
         self._clock = clock
         self.lease = timedelta(seconds=lease_s)
-        self.renew_every_s = renew_every_s
         self._identity = (os.getpid(), new_worker_id())
         self._held: dict[str, OrderClaim] = {}
         self._lock = threading.Lock()

@@ -10,16 +10,19 @@ kept when a test that could have used it failed, and the session's summary says 
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from harness.faults import FaultClient
+from harness.judge import Judge
 from harness.lnd import Lnd
 from harness.lnd_client import HarnessLndClient
 from harness.network import Network
 from harness.purchase import Buyer
+from service.domain.states import OrderStatus
 from service.starknet.client import StarknetClient
 
 # Starknet closes a block within about 2-9.5 s; the short end keeps the atomicity tests quick.
@@ -109,12 +112,33 @@ def faults(realistic_network: Network) -> Iterator[FaultClient]:
 def orders_in_failed_state(network: Network) -> list[str]:
     if not network.service_processes:
         return []
-    engine = create_engine(network.database_url)
+    return orders_failed(network.database_url)
+
+
+def orders_failed(database_url: str) -> list[str]:
+    """The orders an operator would have to look at, as the service's database has them."""
+    engine = create_engine(database_url)
     try:
         with engine.connect() as connection:
-            return list(connection.scalars(text("SELECT id FROM orders WHERE status = 'failed'")))
+            return list(connection.scalars(text("SELECT id FROM orders WHERE status = :failed"),
+                                           {"failed": OrderStatus.FAILED.value}))
     finally:
         engine.dispose()
+
+
+@contextmanager
+def starknet_client(network: Network) -> Iterator[StarknetClient]:
+    """A client of the network's vault signing as its operator, as the service's; closed at the end."""
+    client = StarknetClient(network.starknet_config())
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def outside_judge(network: Network, vault: StarknetClient) -> Judge:
+    """The judge of the network's purchases from outside the service: the merchant's lnd, the payer's, the vault."""
+    return Judge(network.merchant.client(), [network.payer.client()], vault)
 
 
 @pytest.fixture
@@ -140,9 +164,8 @@ def router(network: Network) -> HarnessLndClient:
 @pytest.fixture(scope="session")
 def starknet(network: Network) -> Iterator[StarknetClient]:
     """The service's Starknet client, signing as the vault's operator."""
-    client = StarknetClient(network.starknet_config())
-    yield client
-    client.close()
+    with starknet_client(network) as client:
+        yield client
 
 
 @pytest.fixture

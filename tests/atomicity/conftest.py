@@ -16,6 +16,7 @@ from harness.contracts.deploy import set_price
 from harness.judge import Judge
 from harness.network import Network
 from harness.purchase import Buyer, Purchase
+from harness.pytest_plugin import outside_judge, starknet_client
 from harness.util import Timeouts, wait_until
 from service.starknet.client import StarknetClient
 
@@ -97,15 +98,14 @@ def chain_network(realistic_network: Network) -> Network:
 
 @pytest.fixture(scope="module")
 def vault(chain_network: Network) -> Iterator[StarknetClient]:
-    client = StarknetClient(chain_network.starknet_config())
-    yield client
-    client.close()
+    with starknet_client(chain_network) as client:
+        yield client
 
 
 @pytest.fixture
 def judge(chain_network: Network, vault: StarknetClient) -> Judge:
     """Per test: a node restarted by an earlier test has a new REST client."""
-    return Judge(chain_network.merchant.client(), [chain_network.payer.client()], vault)
+    return outside_judge(chain_network, vault)
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from harness.network import Network
 from harness.postgres import Postgres
 from harness.process import ManagedProcess
 from harness.purchase import Buyer, Purchase
+from harness.pytest_plugin import orders_failed
 from harness.util import Timeouts, wait_until
 from service.domain.preimages import PreimageKeys
 from service.starknet.client import LIGHTNING_MINT_SELECTOR, StarknetClient, split_u256
@@ -139,33 +140,11 @@ def workers(api_only: Network, tmp_path: Path) -> Iterator[Workers]:
         group.kill_all()
 
 
-@pytest.fixture
-def buyer(api_only: Network) -> Iterator[Buyer]:
-    assert api_only.service is not None
-    client = Buyer(api_only.service.url, api_only.payer.client())
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def vault(api_only: Network) -> Iterator[StarknetClient]:
-    client = StarknetClient(api_only.starknet_config())
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def judge(api_only: Network, vault: StarknetClient) -> Judge:
-    return Judge(api_only.merchant.client(), [api_only.payer.client()], vault)
-
-
-def orders_failed(database_url: str) -> list[str]:
-    engine = create_engine(database_url)
-    try:
-        with engine.connect() as connection:
-            return list(connection.scalars(text("SELECT id FROM orders WHERE status = 'failed'")))
-    finally:
-        engine.dispose()
+@pytest.fixture(scope="module")
+def chain_network(api_only: Network) -> Network:
+    """The network the folder's `vault`, `judge` and `shopper` (tests/atomicity/conftest.py) are of: here the
+    API-only one, in place of the folder's realistic network."""
+    return api_only
 
 
 def recorded_by(database_url: str, order_id: str) -> list[tuple[str, str | None]]:
@@ -221,23 +200,23 @@ def pause_line(seconds: int | str) -> str:
 
 @pytest.mark.parametrize("count", [2, 3], ids=lambda count: f"{count}-workers")
 def test_a_mint_stalled_in_one_worker_is_left_to_it_by_the_others(
-    count: int, api_only: Network, postgres: Postgres, workers: Workers, buyer: Buyer, judge: Judge,
+    count: int, api_only: Network, postgres: Postgres, workers: Workers, shopper: Buyer, judge: Judge,
     vault: StarknetClient,
 ) -> None:
     stalling, *others = workers.start(count, pause_first_at=f"minting:{STALL_S}")
     for other in others:  # the stalling worker alone sees the payment arrive, so it is the one holding the order
         other.freeze()
-    purchase, vusd_before = order_with_vusd_before(buyer, vault)
-    buyer.pay(purchase)
+    purchase, vusd_before = order_with_vusd_before(shopper, vault)
+    shopper.pay(purchase)
     wait_until(lambda: pause_line(STALL_S) in stalling.log(), timeout=Timeouts.PAYMENT,
                what=f"[{stalling.name}] to stall before signing the mint")
     stalled_at = time.monotonic()
     for other in others:
         other.thaw()  # for the rest of the stall the others run their passes over an order left `minting`
 
-    meanwhile, meanwhile_vusd_before = order_with_vusd_before(buyer, vault)  # any worker may take this one
-    buyer.pay(meanwhile)
-    final = buyer.follow(purchase, timeout=Timeouts.PAYMENT * 2)
+    meanwhile, meanwhile_vusd_before = order_with_vusd_before(shopper, vault)  # any worker may take this one
+    shopper.pay(meanwhile)
+    final = shopper.follow(purchase, timeout=Timeouts.PAYMENT * 2)
     assert final["status"] == "completed", final
     assert time.monotonic() - stalled_at > STALL_S - 5, "the order completed before the stall ended"
     sold_exactly_once(api_only, judge, vault, purchase, vusd_before)
@@ -248,7 +227,7 @@ def test_a_mint_stalled_in_one_worker_is_left_to_it_by_the_others(
         assert other.lines_about(order_id) == [], f"[{other.name}] touched {order_id}"
     assert {worker for _, worker in recorded_by(postgres.url, order_id)[1:]} == {stalling.worker_id}
 
-    assert buyer.follow(meanwhile, timeout=Timeouts.PAYMENT * 2)["status"] == "completed"
+    assert shopper.follow(meanwhile, timeout=Timeouts.PAYMENT * 2)["status"] == "completed"
     sold_exactly_once(api_only, judge, vault, meanwhile, meanwhile_vusd_before)
     # Any worker may take it, and several may step in: while the one mint lane is leased elsewhere (by the stalled
     # worker, or for up to a lease by a stopped worker of the previous test) a worker defers, signs nothing and lets
@@ -260,13 +239,13 @@ def test_a_mint_stalled_in_one_worker_is_left_to_it_by_the_others(
 
 
 def test_a_worker_killed_holding_an_order_is_taken_over_once_its_claim_expires(
-    api_only: Network, postgres: Postgres, workers: Workers, buyer: Buyer, judge: Judge, vault: StarknetClient,
+    api_only: Network, postgres: Postgres, workers: Workers, shopper: Buyer, judge: Judge, vault: StarknetClient,
 ) -> None:
     victim, *others = workers.start(3, pause_first_at="minting:600")  # stops there until killed
     for other in others:
         other.freeze()
-    purchase, vusd_before = order_with_vusd_before(buyer, vault)
-    buyer.pay(purchase)
+    purchase, vusd_before = order_with_vusd_before(shopper, vault)
+    shopper.pay(purchase)
     wait_until(lambda: pause_line(600) in victim.log(), timeout=Timeouts.PAYMENT,
                what=f"[{victim.name}] to stop before signing the mint")
     for other in others:
@@ -280,7 +259,7 @@ def test_a_worker_killed_holding_an_order_is_taken_over_once_its_claim_expires(
                        timeout=LEASE_S + Timeouts.PAYMENT, what="another worker to take the order over")
     taken_over_s = time.monotonic() - killed_at
     assert taker is not None
-    final = buyer.follow(purchase, timeout=Timeouts.PAYMENT * 2)
+    final = shopper.follow(purchase, timeout=Timeouts.PAYMENT * 2)
     completed_s = time.monotonic() - killed_at
     print(f"\ntakeover after SIGKILL: {taken_over_s:.1f}s (lease {LEASE_S}s), completed {completed_s:.1f}s "
           f"after the kill")

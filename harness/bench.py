@@ -35,6 +35,7 @@ from harness.purchase import Buyer, PurchaseNotCompleted
 from harness.scale import Database
 from harness.tools import locate
 from harness.util import WaitTimeout
+from service.config import Settings
 from service.domain.pricing import quote_for_vusd, vusd_base_units
 from service.starknet.client import StarknetClient, StarknetConfig
 
@@ -203,10 +204,11 @@ def run_starknet_bench(mints: int = 100, concurrent: int = 100, senders: int = 8
                                     int(operator["address"], 16), Decimal("97000"))
         console.print(f"declare + deploy of VUSD, Vault, PriceOracle (+ set_minter, set_price): "
                       f"{time.perf_counter() - started:.2f}s")
-        client = StarknetClient(StarknetConfig(
-            rpc_url=devnet.rpc_url, vault_address=contracts.vault, vusd_address=contracts.vusd,
-            oracle_address=contracts.oracle, operator_address=int(operator["address"], 16),
-            operator_private_key=int(operator["private_key"], 16)))
+        # Built as the service builds its own (its settings' defaults, mint timeout included), from this devnet alone.
+        client = StarknetClient(StarknetConfig.from_settings(Settings(
+            starknet_rpc_url=devnet.rpc_url, vault_address=hex(contracts.vault), vusd_address=hex(contracts.vusd),
+            oracle_address=hex(contracts.oracle), operator_address=operator["address"],
+            operator_private_key=operator["private_key"])))
         recipient = int(user["address"], 16)
 
         def mint() -> float:

@@ -140,6 +140,13 @@ def settled_soundly(judge: Judge, purchase: Purchase, vusd_before: int) -> dict[
     return purchase.order
 
 
+def completes_soundly(shopper: Buyer, judge: Judge, purchase: Purchase, vusd_before: int) -> None:
+    """The buyer sees the purchase complete, and lnd and the vault say it did: settled, minted once."""
+    final = shopper.follow(purchase, timeout=Timeouts.PAYMENT * 3)
+    assert final["status"] == "completed", final
+    settled_soundly(judge, purchase, vusd_before)
+
+
 def refunded_soundly(judge: Judge, purchase: Purchase, vusd_before: int) -> None:
     verdict = judge.at_rest(purchase.order)
     assert (verdict.invoice_state, verdict.hash_used) == ("CANCELED", False), verdict

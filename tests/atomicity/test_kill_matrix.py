@@ -15,7 +15,13 @@ from harness.purchase import Buyer
 from harness.util import Timeouts, wait_until
 from service.domain.settlement import Checkpoint
 from service.starknet.client import StarknetClient
-from tests.atomicity.conftest import KillRig, fresh_address, move_price, refunded_soundly, settled_soundly
+from tests.atomicity.conftest import (
+    KillRig,
+    completes_soundly,
+    fresh_address,
+    move_price,
+    refunded_soundly,
+)
 
 pytestmark = pytest.mark.regtest
 REPEATS = int(os.environ.get("VOLTA_KILL_REPEATS", "10"))
@@ -45,9 +51,7 @@ def test_killed_at_checkpoint_the_purchase_still_completes(
             assert verdict.hash_used and vault.vusd_balance(int(address, 16)) > vusd_before, verdict
         rig.kill_and_recover(rearm=None if point in PASSED_AGAIN_ON_RECOVERY else point)
 
-        final = shopper.follow(purchase, timeout=Timeouts.PAYMENT * 3)
-        assert final["status"] == "completed", final
-        settled_soundly(judge, purchase, vusd_before)
+        completes_soundly(shopper, judge, purchase, vusd_before)
 
 
 def test_killed_after_refunding_before_the_cancel_the_sats_go_back(
@@ -90,6 +94,4 @@ def test_killed_while_awaiting_payment_a_payment_held_meanwhile_completes(
         assert not rig.service.is_running()
         rig.restart()
 
-        final = shopper.follow(purchase, timeout=Timeouts.PAYMENT * 3)
-        assert final["status"] == "completed", final
-        settled_soundly(judge, purchase, vusd_before)
+        completes_soundly(shopper, judge, purchase, vusd_before)

@@ -25,6 +25,7 @@ from service.starknet.client import StarknetClient
 from tests.atomicity.conftest import (
     SERVICE_ENV,
     KillRig,
+    completes_soundly,
     fresh_address,
     move_price,
     refunded_soundly,
@@ -82,9 +83,7 @@ def test_a_mint_that_lands_after_the_service_gave_up_is_settled(
     with faults.fault(DEVNET_PROXY, "latency", {"latency": LATENCY_MS}, stream=stream):  # type: ignore[arg-type]
         slow.wait_logged("mint uncertain", uncertain)  # the service gave up waiting: the fault bit
         assert judge.verdict(purchase.order).invoice_state == "ACCEPTED", "the HTLC must stay held"
-    final = shopper.follow(purchase, timeout=Timeouts.PAYMENT * 3)
-    assert final["status"] == "completed", final
-    settled_soundly(judge, purchase, vusd_before)
+    completes_soundly(shopper, judge, purchase, vusd_before)
 
 
 def test_lnd_unreachable_during_settle_keeps_the_htlc_until_it_is_back(
@@ -97,9 +96,7 @@ def test_lnd_unreachable_during_settle_keeps_the_htlc_until_it_is_back(
         slow.wait_logged("lnd could not settle", failures)
         verdict = judge.verdict(purchase.order)
         assert (verdict.invoice_state, verdict.payment_status, verdict.hash_used) == ("ACCEPTED", "IN_FLIGHT", True)
-    final = shopper.follow(purchase, timeout=Timeouts.PAYMENT * 3)
-    assert final["status"] == "completed", final
-    settled_soundly(judge, purchase, vusd_before)
+    completes_soundly(shopper, judge, purchase, vusd_before)
 
 
 def test_lnd_unreachable_during_cancel_the_sweep_cancels_once_it_is_back(

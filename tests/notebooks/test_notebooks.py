@@ -45,21 +45,25 @@ def test_bridge_options_answer_matches_its_figures(tmp_path: Path, monkeypatch: 
     assert (readme_plot.stat().st_mtime_ns if readme_plot.exists() else None) == before  # README untouched
 
 
-@pytest.mark.regtest
-def test_payment_latency_notebook(network: Network, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def on_the_network(network: Network, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The notebook finds the session's network as a researcher's would: through a state.json file."""
     state = tmp_path / "state.json"
     state.write_text(json.dumps(network.state()))
     monkeypatch.setenv("VOLTA_REGTEST_STATE", str(state))
+
+
+@pytest.mark.regtest
+@pytest.mark.usefixtures("on_the_network")
+def test_payment_latency_notebook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     results = execute("01_payment_latency.ipynb", 4, tmp_path / "out", monkeypatch)
     assert results["failed"] == []  # every purchase in the sample completed
     assert results["one at a time"]["n"] == 4 and results["one at a time"]["end_to_end_mean_s"] > 0
 
 
 @pytest.mark.regtest
-def test_attacks_notebook(network: Network, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    state = tmp_path / "state.json"
-    state.write_text(json.dumps(network.state()))
-    monkeypatch.setenv("VOLTA_REGTEST_STATE", str(state))
+@pytest.mark.usefixtures("on_the_network")
+def test_attacks_notebook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     results = execute("03_double_pay_replay.ipynb", 1, tmp_path / "out", monkeypatch)
     assert all(row[-1] == "yes" for row in results["rows"])  # every invariant held
     assert all(r["outcome"].startswith("refused: PAYMENT_ALREADY_USED") for r in results["replays"])

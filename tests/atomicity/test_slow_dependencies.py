@@ -18,6 +18,7 @@ from harness.faults import FaultClient
 from harness.judge import Judge
 from harness.network import DEVNET_PROXY, INITIAL_BTC_USD, MERCHANT_PROXY, Network
 from harness.purchase import Buyer
+from harness.pytest_plugin import outside_judge
 from harness.util import Timeouts, wait_until
 from service.domain.pricing import VUSD_DECIMALS
 from service.domain.settlement import Checkpoint
@@ -200,7 +201,7 @@ def test_a_dependency_restarted_mid_order_still_ends_sound(
     assert process.pid != old_pid, f"{restart} was not restarted"
     if restart == "merchant":
         chain_network.merchant.wait_ready()
-        judge = Judge(chain_network.merchant.client(), [chain_network.payer.client()], vault)
+        judge = outside_judge(chain_network, vault)
     final = shopper.follow(purchase, timeout=Timeouts.PAYMENT * 4)
     if final["status"] == "completed":
         settled_soundly(judge, purchase, vusd_before)

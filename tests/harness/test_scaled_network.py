@@ -22,9 +22,9 @@ import pytest
 
 from harness.chaos import run_chaos
 from harness.cli import build_parser
-from harness.judge import Judge
 from harness.network import Network
 from harness.purchase import Buyer
+from harness.pytest_plugin import outside_judge
 from harness.scale import ServiceScale
 from harness.supervisor import _network_options
 from harness.topology import Topology
@@ -123,7 +123,7 @@ def test_a_purchase_through_nginx_is_judged_from_lnd_and_the_vault(scaled_networ
     try:
         before = vault.vusd_balance(int(address, 16))
         purchase = buyer.buy(address, "12.00")
-        judge = Judge(scaled_network.merchant.client(), [scaled_network.payer.client()], vault)
+        judge = outside_judge(scaled_network, vault)
         verdict = judge.at_rest(purchase.order)
         grown = vault.vusd_balance(int(address, 16)) - before
     finally:

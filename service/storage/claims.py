@@ -6,7 +6,8 @@ order's `generation`, the fencing token: every write made under the claim (`fenc
 transaction) first touches the claim row on the condition that it still carries this worker, this generation
 and a future expiry, so a worker whose claim ran out or was taken over can record nothing, and the takeover
 waits for a write already under way. A background thread renews every claim this process holds, half a lease
-apart or more often; a crashed process renews nothing, and its claims are free once they expire.
+apart or more often; a crashed process renews nothing, and its claims are free once they expire, or at once
+to a worker on the same host that sees its process is gone.
 """
 
 from __future__ import annotations
@@ -32,9 +33,34 @@ from service.storage.models import OrderClaimRow
 log = logging.getLogger("volta.claims")
 
 
+_ISSUED_HERE: set[str] = set()  # worker ids this process has made: each is alive as long as the process is
+
+
 def new_worker_id() -> str:
     """host:pid:random, unique to this process (the random part tells a reused pid apart)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+    worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+    _ISSUED_HERE.add(worker_id)
+    return worker_id
+
+
+def process_gone(worker_id: str, me: str) -> bool:
+    """Whether `worker_id` (host:pid:random, new_worker_id) is a process of this host that
+    no longer runs. Another host's, or one that cannot be told, counts as running; so does this process."""
+    if worker_id == me:
+        return False
+    try:
+        host, pid, _ = worker_id.rsplit(":", 2)
+        my_host, my_pid, _ = me.rsplit(":", 2)
+        if host != my_host:
+            return False
+        if pid == my_pid:  # this process's own, or an earlier process's with the pid reused (a restarted container)
+            return worker_id not in _ISSUED_HERE
+        os.kill(int(pid), 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except (ValueError, OSError):  # not our format, or another user's process (PermissionError): running
+        return False
+    return False
 
 
 class ClaimStore:
@@ -74,10 +100,21 @@ class ClaimStore:
                 if taken:
                     generation = session.scalar(select(OrderClaimRow.generation)
                                                 .where(OrderClaimRow.order_id == order_id))
-                elif session.get(OrderClaimRow, order_id) is None:  # never claimed: the first claim inserts
+                elif (row := session.get(OrderClaimRow, order_id)) is None:  # never claimed: the first claim inserts
                     session.add(OrderClaimRow(order_id=order_id, worker_id=me, expires_at=now + self.lease,
                                               generation=1))
                     generation = 1
+                elif row.worker_id is not None and process_gone(row.worker_id, me) and rowcount(session.execute(
+                        update(OrderClaimRow)
+                        .where(OrderClaimRow.order_id == order_id, OrderClaimRow.worker_id == row.worker_id,
+                               OrderClaimRow.generation == row.generation)
+                        .values(worker_id=me, expires_at=now + self.lease, generation=row.generation + 1)
+                        .execution_options(synchronize_session=False))):
+                    # Its holder's process is gone, so it can write nothing more under the claim: no need to wait
+                    # out its lease (a worker restarted after a crash resumes its orders at once).
+                    log.info("claim on order %s taken over from worker %s, whose process is gone", order_id,
+                             row.worker_id)
+                    generation = row.generation + 1
                 else:
                     return None
         except IntegrityError:  # another worker inserted the first claim at the same moment

@@ -2,7 +2,8 @@
 
 A lane is a row of `mint_lanes`, taken as an order claim is (service.storage.claims): a conditional UPDATE when
 free or expired, an INSERT the first time, so the same statements work on SQLite and PostgreSQL. A heartbeat
-renews the lanes this process holds; a crashed worker's lanes are free once their lease runs out.
+renews the lanes this process holds; a crashed worker's lanes are free once their lease runs out, or at
+once to a worker on the same host that sees its process is gone.
 
 The lease is about throughput, not safety: two senders on one account only collide on nonces (the node refuses
 the second transaction at a nonce, and the client re-reads the nonce), and every signed mint is recorded before
@@ -20,7 +21,7 @@ from sqlalchemy import or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.storage.claims import rowcount
+from service.storage.claims import process_gone, rowcount
 from service.storage.heartbeat import LeaseHeartbeat
 from service.storage.models import MintLaneRow
 
@@ -53,9 +54,13 @@ class LaneLeaseStore:
                     .values(worker_id=me, expires_at=now + self.lease, generation=MintLaneRow.generation + 1)
                     .execution_options(synchronize_session=False)))
                 if not taken:
-                    if session.get(MintLaneRow, account) is not None:
+                    row = session.get(MintLaneRow, account)
+                    if row is None:
+                        session.add(MintLaneRow(account=account, worker_id=me, expires_at=now + self.lease,
+                                                generation=1))
+                    elif not (row.worker_id is not None and process_gone(row.worker_id, me) and self._take_over(
+                            session, row.account, row.worker_id, row.generation, me, now)):
                         return False
-                    session.add(MintLaneRow(account=account, worker_id=me, expires_at=now + self.lease, generation=1))
         except IntegrityError:  # another worker inserted the first lease at the same moment
             return False
         with self._lock:
@@ -63,6 +68,20 @@ class LaneLeaseStore:
         log.info("mint lane %s leased by worker %s", account, me)
         self._heartbeat.start()
         return True
+
+    def _take_over(self, session: Session, account: str, holder: str, generation: int, me: str,
+                   now: datetime) -> bool:
+        """Take the lane from a holder whose process is gone: it sends nothing more, so waiting out its lease would
+        only hold the HTLCs of the orders behind it longer (a worker restarted after a crash mints at once)."""
+        taken = rowcount(session.execute(
+            update(MintLaneRow)
+            .where(MintLaneRow.account == account, MintLaneRow.worker_id == holder,
+                   MintLaneRow.generation == generation)
+            .values(worker_id=me, expires_at=now + self.lease, generation=generation + 1)
+            .execution_options(synchronize_session=False)))
+        if taken:
+            log.info("mint lane %s taken over from worker %s, whose process is gone", account, holder)
+        return bool(taken)
 
     def holds(self, account: str) -> bool:
         """Whether this process holds the lane, as of its last renewal (a lost lease is dropped there)."""

@@ -11,14 +11,13 @@ crash must not leave its predecessor's share of new invoices unfollowed for the 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.storage.claims import rowcount
+from service.storage.claims import process_gone, rowcount
 from service.storage.models import LiveWorkerRow
 
 FORGET_AFTER_TTLS = 10  # a row this many TTLs old is deleted by whoever checks in next
@@ -44,7 +43,7 @@ class WorkerRoster:
                 session.add(LiveWorkerRow(worker_id=me, seen_at=now))
             rows = session.execute(select(LiveWorkerRow.worker_id, LiveWorkerRow.seen_at)).all()
             gone = {worker for worker, seen_at in rows
-                    if seen_at < now - FORGET_AFTER_TTLS * self.ttl or (worker != me and process_gone(worker, me))}
+                    if seen_at < now - FORGET_AFTER_TTLS * self.ttl or process_gone(worker, me)}
             if gone:
                 session.execute(delete(LiveWorkerRow).where(LiveWorkerRow.worker_id.in_(gone))
                                 .execution_options(synchronize_session=False))
@@ -55,21 +54,3 @@ class WorkerRoster:
         with self._sessions() as session, session.begin():
             session.execute(delete(LiveWorkerRow).where(LiveWorkerRow.worker_id == self._worker_id())
                             .execution_options(synchronize_session=False))
-
-
-def process_gone(worker_id: str, me: str) -> bool:
-    """Whether `worker_id` (host:pid:random, service.storage.claims.new_worker_id) is a process of this host that
-    no longer runs. Another host's, or one that cannot be told, counts as running."""
-    try:
-        host, pid, _ = worker_id.rsplit(":", 2)
-        my_host, my_pid, _ = me.rsplit(":", 2)
-        if host != my_host:
-            return False
-        if pid == my_pid:
-            return True  # one pid cannot be two live processes on one host: this one replaced it
-        os.kill(int(pid), 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return True
-    except (ValueError, OSError):  # not our format, or another user's process (PermissionError): running
-        return False
-    return False

@@ -4,6 +4,8 @@ write under a claim refused once the claim is no longer live (the fencing token)
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 import uuid
@@ -17,6 +19,7 @@ from service.domain.states import OrderStatus
 from service.storage.orders import OrderRepository
 from tests.clock import Clock
 from tests.storage.test_repository import NOW, new_order
+from tests.storage.test_worker_roster import ended_process_id
 
 LEASE_S = 15
 
@@ -39,6 +42,28 @@ def test_one_live_claim_per_order_until_released(sessions: sessionmaker[Session]
     a.claims.release(first)
     second = b.claims.take(order.id)
     assert second is not None and (second.worker_id, second.generation) == (b.claims.worker_id, 2)
+
+
+def test_a_claim_whose_holder_process_is_gone_is_taken_at_once_and_the_old_one_writes_nothing(
+    sessions: sessionmaker[Session],
+) -> None:
+    """A worker restarted after a SIGKILL on the same host resumes its orders at once instead of waiting out its
+    dead predecessor's lease; the old claim is fenced out. A holder still running keeps its claim."""
+    clock, host = Clock(NOW), socket.gethostname()
+    crashed, running, restarted = worker(sessions, clock), worker(sessions, clock), worker(sessions, clock)
+    crashed.claims._identity = (os.getpid(), f"{host}:{ended_process_id()}:0dead")  # as if it had been that process
+    running.claims._identity = (os.getpid(), f"{host}:{os.getppid()}:a11ve")
+    orphan = crashed.add(new_order(f"0x{uuid.uuid4().hex}"))
+    busy = running.add(new_order(f"0x{uuid.uuid4().hex}"))
+    old, live = crashed.claims.take(orphan.id), running.claims.take(busy.id)
+    assert old is not None and live is not None
+
+    new = restarted.claims.take(orphan.id)
+    assert new is not None and (new.worker_id, new.generation) == (restarted.claims.worker_id, old.generation + 1)
+    assert restarted.claims.take(busy.id) is None, "its holder still runs"
+    with pytest.raises(ClaimLost):
+        crashed.transition(orphan.id, OrderStatus.PAYMENT_HELD, claim=old)
+    restarted.transition(orphan.id, OrderStatus.PAYMENT_HELD, claim=new)
 
 
 def test_an_expired_claim_is_taken_over_and_the_old_holder_can_write_nothing(

@@ -3,13 +3,17 @@ its lease ran out, given back on release and on a clean close, and found lost by
 
 from __future__ import annotations
 
+import os
+import socket
 import uuid
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.storage.claims import new_worker_id
 from service.storage.lanes import LaneLeaseStore
 from tests.clock import Clock
 from tests.storage.test_repository import NOW
+from tests.storage.test_worker_roster import ended_process_id
 
 LEASE_S = 15
 
@@ -57,3 +61,22 @@ def test_a_clean_close_gives_every_lane_back(sessions: sessionmaker[Session]) ->
     stopping.close()
     assert all(other.take(lane) for lane in held), "no wait for the lease of a worker that stopped cleanly"
     other.close()
+
+
+def test_a_lane_whose_holder_process_is_gone_is_taken_at_once(sessions: sessionmaker[Session]) -> None:
+    """A worker restarted after a SIGKILL mints at once instead of waiting out its dead predecessor's lease (on
+    the regtest kill matrix that wait was about 10 s a kill). A holder still running, or on another host, keeps
+    its lane."""
+    clock, host = Clock(NOW), socket.gethostname()
+    holders = {f"{host}:{ended_process_id()}:0dead": account(), f"{host}:{os.getppid()}:a11ve": account(),
+               "elsewhere:1:remote": account()}
+    stores = [LaneLeaseStore(sessions, clock, lambda holder=holder: holder, LEASE_S) for holder in holders]
+    assert all(store.take(lane) for store, lane in zip(stores, holders.values(), strict=True))
+    gone_lane, live_lane, remote_lane = holders.values()
+    my_id = new_worker_id()
+    me = LaneLeaseStore(sessions, clock, lambda: my_id, LEASE_S)
+    assert me.take(gone_lane) and me.holds(gone_lane)
+    assert stores[0].renew() == [gone_lane], "the old holder's lease is gone"
+    assert not me.take(live_lane) and not me.take(remote_lane)
+    for store in (*stores, me):
+        store.close()

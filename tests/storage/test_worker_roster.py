@@ -13,8 +13,8 @@ from functools import partial
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.storage.claims import new_worker_id
-from service.storage.workers import WorkerRoster, process_gone
+from service.storage.claims import new_worker_id, process_gone
+from service.storage.workers import WorkerRoster
 from tests.clock import Clock
 from tests.storage.test_repository import NOW
 

@@ -27,8 +27,8 @@ class ScenarioClock:
 
     def sleep_until(self, at_s: float) -> bool:
         """Sleep until `at_s` on the scenario clock; False if the run is stopping or out of time."""
-        while self.now() < at_s:
+        while (left_s := at_s - self.now()) > 0:  # read once: time passes between a check and the sleep
             if self.ending():
                 return False
-            time.sleep(min(0.1, at_s - self.now()))
+            time.sleep(min(0.1, left_s))
         return True

@@ -43,21 +43,26 @@ def test_failed_start_stops_what_was_already_running(tmp_path: Path, monkeypatch
 
 def test_ctrl_c_on_harness_up_leaves_no_process(tmp_path: Path) -> None:
     env = {**os.environ, "VOLTA_REGTEST_DIR": str(tmp_path)}
-    harness = subprocess.Popen(
-        [sys.executable, "-m", "harness", "up", "--foreground"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-    )
+    # Its output goes to a file the failure message quotes (a pipe read only at the end could also block it).
+    output = tmp_path / "harness-up.log"
+    with output.open("wb") as sink:
+        harness = subprocess.Popen([sys.executable, "-m", "harness", "up", "--foreground"],
+                                   env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
     state_file = tmp_path / "state.json"
     try:
         wait_until(lambda: state_file.exists() or harness.poll() is not None,
                    timeout=Timeouts.PROCESS_START * 3, what="harness up to write state.json")
-        assert harness.poll() is None, harness.stdout.read().decode() if harness.stdout else ""
+        assert harness.poll() is None, output.read_text(errors="replace")
         pids = json.loads(state_file.read_text())["pids"]
         assert {"btcd", "merchant", "payer", "router"} <= set(pids)
         assert all(pid_alive(pid) for pid in pids.values())
 
         harness.send_signal(signal.SIGINT)
-        harness.wait(timeout=Timeouts.PROCESS_STOP * 4)
+        try:
+            harness.wait(timeout=Timeouts.PROCESS_STOP * 4)
+        except subprocess.TimeoutExpired:
+            tail = output.read_text(errors="replace")[-4000:]
+            raise AssertionError(f"harness up did not stop on Ctrl-C; the end of its output:\n{tail}") from None
     finally:
         if harness.poll() is None:
             harness.kill()

@@ -73,7 +73,10 @@ def _run_foreground(starknet_block_time: float | None = None, faults: bool = Fal
     def _terminate(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
+    # Installed, not inherited: a shell starts a background job (`make test &`) with SIGINT ignored, and a
+    # Python started with it ignored never raises KeyboardInterrupt, so Ctrl-C (or a test's SIGINT) did nothing.
     signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _terminate)
     run_dir = regtest_dir() / "run"
     shutil.rmtree(run_dir, ignore_errors=True)
     try:

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.domain.ports import ClaimLost, OrderClaim
 from service.storage.heartbeat import LeaseHeartbeat
-from service.storage.models import OrderClaimRow
+from service.storage.models import MintLaneRow, OrderClaimRow
 
 log = logging.getLogger("volta.claims")
 
@@ -62,6 +62,25 @@ def process_gone(worker_id: str, me: str) -> bool:
         return False
     return False
 
+
+
+def take_from_gone_holder(session: Session, row: OrderClaimRow | MintLaneRow, me: str, expires_at: datetime,
+                          what: str) -> bool:
+    """Take a lease row (an order's claim, a mint lane) held by a process of this host that is gone: it can write
+    and send nothing more, so waiting out its lease would only hold HTLCs longer (a worker restarted after a crash
+    resumes at once). Conditional on the holder and generation read, so of two takers one wins."""
+    if row.worker_id is None or not process_gone(row.worker_id, me):
+        return False
+    model = type(row)
+    this_row = [column == getattr(row, column.key) for column in model.__table__.primary_key]
+    taken = rowcount(session.execute(
+        update(model)
+        .where(*this_row, model.worker_id == row.worker_id, model.generation == row.generation)
+        .values(worker_id=me, expires_at=expires_at, generation=row.generation + 1)
+        .execution_options(synchronize_session=False)))
+    if taken:
+        log.info("%s taken over from worker %s, whose process is gone", what, row.worker_id)
+    return bool(taken)
 
 class ClaimStore:
     def __init__(self, sessions: sessionmaker[Session], clock: Callable[[], datetime], lease_s: float,
@@ -104,16 +123,7 @@ class ClaimStore:
                     session.add(OrderClaimRow(order_id=order_id, worker_id=me, expires_at=now + self.lease,
                                               generation=1))
                     generation = 1
-                elif row.worker_id is not None and process_gone(row.worker_id, me) and rowcount(session.execute(
-                        update(OrderClaimRow)
-                        .where(OrderClaimRow.order_id == order_id, OrderClaimRow.worker_id == row.worker_id,
-                               OrderClaimRow.generation == row.generation)
-                        .values(worker_id=me, expires_at=now + self.lease, generation=row.generation + 1)
-                        .execution_options(synchronize_session=False))):
-                    # Its holder's process is gone, so it can write nothing more under the claim: no need to wait
-                    # out its lease (a worker restarted after a crash resumes its orders at once).
-                    log.info("claim on order %s taken over from worker %s, whose process is gone", order_id,
-                             row.worker_id)
+                elif take_from_gone_holder(session, row, me, now + self.lease, f"claim on order {order_id}"):
                     generation = row.generation + 1
                 else:
                     return None

@@ -21,7 +21,7 @@ from sqlalchemy import or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.storage.claims import process_gone, rowcount
+from service.storage.claims import rowcount, take_from_gone_holder
 from service.storage.heartbeat import LeaseHeartbeat
 from service.storage.models import MintLaneRow
 
@@ -58,8 +58,7 @@ class LaneLeaseStore:
                     if row is None:
                         session.add(MintLaneRow(account=account, worker_id=me, expires_at=now + self.lease,
                                                 generation=1))
-                    elif not (row.worker_id is not None and process_gone(row.worker_id, me) and self._take_over(
-                            session, row.account, row.worker_id, row.generation, me, now)):
+                    elif not take_from_gone_holder(session, row, me, now + self.lease, f"mint lane {account}"):
                         return False
         except IntegrityError:  # another worker inserted the first lease at the same moment
             return False
@@ -68,20 +67,6 @@ class LaneLeaseStore:
         log.info("mint lane %s leased by worker %s", account, me)
         self._heartbeat.start()
         return True
-
-    def _take_over(self, session: Session, account: str, holder: str, generation: int, me: str,
-                   now: datetime) -> bool:
-        """Take the lane from a holder whose process is gone: it sends nothing more, so waiting out its lease would
-        only hold the HTLCs of the orders behind it longer (a worker restarted after a crash mints at once)."""
-        taken = rowcount(session.execute(
-            update(MintLaneRow)
-            .where(MintLaneRow.account == account, MintLaneRow.worker_id == holder,
-                   MintLaneRow.generation == generation)
-            .values(worker_id=me, expires_at=now + self.lease, generation=generation + 1)
-            .execution_options(synchronize_session=False)))
-        if taken:
-            log.info("mint lane %s taken over from worker %s, whose process is gone", account, holder)
-        return bool(taken)
 
     def holds(self, account: str) -> bool:
         """Whether this process holds the lane, as of its last renewal (a lost lease is dropped there)."""

@@ -6,7 +6,7 @@ Both the Flask app and `python -m service.worker` build their parts here, so the
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -101,21 +101,10 @@ def make_starknet(settings: Settings, checkpoint: Callable[[str], None] = no_che
 
 
 def order_rules(settings: Settings) -> OrderRules:
-    """The operator's settings the domain applies to orders; the only place they are copied from."""
-    return OrderRules(
-        quote_lifetime_s=settings.quote_lifetime_s, spread_bps=settings.spread_bps,
-        default_max_slippage_bps=settings.default_max_slippage_bps,
-        max_allowed_slippage_bps=settings.max_allowed_slippage_bps,
-        max_price_age_s=settings.max_price_age_s, max_price_drop_bps=settings.max_price_drop_bps,
-        min_order_vusd=settings.min_order_vusd, max_order_vusd=settings.max_order_vusd,
-        max_vusd_per_address_per_day=settings.max_vusd_per_address_per_day,
-        rate_limit_orders_per_address=settings.rate_limit_orders_per_address,
-        redirect_hosts=tuple(settings.redirect_hosts),
-        max_hold_s=settings.max_hold_s, mint_budget_s=settings.mint_budget_s,
-        min_htlc_blocks_to_mint=settings.min_htlc_blocks_to_mint,
-        void_mint_blocks_before_expiry=settings.void_mint_blocks_before_expiry,
-        void_unseen_mint_after_s=settings.void_unseen_mint_after_s,
-    )
+    """The operator's settings the domain applies to orders, each under its name in `Settings`; the only place
+    they are copied from."""
+    values = {field.name: getattr(settings, field.name) for field in fields(OrderRules)}
+    return OrderRules(**values | {"redirect_hosts": tuple(settings.redirect_hosts)})
 
 
 def make_checkpoint(settings: Settings) -> Callable[[str], None]:

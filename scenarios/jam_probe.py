@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from scenarios.provenance import git_commit, machine, modified_files
+from scenarios.provenance import of_measurement
 
 SHARD_MSAT = 1_000
 
@@ -52,13 +52,9 @@ def probe(parts: int) -> dict[str, Any]:
             status_after = buyer.http.get(f"/api/v1/orders/{order['order_id']}").json()["status"]
         finally:
             buyer.close()
-    commit, dirty = git_commit()
     return {
         "what": "one order's invoice paid with one-satoshi MPP shards that never complete it",
-        "provenance": {"commit": commit, "dirty": dirty, "machine": machine(), "n": parts, "seed": None,
-                       "modified_files": modified_files(),
-                       "date_utc": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(began)),
-                       "command": "python -m scenarios.jam_probe"},
+        "provenance": of_measurement(began, parts, None, "python -m scenarios.jam_probe"),
         "parts": parts, "shard_msat": SHARD_MSAT,
         "htlcs_held_on_router_to_merchant": held_on_router,
         "order_status_while_held": status, "order_status_after": status_after,

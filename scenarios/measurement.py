@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scenarios.provenance import git_commit, machine, modified_files
+from scenarios.provenance import of_measurement
 from service.domain.states import OrderStatus
 
 WARM_UP_PURCHASES = 2  # caches and connections, not counted
@@ -77,12 +77,7 @@ class MeasurementRun:
         return self.shape.as_dict(self.bring_up_s)
 
     def provenance(self, n: int, seed: int | None, command: str) -> dict[str, Any]:
-        commit, dirty = git_commit()
-        # The service runs from the work tree: files changed there but not committed are part of what was measured.
-        return {"commit": commit, "dirty": dirty, "machine": machine(), "modified_files": modified_files(),
-                "date_utc": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.began_unix)), "n": n,
-                "seed": seed, "command": command}
-
+        return of_measurement(self.began_unix, n, seed, command)
 
 @contextmanager
 def measurement_run(shape: NetworkShape) -> Iterator[MeasurementRun]:

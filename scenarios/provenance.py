@@ -8,6 +8,7 @@ import json
 import os
 import platform
 import subprocess
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -69,6 +70,15 @@ def collect(notebook: str, seed: int | None, n: int, **extra: Any) -> Provenance
     commit, dirty = git_commit()
     return Provenance(notebook=notebook, seed=seed, n=n, commit=commit, dirty=dirty, machine=machine(),
                       date_utc=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"), extra=dict(extra))
+
+
+def of_measurement(began_unix: float, n: int, seed: int | None, command: str) -> dict[str, Any]:
+    """The provenance of a live network measurement (a calibration file, the jam probe): besides the commit, the
+    files changed but not committed, since the service measured runs from the work tree."""
+    commit, dirty = git_commit()
+    return {"commit": commit, "dirty": dirty, "machine": machine(), "modified_files": modified_files(),
+            "date_utc": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(began_unix)), "n": n, "seed": seed,
+            "command": command}
 
 
 def stamp(figure: Figure, provenance: Provenance) -> None:

@@ -224,7 +224,7 @@ class Worker:
                 # call per open order every few seconds, so mine not yet followed, expired, or all every Nth pass.
                 if poll_all_open or (mine and not watched) or now > order.expires_at:
                     self._submit(order.id, partial(self._poll, order.id))
-            elif not order.held_elsewhere:  # another worker is on it; if it dies, its claim expires and we resume
+            elif not order.held_elsewhere:  # another live worker is on it; if it dies, we take over
                 self._submit(order.id, partial(self._resume, order.id))
         if poll_all_open:
             # A refund or expiry whose cancel did not reach lnd (it was down) must not leave the HTLC held.

@@ -238,7 +238,7 @@ def test_a_mint_stalled_in_one_worker_is_left_to_it_by_the_others(
     assert len(signed) == 1, f"{meanwhile.order_id}'s mint was signed by {signed}"
 
 
-def test_a_worker_killed_holding_an_order_is_taken_over_once_its_claim_expires(
+def test_a_worker_killed_holding_an_order_is_taken_over_at_once_by_another_on_its_host(
     api_only: Network, postgres: Postgres, workers: Workers, shopper: Buyer, judge: Judge, vault: StarknetClient,
 ) -> None:
     victim, *others = workers.start(3, pause_first_at="minting:600")  # stops there until killed
@@ -268,6 +268,9 @@ def test_a_worker_killed_holding_an_order_is_taken_over_once_its_claim_expires(
     sold_exactly_once(api_only, judge, vault, purchase, vusd_before)
 
     assert [other.name for other in others if other.lines_about(purchase.order_id)] == [taker.name]
+    # Not after the lease: the taker saw the victim's process was gone (on another host it would wait the lease).
+    assert (f"claim on order {purchase.order_id} taken over from worker {victim.worker_id}, whose process is gone"
+            in taker.log()), taker.lines_about(purchase.order_id)
     history = recorded_by(postgres.url, purchase.order_id)
     assert history[1:] == [("payment_held", victim.worker_id), ("minting", victim.worker_id),
                            ("minted", taker.worker_id), ("completed", taker.worker_id)], history

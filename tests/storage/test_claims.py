@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import threading
 import time
 import uuid
@@ -18,8 +17,8 @@ from service.domain.ports import ClaimLost
 from service.domain.states import OrderStatus
 from service.storage.orders import OrderRepository
 from tests.clock import Clock
+from tests.storage.gone_process import gone_worker_id, running_worker_id
 from tests.storage.test_repository import NOW, new_order
-from tests.storage.test_worker_roster import ended_process_id
 
 LEASE_S = 15
 
@@ -49,10 +48,10 @@ def test_a_claim_whose_holder_process_is_gone_is_taken_at_once_and_the_old_one_w
 ) -> None:
     """A worker restarted after a SIGKILL on the same host resumes its orders at once instead of waiting out its
     dead predecessor's lease; the old claim is fenced out. A holder still running keeps its claim."""
-    clock, host = Clock(NOW), socket.gethostname()
+    clock = Clock(NOW)
     crashed, running, restarted = worker(sessions, clock), worker(sessions, clock), worker(sessions, clock)
-    crashed.claims._identity = (os.getpid(), f"{host}:{ended_process_id()}:0dead")  # as if it had been that process
-    running.claims._identity = (os.getpid(), f"{host}:{os.getppid()}:a11ve")
+    crashed.claims._identity = (os.getpid(), gone_worker_id())  # as if it had been that process
+    running.claims._identity = (os.getpid(), running_worker_id())
     orphan = crashed.add(new_order(f"0x{uuid.uuid4().hex}"))
     busy = running.add(new_order(f"0x{uuid.uuid4().hex}"))
     old, live = crashed.claims.take(orphan.id), running.claims.take(busy.id)

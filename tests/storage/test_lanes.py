@@ -3,8 +3,6 @@ its lease ran out, given back on release and on a clean close, and found lost by
 
 from __future__ import annotations
 
-import os
-import socket
 import uuid
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -12,8 +10,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.storage.claims import new_worker_id
 from service.storage.lanes import LaneLeaseStore
 from tests.clock import Clock
+from tests.storage.gone_process import gone_worker_id, running_worker_id
 from tests.storage.test_repository import NOW
-from tests.storage.test_worker_roster import ended_process_id
 
 LEASE_S = 15
 
@@ -67,9 +65,8 @@ def test_a_lane_whose_holder_process_is_gone_is_taken_at_once(sessions: sessionm
     """A worker restarted after a SIGKILL mints at once instead of waiting out its dead predecessor's lease (on
     the regtest kill matrix that wait was about 10 s a kill). A holder still running, or on another host, keeps
     its lane."""
-    clock, host = Clock(NOW), socket.gethostname()
-    holders = {f"{host}:{ended_process_id()}:0dead": account(), f"{host}:{os.getppid()}:a11ve": account(),
-               "elsewhere:1:remote": account()}
+    clock = Clock(NOW)
+    holders = {gone_worker_id(): account(), running_worker_id(): account(), "elsewhere:1:remote": account()}
     stores = [LaneLeaseStore(sessions, clock, lambda holder=holder: holder, LEASE_S) for holder in holders]
     assert all(store.take(lane) for store, lane in zip(stores, holders.values(), strict=True))
     gone_lane, live_lane, remote_lane = holders.values()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -12,6 +13,7 @@ from service.domain.states import IllegalTransition, OrderStatus
 from service.storage.idempotency import IdempotencyConflict, IdempotencyStore
 from service.storage.models import OrderRow
 from service.storage.orders import OrderRepository
+from tests.storage.gone_process import gone_worker_id
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -67,12 +69,15 @@ def test_idempotency_keys(sessions) -> None:  # type: ignore[no-untyped-def]
 
 def test_the_recheck_pass_leaves_alone_only_what_another_worker_holds(sessions) -> None:  # type: ignore[no-untyped-def]
     """The worker's safety net skips an order another worker holds a live claim on, and only that: its own
-    claims, released ones, expired ones (a crashed worker's) and orders never claimed all come back to it."""
+    claims, released ones, expired ones (a crashed worker's), live ones of a process of this host that is gone
+    (a SIGKILLed worker's, taken over at once) and orders never claimed all come back to it."""
     now = [NOW]
-    mine, theirs, crashed = (OrderRepository(sessions, clock=lambda: now[0], claim_lease_s=5,
-                                             claim_renew_interval_s=600) for _ in range(3))
+    mine, theirs, crashed, killed = (OrderRepository(sessions, clock=lambda: now[0], claim_lease_s=5,
+                                                     claim_renew_interval_s=600) for _ in range(4))
+    killed.claims._identity = (os.getpid(), gone_worker_id())
     ids = {name: mine.add(new_order(f"0x{uuid.uuid4().hex}")).id
-           for name in ("theirs", "mine", "released", "expired", "unclaimed")}
+           for name in ("theirs", "mine", "released", "expired", "killed", "unclaimed")}
+    assert killed.claims.take(ids["killed"]) is not None  # a live lease, but its holder's process is gone
     now[0] = NOW - timedelta(seconds=10)
     assert crashed.claims.take(ids["expired"]) is not None  # its lease ran out 5 s ago; nobody renews it
     crashed.claims.close()
@@ -85,7 +90,7 @@ def test_the_recheck_pass_leaves_alone_only_what_another_worker_holds(sessions) 
 
     held_elsewhere = {item.id: item.held_elsewhere for item in mine.to_recheck(NOW) if item.id in ids.values()}
     assert held_elsewhere == {ids["theirs"]: True, ids["mine"]: False, ids["released"]: False,
-                              ids["expired"]: False, ids["unclaimed"]: False}
+                              ids["expired"]: False, ids["killed"]: False, ids["unclaimed"]: False}
     assert {item.id: item.held_elsewhere for item in theirs.to_recheck(NOW)}[ids["mine"]] is True
-    for repository in (mine, theirs):
+    for repository in (mine, theirs, killed):
         repository.claims.close()

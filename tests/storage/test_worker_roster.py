@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 import uuid
 from functools import partial
 
@@ -16,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.storage.claims import new_worker_id, process_gone
 from service.storage.workers import WorkerRoster
 from tests.clock import Clock
+from tests.storage.gone_process import ended_process_id
 from tests.storage.test_repository import NOW
 
 TTL_S = 10
@@ -46,12 +45,6 @@ def test_a_worker_always_counts_itself(sessions: sessionmaker[Session]) -> None:
     assert alone_id in alone.check_in()
     alone.check_in()  # again: an update, not a second row
     alone.leave()
-
-
-def ended_process_id() -> int:
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()  # reaped: its pid names no process any more
-    return child.pid
 
 
 def test_a_process_of_this_host_that_is_gone_is_off_the_roster_at_once(sessions: sessionmaker[Session]) -> None:

@@ -21,20 +21,34 @@ def project_modules() -> dict[str, Path]:
     return {module_name(path): path for package in PACKAGES for path in (ROOT / package).rglob("*.py")}
 
 
-def imports_of(path: Path, modules: dict[str, Path]) -> set[str]:
-    tree = ast.parse(path.read_text())
-    skipped = {id(node) for block in ast.walk(tree) if _is_type_checking_block(block)
-               for node in ast.walk(block)}
-    found: set[str] = set()
+def imported_names(source: str, module: str, annotations: bool = True) -> set[str]:
+    """Every module `source` names in an import, anywhere (inside functions too; under `if TYPE_CHECKING:` only
+    with `annotations`), relative imports resolved against `module`; `from a import b` as both `a` and `a.b`."""
+    tree = ast.parse(source)
+    skipped = set() if annotations else {id(node) for block in ast.walk(tree) if _is_type_checking_block(block)
+                                         for node in ast.walk(block)}
+    names: set[str] = set()
     for node in ast.walk(tree):
         if id(node) in skipped:
             continue
         if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
-            found |= {f"{node.module}.{alias.name}" for alias in node.names}
-    return {name for name in found if name in modules}
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            package = _resolved(node, module)
+            names |= {package, *(f"{package}.{alias.name}" for alias in node.names)}
+    return names
+
+
+def _resolved(node: ast.ImportFrom, module: str) -> str:
+    if not node.level:
+        return node.module or ""
+    return ".".join([*module.split(".")[:-node.level], *([node.module] if node.module else [])])
+
+
+def imports_of(path: Path, modules: dict[str, Path]) -> set[str]:
+    """The project modules `path` imports at run time (annotations only for the type checker do not count)."""
+    names = imported_names(path.read_text(), module_name(path), annotations=False)
+    return {name for name in names if name in modules}
 
 
 def _is_type_checking_block(node: ast.AST) -> bool:
@@ -85,24 +99,6 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
 # -- the domain's layer -------------------------------------------------------------------------------------------
 
 DOMAIN = "service.domain"
-
-
-def imported_names(source: str, module: str) -> set[str]:
-    """Every module `source` names in an import, anywhere (inside functions and `if TYPE_CHECKING:` too: an
-    annotation is knowledge as well), relative imports resolved against `module`, `from a import b` as `a.b`."""
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            names |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            names |= {f"{_resolved(node, module)}.{alias.name}" for alias in node.names}
-    return names
-
-
-def _resolved(node: ast.ImportFrom, module: str) -> str:
-    if not node.level:
-        return node.module or ""
-    return ".".join([*module.split(".")[:-node.level], *([node.module] if node.module else [])])
 
 
 def outside_the_domain(names: set[str]) -> set[str]:

@@ -163,35 +163,46 @@ class Network:
         self.processes.append(process)
 
     def _start_chain(self) -> None:
+        """btcd, mining to the payer's wallet.
+
+        btcd fixes its mining address at start, and the payer's lnd hands out that address only once it
+        runs against a btcd: so btcd starts, the payer starts and gives an address, the payer stops, and
+        btcd restarts with it, before any block is mined (btcd 0.26 comes back from a restart at height 0,
+        having lost the blocks it had mined). No lnd runs across btcd's restart: one that reconnected lost
+        its wallet's rescan now and then (its log: "Received unexpected reply: null" right after "Started
+        rescan"), stayed unsynced at the tip for good, and failed the bring-up (once in a CI run).
+        """
         btcd_bin = locate("btcd")["btcd"]
         self.btcd = Btcd(btcd_bin, self.run_dir / "btcd")
         self._register(self.btcd)
         self.btcd.start()
+        payer = self._add_node("payer")
+        payer.spawn()
+        payer.wait_ready(synced=False)
+        mining_address = payer.client().new_address()
+        payer.stop()
+        self.btcd.restart(mining_address=mining_address)
 
     def _start_nodes(self) -> None:
-        assert self.btcd is not None
-        lnd_bin = locate("lnd")["lnd"]
         for name in self.topology.node_names:
-            node = Lnd(lnd_bin, self.run_dir / name, name, self.btcd)
-            self.nodes[name] = node
-            self._register(node)
+            node = self.nodes.get(name) or self._add_node(name)
             node.spawn()  # every node launches before we wait on any: they start side by side
-        # Not synced yet: genesis is from 2011 and lnd wants a tip younger than two hours. It does hand
-        # out addresses already, which is what the funding step needs.
+        # Not synced yet: genesis is from 2011 and lnd wants a tip younger than two hours.
         for node in self.nodes.values():
             node.wait_ready(synced=False)
 
-    def _fund_openers(self) -> None:
-        """Mine coinbases to the payer, which sends every other node that opens a channel its funds.
-
-        btcd fixes its mining address at start, so it is restarted with the payer's address. That
-        happens before any block is mined on purpose: btcd 0.26 comes back from a restart at height 0,
-        having lost the blocks it had mined (seen here, also with the btcd that lnd pins).
-        """
+    def _add_node(self, name: str) -> Lnd:
         assert self.btcd is not None
+        node = Lnd(locate("lnd")["lnd"], self.run_dir / name, name, self.btcd)
+        self.nodes[name] = node
+        self._register(node)
+        return node
+
+    def _fund_openers(self) -> None:
+        """Mine coinbases to the payer (btcd's mining address), which sends every other node that opens a
+        channel its funds."""
         payer = self.payer.client()
         recipients = [self.nodes[name] for name in self._openers() if name != self.payer.name]
-        self.btcd.restart(mining_address=payer.new_address())
         self._wait_nodes_follow_chain()
         # One mature 50 BTC coinbase per send: lnd spends only confirmed outputs, and the change of one send
         # is unconfirmed until the next block.
@@ -208,9 +219,8 @@ class Network:
         return list(dict.fromkeys(opener for opener, _ in self.topology.channels()))
 
     def _wait_nodes_follow_chain(self) -> None:
-        """lnd reconnects to a restarted btcd on its own back-off (5 s, 10 s, … up to a minute in btcd's
-        rpcclient) and catches up only on the next block: mine a block every few seconds until every node
-        reports the tip and calls itself synced.
+        """lnd calls itself synced only with a tip younger than two hours, and takes a block only once its
+        wallet has synced: mine a block every few seconds until every node reports the tip and is synced.
 
         Checks run between blocks, not right after one: mining on every check raced a loaded machine,
         where lnd takes longer than a fixed pause to take a block, so the tip moved on every time.
@@ -234,7 +244,7 @@ class Network:
             return not lagging
 
         try:
-            wait_until(caught_up, timeout=2 * Timeouts.CHAIN_SYNC, what="every lnd to follow btcd after its restart",
+            wait_until(caught_up, timeout=2 * Timeouts.CHAIN_SYNC, what="every lnd to follow btcd",
                        transient=(LndError,), interval=0.5)
         except WaitTimeout as exc:
             raise WaitTimeout(f"{exc}; still behind: {lagging or 'lnd did not answer'}") from exc

@@ -47,6 +47,15 @@ def pay_in_background(payer: HarnessLndClient, bolt11: str) -> tuple[Future[dict
     return ThreadPoolExecutor(max_workers=1).submit(pay), updates
 
 
+def test_no_lnd_lost_btcd_during_bring_up(network: Network) -> None:
+    """btcd restarts once at bring-up (to mine to the payer). An lnd that reconnected across it could lose its
+    wallet's rescan and never call itself synced (a CI failure): none runs across that restart."""
+    reconnected = [name for name, node in network.nodes.items()
+                   if "Reestablished connection to RPC server" in node.log_path.read_text(errors="replace")]
+
+    assert reconnected == []
+
+
 def test_multi_hop_payment_moves_both_balances(network: Network, merchant, payer) -> None:
     amount_msat = 50_000_000
     merchant_before, payer_before = quiet_local_msat(merchant), quiet_local_msat(payer)

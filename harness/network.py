@@ -185,7 +185,10 @@ class Network:
 
     def _start_nodes(self) -> None:
         for name in self.topology.node_names:
-            node = self.nodes.get(name) or self._add_node(name)
+            if name not in self.nodes:  # the payer is there already: it gave btcd its mining address
+                self._add_node(name)
+        self.nodes = {name: self.nodes[name] for name in self.topology.node_names}  # the topology's order
+        for node in self.nodes.values():
             node.spawn()  # every node launches before we wait on any: they start side by side
         # Not synced yet: genesis is from 2011 and lnd wants a tip younger than two hours.
         for node in self.nodes.values():

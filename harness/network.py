@@ -170,7 +170,7 @@ class Network:
         btcd restarts with it, before any block is mined (btcd 0.26 comes back from a restart at height 0,
         having lost the blocks it had mined). No lnd runs across btcd's restart: one that reconnected lost
         its wallet's rescan now and then (its log: "Received unexpected reply: null" right after "Started
-        rescan"), stayed unsynced at the tip for good, and failed the bring-up (once in a CI run).
+        rescan"), stayed unsynced at the tip for good, and failed the bring-up (in two CI runs of 868 tests).
         """
         btcd_bin = locate("btcd")["btcd"]
         self.btcd = Btcd(btcd_bin, self.run_dir / "btcd")

@@ -170,13 +170,13 @@ class Network:
         btcd restarts with it, before any block is mined (btcd 0.26 comes back from a restart at height 0,
         having lost the blocks it had mined). No lnd runs across btcd's restart: one that reconnected lost
         its wallet's rescan now and then (its log: "Received unexpected reply: null" right after "Started
-        rescan"), stayed unsynced at the tip for good, and failed the bring-up (in two CI runs of 868 tests).
+        rescan"), stayed unsynced at the tip for good, and failed the bring-up (in two CI runs).
         """
         btcd_bin = locate("btcd")["btcd"]
         self.btcd = Btcd(btcd_bin, self.run_dir / "btcd")
         self._register(self.btcd)
         self.btcd.start()
-        payer = self._add_node("payer")
+        payer = self.nodes["payer"] = self._new_node("payer")
         payer.spawn()
         payer.wait_ready(synced=False)
         mining_address = payer.client().new_address()
@@ -184,20 +184,18 @@ class Network:
         self.btcd.restart(mining_address=mining_address)
 
     def _start_nodes(self) -> None:
-        for name in self.topology.node_names:
-            if name not in self.nodes:  # the payer is there already: it gave btcd its mining address
-                self._add_node(name)
-        self.nodes = {name: self.nodes[name] for name in self.topology.node_names}  # the topology's order
+        # In the topology's order; the payer is there already (it gave btcd its mining address).
+        self.nodes = {name: self.nodes.get(name) or self._new_node(name) for name in self.topology.node_names}
         for node in self.nodes.values():
             node.spawn()  # every node launches before we wait on any: they start side by side
         # Not synced yet: genesis is from 2011 and lnd wants a tip younger than two hours.
         for node in self.nodes.values():
             node.wait_ready(synced=False)
 
-    def _add_node(self, name: str) -> Lnd:
+    def _new_node(self, name: str) -> Lnd:
+        """An lnd on the chain, registered so that teardown stops it; not started."""
         assert self.btcd is not None
         node = Lnd(locate("lnd")["lnd"], self.run_dir / name, name, self.btcd)
-        self.nodes[name] = node
         self._register(node)
         return node
 

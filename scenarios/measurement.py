@@ -79,6 +79,7 @@ class MeasurementRun:
     def provenance(self, n: int, seed: int | None, command: str) -> dict[str, Any]:
         return of_measurement(self.began_unix, n, seed, command)
 
+
 @contextmanager
 def measurement_run(shape: NetworkShape) -> Iterator[MeasurementRun]:
     """A network of `shape`, brought up and timed, and its buyer after the warm-up purchases; closed on exit."""

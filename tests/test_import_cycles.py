@@ -17,13 +17,18 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def is_package(path: Path) -> bool:
+    return path.name == "__init__.py"
+
+
 def project_modules() -> dict[str, Path]:
     return {module_name(path): path for package in PACKAGES for path in (ROOT / package).rglob("*.py")}
 
 
-def imported_names(source: str, module: str, annotations: bool = True) -> set[str]:
+def imported_names(source: str, module: str, annotations: bool = True, is_package: bool = False) -> set[str]:
     """Every module `source` names in an import, anywhere (inside functions too; under `if TYPE_CHECKING:` only
-    with `annotations`), relative imports resolved against `module`; `from a import b` as both `a` and `a.b`."""
+    with `annotations`), relative imports resolved against `module` (a package's `__init__` when `is_package`);
+    `from a import b` as both `a` and `a.b`."""
     tree = ast.parse(source)
     skipped = set() if annotations else {id(node) for block in ast.walk(tree) if _is_type_checking_block(block)
                                          for node in ast.walk(block)}
@@ -34,20 +39,23 @@ def imported_names(source: str, module: str, annotations: bool = True) -> set[st
         if isinstance(node, ast.Import):
             names |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
-            package = _resolved(node, module)
+            package = _resolved(node, module, is_package)
             names |= {package, *(f"{package}.{alias.name}" for alias in node.names)}
     return names
 
 
-def _resolved(node: ast.ImportFrom, module: str) -> str:
+def _resolved(node: ast.ImportFrom, module: str, is_package: bool) -> str:
     if not node.level:
         return node.module or ""
-    return ".".join([*module.split(".")[:-node.level], *([node.module] if node.module else [])])
+    parts = module.split(".")
+    package = parts if is_package else parts[:-1]  # `.` is the module's own package
+    base = package[:len(package) - (node.level - 1)]
+    return ".".join([*base, *([node.module] if node.module else [])])
 
 
 def imports_of(path: Path, modules: dict[str, Path]) -> set[str]:
     """The project modules `path` imports at run time (annotations only for the type checker do not count)."""
-    names = imported_names(path.read_text(), module_name(path), annotations=False)
+    names = imported_names(path.read_text(), module_name(path), annotations=False, is_package=is_package(path))
     return {name for name in names if name in modules}
 
 
@@ -112,7 +120,7 @@ def outside_the_domain(names: set[str]) -> set[str]:
 def test_the_domain_imports_nothing_of_the_project_but_itself() -> None:
     for path in sorted((ROOT / "service" / "domain").rglob("*.py")):
         module = module_name(path)
-        reached = outside_the_domain(imported_names(path.read_text(), module))
+        reached = outside_the_domain(imported_names(path.read_text(), module, is_package=is_package(path)))
         assert not reached, f"{module} imports {sorted(reached)}: give the domain a port or a value of its own"
 
 
@@ -126,3 +134,6 @@ def test_the_layer_check_catches_every_way_of_reaching_out() -> None:
     for line in ("from service.domain.ports import OrderStore", "from . import states", "from .pricing import Price",
                  "import pydantic"):
         assert not outside_the_domain(imported_names(line, module)), line
+    # In the domain package's own __init__, `.` is the domain and `..` the service.
+    assert not outside_the_domain(imported_names("from . import states", DOMAIN, is_package=True))
+    assert outside_the_domain(imported_names("from .. import config", DOMAIN, is_package=True))

@@ -63,7 +63,6 @@ def process_gone(worker_id: str, me: str) -> bool:
     return False
 
 
-
 def take_from_gone_holder(session: Session, row: OrderClaimRow | MintLaneRow, me: str, expires_at: datetime,
                           what: str) -> bool:
     """Take a lease row (an order's claim, a mint lane) held by a process of this host that is gone: it can write
@@ -81,6 +80,7 @@ def take_from_gone_holder(session: Session, row: OrderClaimRow | MintLaneRow, me
     if taken:
         log.info("%s taken over from worker %s, whose process is gone", what, row.worker_id)
     return bool(taken)
+
 
 class ClaimStore:
     def __init__(self, sessions: sessionmaker[Session], clock: Callable[[], datetime], lease_s: float,
@@ -106,7 +106,8 @@ class ClaimStore:
     # -- taking and giving back --------------------------------------------------------------------------
 
     def take(self, order_id: str) -> OrderClaim | None:
-        """A claim on the order if it is free or its holder's lease has run out; None while one is live."""
+        """A claim on the order if it is free, its holder's lease has run out or its holder's process is gone;
+        None while another live holder has it (`held_by_another`)."""
         me, now = self.worker_id, self._clock()
         try:
             with self._sessions() as session, session.begin():
@@ -131,6 +132,14 @@ class ClaimStore:
             return None
         assert generation is not None
         return OrderClaim(order_id, me, generation)
+
+    def held_by_another(self, holder: str | None, held_until: datetime | None, now: datetime) -> bool:
+        """Whether `take` would fail on a claim row with this holder and lease: a live lease of another process
+        that still runs (a gone one of this host is taken over at once)."""
+        if holder is None or held_until is None or held_until <= now:
+            return False
+        me = self.worker_id
+        return holder != me and not process_gone(holder, me)
 
     def release(self, claim: OrderClaim) -> None:
         """Free the order for any worker (a claim no longer ours is left alone)."""

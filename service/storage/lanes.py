@@ -42,7 +42,8 @@ class LaneLeaseStore:
                                          log=log)
 
     def take(self, account: str) -> bool:
-        """Lease the lane if it is free or its holder's lease ran out; False while another worker holds it."""
+        """Lease the lane if it is free, its holder's lease ran out or its holder's process is gone; False while
+        another live worker holds it."""
         me, now = self._worker_id(), self._clock()
         try:
             with self._sessions() as session, session.begin():

@@ -28,7 +28,7 @@ from service.domain.states import (
     OrderStatus,
     check_transition,
 )
-from service.storage.claims import ClaimStore, process_gone
+from service.storage.claims import ClaimStore
 from service.storage.models import OrderClaimRow, OrderEventRow, OrderRow
 
 log = logging.getLogger("volta.orders")
@@ -46,13 +46,6 @@ class RecheckItem:
     payment_hash: str
     held_elsewhere: bool  # another worker holds a live claim: taking it would fail, so the pass does not try
 
-
-
-def _held_by_another(holder: str | None, held_until: datetime | None, me: str, now: datetime) -> bool:
-    """Whether another worker holds a live claim, so taking it would fail: not when its lease ran out, nor when it
-    is a process of this host that is gone (the claim store takes that one over at once)."""
-    return (holder is not None and held_until is not None and holder != me and held_until > now
-            and not process_gone(holder, me))
 
 _UNCHECKED = object()
 # Striped: a fixed number of locks however many addresses come by (two addresses sharing one only wait).
@@ -183,7 +176,6 @@ class OrderRepository:
         """What the worker's safety net goes over every couple of seconds: each unfinished order's id, status,
         expiry and payment hash, and whether another worker holds a live claim on it (six columns from one join).
         Whole orders with their history, as the pass once read them, were most of a worker's CPU under load."""
-        me = self.claims.worker_id
         query = (select(OrderRow.id, OrderRow.status, OrderRow.expires_at, OrderRow.payment_hash,
                         OrderClaimRow.worker_id, OrderClaimRow.expires_at)
                  .outerjoin(OrderClaimRow, OrderClaimRow.order_id == OrderRow.id)
@@ -191,7 +183,7 @@ class OrderRepository:
         with self._sessions() as session:
             rows = session.execute(query).all()
         return [RecheckItem(order_id, status, expires_at, payment_hash,
-                            held_elsewhere=_held_by_another(holder, held_until, me, now))
+                            held_elsewhere=self.claims.held_by_another(holder, held_until, now))
                 for order_id, status, expires_at, payment_hash, holder, held_until in rows]
 
     def cancel_sweep_candidates(self, refunded_since: datetime, expired_since: datetime, limit: int) -> list[OrderRow]:

@@ -134,8 +134,8 @@ class ClaimStore:
         return OrderClaim(order_id, me, generation)
 
     def held_by_another(self, holder: str | None, held_until: datetime | None, now: datetime) -> bool:
-        """Whether `take` would fail on a claim row with this holder and lease: a live lease of another process
-        that still runs (a gone one of this host is taken over at once)."""
+        """Whether another process holds a claim row with this holder and lease, so that `take` would fail: a
+        live lease of a process that still runs (a gone one of this host `take` takes over at once)."""
         if holder is None or held_until is None or held_until <= now:
             return False
         me = self.worker_id

@@ -17,7 +17,7 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def is_package(path: Path) -> bool:
+def is_package_init(path: Path) -> bool:
     return path.name == "__init__.py"
 
 
@@ -55,7 +55,7 @@ def _resolved(node: ast.ImportFrom, module: str, is_package: bool) -> str:
 
 def imports_of(path: Path, modules: dict[str, Path]) -> set[str]:
     """The project modules `path` imports at run time (annotations only for the type checker do not count)."""
-    names = imported_names(path.read_text(), module_name(path), annotations=False, is_package=is_package(path))
+    names = imported_names(path.read_text(), module_name(path), annotations=False, is_package=is_package_init(path))
     return {name for name in names if name in modules}
 
 
@@ -120,7 +120,7 @@ def outside_the_domain(names: set[str]) -> set[str]:
 def test_the_domain_imports_nothing_of_the_project_but_itself() -> None:
     for path in sorted((ROOT / "service" / "domain").rglob("*.py")):
         module = module_name(path)
-        reached = outside_the_domain(imported_names(path.read_text(), module, is_package=is_package(path)))
+        reached = outside_the_domain(imported_names(path.read_text(), module, is_package=is_package_init(path)))
         assert not reached, f"{module} imports {sorted(reached)}: give the domain a port or a value of its own"
 
 
